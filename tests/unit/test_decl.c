@@ -1,0 +1,719 @@
+/* Declaration parser (decl.c): the DESIGN.md example, defaults, every kind of error with its
+ * exact message, merging an override file, the environment, retry delays. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "decl.h"
+
+#define DATA BROOK_TEST_DATA "/decl/"
+
+static brook_decl_t *parse_ok(const char *text) {
+    brook_decl_t *d = NULL;
+    brook_error_t err = {0};
+    int rc = brook_decl_parse_string(text, "svc.brook", &d, &err);
+    if (rc != 0)
+        fail_msg("unexpected error %d: %s", rc, err.message);
+    assert_non_null(d);
+    return d;
+}
+
+static const char *kv_get(const brook_decl_kv_t *kv, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(kv[i].name, name) == 0)
+            return kv[i].value;
+    return NULL;
+}
+
+/* ---- the example of DESIGN.md section 2 ---------------------------------------------------- */
+
+static void test_design_example(void **state) {
+    brook_decl_t *d = NULL;
+    brook_error_t err = {0};
+    (void)state;
+
+    assert_int_equal(brook_decl_parse_file(DATA "payment-service.brook", &d, &err), 0);
+    assert_string_equal(d->source, DATA "payment-service.brook");
+    assert_string_equal(d->base_dir, BROOK_TEST_DATA "/decl");
+    assert_string_equal(d->name, "payment-service");
+    assert_string_equal(d->bootstrap, "embedded");
+    assert_true(brook_decl_is_embedded(d));
+    assert_int_equal(d->line, 2);
+    assert_int_equal(d->embedded_brokers, 1);
+    assert_int_equal(d->kafka_count, 1);
+    assert_string_equal(d->kafka[0].name, "linger.ms");
+    assert_string_equal(d->kafka[0].value, "5");
+    assert_int_equal(d->kafka[0].line, 5);
+    assert_int_equal(d->shutdown_timeout_ms, 10000);
+    assert_int_equal(d->commit_interval_ms, 1000);
+
+    assert_int_equal(d->schema_count, 2);
+    assert_string_equal(d->schemas[0], "schemas/order_placed.avsc");
+    assert_string_equal(d->schemas[1], "schemas/payment.avsc");
+
+    assert_int_equal(d->topic_count, 1);
+    assert_string_equal(d->topics[0].name, "orders.placed");
+    assert_int_equal(d->topics[0].partitions, 6);
+    assert_int_equal(d->topics[0].replication, 3);
+    assert_int_equal(d->topics[0].config_count, 1);
+    assert_string_equal(d->topics[0].config[0].name, "min.insync.replicas");
+    assert_string_equal(d->topics[0].config[0].value, "2");
+    assert_int_equal(d->topics[0].line, 12);
+
+    assert_int_equal(d->template_count, 1);
+    const brook_decl_template_t *t = &d->templates[0];
+    assert_string_equal(t->name, "payments");
+    assert_string_equal(t->topic, "payments.completed");
+    assert_int_equal(t->key.kind, BROOK_SERDE_STRING);
+    assert_null(t->key.type_name);
+    assert_int_equal(t->value.kind, BROOK_SERDE_AVRO);
+    assert_string_equal(t->value.type_name, "shop.PaymentCompleted");
+    assert_int_equal(t->framing, BROOK_FRAMING_SINGLE_OBJECT);
+    assert_int_equal(t->schema_id, 0);
+    assert_false(t->transactional);
+    assert_int_equal(t->line, 16);
+
+    assert_int_equal(d->listener_count, 1);
+    const brook_decl_listener_t *l = &d->listeners[0];
+    assert_string_equal(l->id, "charge");
+    assert_int_equal(l->topic_count, 1);
+    assert_string_equal(l->topics[0], "orders.placed");
+    assert_null(l->topic_pattern);
+    assert_string_equal(l->group, "payment-service");
+    assert_int_equal(l->key.kind, BROOK_SERDE_STRING);
+    assert_int_equal(l->value.kind, BROOK_SERDE_AVRO);
+    assert_string_equal(l->value.type_name, "shop.OrderPlaced");
+    assert_int_equal(l->value.line, 21);
+    assert_string_equal(l->handler, "on_order_placed");
+    assert_int_equal(l->concurrency, 3);
+    assert_int_equal(l->ack, BROOK_ACK_RECORD);
+    assert_int_equal(l->start_from, BROOK_START_EARLIEST);
+    assert_true(l->retry.declared);
+    assert_int_equal(l->retry.attempts, 4);
+    assert_int_equal(l->retry.delay_ms, 1000);
+    assert_true(l->retry.multiplier == 2.0);
+    assert_int_equal(l->retry.max_delay_ms, 8000);
+    assert_int_equal(l->retry.mode, BROOK_RETRY_TOPICS);
+    assert_int_equal(l->retry.not_retryable_count, 1);
+    assert_string_equal(l->retry.not_retryable[0], "shop.InvalidOrder");
+    assert_int_equal(l->retry.line, 23);
+    assert_true(l->dlt.enabled);
+    assert_null(l->dlt.topic);
+    assert_int_equal(l->dlt.line, 25);
+    assert_int_equal(l->line, 20);
+
+    int64_t delays[8];
+    assert_int_equal(brook_decl_retry_delays(&l->retry, delays, 8), 3);
+    assert_int_equal(delays[0], 1000);
+    assert_int_equal(delays[1], 2000);
+    assert_int_equal(delays[2], 4000);
+    brook_decl_destroy(d);
+}
+
+/* ---- defaults -------------------------------------------------------------------------------- */
+
+static void test_defaults(void **state) {
+    (void)state;
+    brook_decl_t *d =
+        parse_ok("service = { name = \"svc\"; };\n"
+                 "listeners = ( { id = \"a\"; topics = \"t\"; handler = \"h\"; } );\n");
+    assert_string_equal(d->source, "svc.brook");
+    assert_string_equal(d->base_dir, ".");
+    assert_null(d->bootstrap);
+    assert_true(brook_decl_is_embedded(d));
+    assert_int_equal(d->embedded_brokers, 1);
+    assert_int_equal(d->kafka_count, 0);
+    assert_int_equal(d->shutdown_timeout_ms, 10000);
+    assert_int_equal(d->commit_interval_ms, 1000);
+    assert_int_equal(d->schema_count, 0);
+    assert_int_equal(d->topic_count, 0);
+    assert_int_equal(d->template_count, 0);
+    assert_int_equal(d->listener_count, 1);
+
+    const brook_decl_listener_t *l = &d->listeners[0];
+    assert_int_equal(l->topic_count, 1); /* a single string is a list of one */
+    assert_string_equal(l->topics[0], "t");
+    assert_string_equal(l->group, "svc");
+    assert_int_equal(l->key.kind, BROOK_SERDE_STRING);
+    assert_int_equal(l->value.kind, BROOK_SERDE_BYTES);
+    assert_int_equal(l->concurrency, 1);
+    assert_int_equal(l->ack, BROOK_ACK_RECORD);
+    assert_int_equal(l->start_from, BROOK_START_EARLIEST);
+    assert_false(l->retry.declared);
+    assert_int_equal(l->retry.attempts, 3);
+    assert_int_equal(l->retry.delay_ms, 1000);
+    assert_true(l->retry.multiplier == 1.0);
+    assert_int_equal(l->retry.max_delay_ms, 30000);
+    assert_int_equal(l->retry.mode, BROOK_RETRY_BLOCKING);
+    assert_int_equal(l->retry.not_retryable_count, 0);
+    assert_true(l->dlt.enabled);
+    assert_null(l->dlt.topic);
+
+    int64_t delays[4];
+    assert_int_equal(brook_decl_retry_delays(&l->retry, delays, 4), 2);
+    assert_int_equal(delays[0], 1000);
+    assert_int_equal(delays[1], 1000);
+    brook_decl_destroy(d);
+
+    /* A topic and a template with nothing but what they require. */
+    d = parse_ok("service = { name = \"svc\"; };\n"
+                 "topics = ( { name = \"t\"; } );\n"
+                 "templates = [ ];\n"
+                 "listeners = ( );\n");
+    assert_int_equal(d->topic_count, 1);
+    assert_int_equal(d->topics[0].partitions, 1);
+    assert_int_equal(d->topics[0].replication, 1);
+    assert_int_equal(d->topics[0].config_count, 0);
+    brook_decl_destroy(d);
+
+    d = parse_ok("service = { name = \"svc\"; };\n"
+                 "templates = ( { name = \"p\"; topic = \"t\"; } );\n");
+    assert_int_equal(d->templates[0].key.kind, BROOK_SERDE_STRING);
+    assert_int_equal(d->templates[0].value.kind, BROOK_SERDE_BYTES);
+    assert_int_equal(d->templates[0].framing, BROOK_FRAMING_SINGLE_OBJECT);
+    assert_false(d->templates[0].transactional);
+    brook_decl_destroy(d);
+}
+
+/* Everything the example does not use. */
+static void test_every_setting(void **state) {
+    (void)state;
+    brook_decl_t *d = parse_ok(
+        "service = {\n"
+        "  name = \"svc\"; bootstrap = \"k1:9092,k2:9092\"; embedded_brokers = 3;\n"
+        "  kafka = { client_id = \"me\"; queue_buffering_max_kbytes = 5000000000L;\n"
+        "            sticky_ratio = 0.25; enable_idempotence = false; };\n"
+        "  shutdown_timeout_ms = 0; commit_interval_ms = 250;\n"
+        "};\n"
+        "schemas = ( \"a.avsc\" );\n"
+        "topics = ( { name = \"in\"; config = { cleanup_policy = \"compact\"; }; } );\n"
+        "templates = ( { name = \"out\"; topic = \"out\"; key = \"bytes\"; value = \"x.y.Z\";\n"
+        "                framing = \"confluent\"; schema_id = 42; transactional = true; } );\n"
+        "listeners = (\n"
+        "  { id = \"p\"; topic_pattern = \"^in\\\\..*\"; group = \"g\"; key = \"json\";\n"
+        "    value = \"json\"; handler = \"_on_p2\"; concurrency = 64; ack = \"record_sync\";\n"
+        "    start_from = \"latest\";\n"
+        "    retry = { attempts = 5; backoff = { delay_ms = 100; multiplier = 3; };\n"
+        "              not_retryable = ( \"a.B\", \"C\" ); };\n"
+        "    dlt = { enabled = false; topic = \"in.dead\"; }; },\n"
+        "  { id = \"q\"; topics = ( \"in\", \"other\" ); handler = \"on_q\"; ack = \"manual\";\n"
+        "    retry = { backoff = { delay_ms = 60000; }; }; },\n"
+        "  { id = \"r\"; topics = [ \"in\" ]; handler = \"on_r\"; ack = \"batch\";\n"
+        "    retry = { attempts = 1; }; }\n"
+        ");\n");
+    assert_string_equal(d->bootstrap, "k1:9092,k2:9092");
+    assert_false(brook_decl_is_embedded(d));
+    assert_int_equal(d->embedded_brokers, 3);
+    assert_int_equal(d->kafka_count, 4);
+    assert_string_equal(kv_get(d->kafka, d->kafka_count, "client.id"), "me");
+    assert_string_equal(kv_get(d->kafka, d->kafka_count, "queue.buffering.max.kbytes"),
+                        "5000000000");
+    assert_string_equal(kv_get(d->kafka, d->kafka_count, "sticky.ratio"), "0.25");
+    assert_string_equal(kv_get(d->kafka, d->kafka_count, "enable.idempotence"), "false");
+    assert_int_equal(d->shutdown_timeout_ms, 0);
+    assert_int_equal(d->commit_interval_ms, 250);
+    assert_int_equal(d->schema_count, 1);
+    assert_string_equal(d->topics[0].config[0].name, "cleanup.policy");
+    assert_string_equal(d->topics[0].config[0].value, "compact");
+
+    const brook_decl_template_t *t = &d->templates[0];
+    assert_int_equal(t->key.kind, BROOK_SERDE_BYTES);
+    assert_int_equal(t->value.kind, BROOK_SERDE_AVRO);
+    assert_string_equal(t->value.type_name, "x.y.Z");
+    assert_int_equal(t->framing, BROOK_FRAMING_CONFLUENT);
+    assert_int_equal(t->schema_id, 42);
+    assert_true(t->transactional);
+
+    const brook_decl_listener_t *l = &d->listeners[0];
+    assert_int_equal(l->topic_count, 0);
+    assert_null(l->topics);
+    assert_string_equal(l->topic_pattern, "^in\\..*");
+    assert_string_equal(l->group, "g");
+    assert_int_equal(l->key.kind, BROOK_SERDE_JSON);
+    assert_int_equal(l->value.kind, BROOK_SERDE_JSON);
+    assert_string_equal(l->handler, "_on_p2");
+    assert_int_equal(l->concurrency, 64);
+    assert_int_equal(l->ack, BROOK_ACK_RECORD_SYNC);
+    assert_string_equal(brook_decl_ack_name(l->ack), "record_sync");
+    assert_int_equal(l->start_from, BROOK_START_LATEST);
+    assert_int_equal(l->retry.attempts, 5);
+    assert_true(l->retry.multiplier == 3.0);
+    assert_int_equal(l->retry.max_delay_ms, 30000);
+    assert_int_equal(l->retry.not_retryable_count, 2);
+    assert_string_equal(l->retry.not_retryable[1], "C");
+    assert_false(l->dlt.enabled);
+    assert_string_equal(l->dlt.topic, "in.dead");
+
+    /* 100, 300, 900, 2700 — then capped at max_delay_ms. */
+    int64_t delays[8];
+    assert_int_equal(brook_decl_retry_delays(&l->retry, delays, 8), 4);
+    assert_int_equal(delays[0], 100);
+    assert_int_equal(delays[1], 300);
+    assert_int_equal(delays[2], 900);
+    assert_int_equal(delays[3], 2700);
+    /* Only `max` entries are written; the count is still attempts - 1. */
+    delays[1] = -1;
+    assert_int_equal(brook_decl_retry_delays(&l->retry, delays, 1), 4);
+    assert_int_equal(delays[1], -1);
+
+    l = &d->listeners[1];
+    assert_int_equal(l->topic_count, 2);
+    assert_string_equal(l->topics[1], "other");
+    assert_int_equal(l->ack, BROOK_ACK_MANUAL);
+    /* A fixed delay above the default cap is not cut down to it. */
+    assert_int_equal(l->retry.delay_ms, 60000);
+    assert_int_equal(l->retry.max_delay_ms, 60000);
+    assert_int_equal(brook_decl_retry_delays(&l->retry, delays, 8), 2);
+    assert_int_equal(delays[0], 60000);
+    assert_int_equal(delays[1], 60000);
+
+    l = &d->listeners[2];
+    assert_int_equal(l->ack, BROOK_ACK_BATCH);
+    assert_int_equal(brook_decl_retry_delays(&l->retry, delays, 8), 0);
+    brook_decl_destroy(d);
+}
+
+static void test_retry_delays_cap(void **state) {
+    (void)state;
+    brook_decl_retry_t r = {0};
+    int64_t out[6];
+    r.attempts = 7;
+    r.delay_ms = 1000;
+    r.multiplier = 2.0;
+    r.max_delay_ms = 5000;
+    assert_int_equal(brook_decl_retry_delays(&r, out, 6), 6);
+    int64_t want[6] = {1000, 2000, 4000, 5000, 5000, 5000};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(out[i], want[i]);
+    assert_int_equal(brook_decl_retry_delays(&r, NULL, 0), 6);
+    assert_string_equal(brook_decl_ack_name(BROOK_ACK_RECORD), "record");
+    assert_string_equal(brook_decl_ack_name(BROOK_ACK_BATCH), "batch");
+    assert_string_equal(brook_decl_ack_name(BROOK_ACK_MANUAL), "manual");
+}
+
+/* ---- invalid declarations ------------------------------------------------------------------ */
+
+#define SVC "service = { name = \"svc\"; };\n" /* line 1 */
+/* A listener at line 3 with what it requires; `extra` goes on line 4. */
+#define LISTENER(extra)                                                                            \
+    SVC "listeners = (\n"                                                                          \
+        "  { id = \"a\"; topics = [ \"t\" ]; handler = \"h\";\n"                                   \
+        "    " extra " }\n"                                                                        \
+        ");\n"
+#define TEMPLATE(extra)                                                                            \
+    SVC "templates = (\n"                                                                          \
+        "  { name = \"p\"; topic = \"t\";\n"                                                       \
+        "    " extra " }\n"                                                                        \
+        ");\n"
+
+typedef struct {
+    const char *what;
+    const char *text;
+    const char *message;
+} invalid_case_t;
+
+static const invalid_case_t invalid_cases[] = {
+    {"syntax error", SVC "listeners = (\n  { id = \"a\" topics }\n);\n",
+     "svc.brook:3: syntax error"},
+    {"libconfig's own complaint", SVC "service = { name = \"x\"; };\n",
+     "svc.brook:2: syntax error: duplicate setting name"},
+    {"no service", "listeners = ( );\n", "svc.brook:1: missing required setting \"service\""},
+    {"service not a group", "service = \"svc\";\n",
+     "svc.brook:1: service: expected a group, got a string"},
+    {"no name", "\nservice = {\n  bootstrap = \"k:9092\";\n};\n",
+     "svc.brook:2: service: missing required setting \"name\""},
+    {"empty name", "service = { name = \"\"; };\n", "svc.brook:1: service.name: must not be empty"},
+    {"name not a string", "service = { name = 5; };\n",
+     "svc.brook:1: service.name: expected a string, got an integer"},
+    {"typo in service", "service = {\n  name = \"svc\";\n  bootstrp = \"k:9092\";\n};\n",
+     "svc.brook:3: service.bootstrp: unknown setting"},
+    {"unknown top-level setting", SVC "listener = ( );\n",
+     "svc.brook:2: listener: unknown setting"},
+    {"kafka property not a scalar",
+     "service = { name = \"svc\";\n  kafka = { a_b = { c = 1; }; };\n};\n",
+     "svc.brook:2: service.kafka.a_b: expected a string, number or boolean, got a group"},
+    {"kafka not a group", "service = { name = \"svc\"; kafka = [ 1 ]; };\n",
+     "svc.brook:1: service.kafka: expected a group, got an array"},
+    {"embedded_brokers 0", "service = { name = \"svc\"; embedded_brokers = 0; };\n",
+     "svc.brook:1: service.embedded_brokers: must be at least 1, got 0"},
+    {"negative shutdown timeout", "service = { name = \"svc\"; shutdown_timeout_ms = -1; };\n",
+     "svc.brook:1: service.shutdown_timeout_ms: must be at least 0, got -1"},
+    {"schemas not a list", SVC "schemas = 5;\n",
+     "svc.brook:2: schemas: expected a list of strings, got an integer"},
+    {"schema path empty", SVC "schemas = ( \"a.avsc\", \"\" );\n",
+     "svc.brook:2: schemas[1]: must not be empty"},
+    {"topics not a list", SVC "topics = { name = \"t\"; };\n",
+     "svc.brook:2: topics: expected a list of groups, got a group"},
+    {"topic missing name", SVC "topics = (\n  { partitions = 3; }\n);\n",
+     "svc.brook:3: topics[0]: missing required setting \"name\""},
+    {"zero partitions", SVC "topics = (\n  { name = \"t\";\n    partitions = 0; }\n);\n",
+     "svc.brook:4: topics[0].partitions: must be at least 1, got 0"},
+    {"zero replication", SVC "topics = ( { name = \"t\"; replication = 0; } );\n",
+     "svc.brook:2: topics[0].replication: must be at least 1, got 0"},
+    {"bad topic name", SVC "topics = ( { name = \"a b\"; } );\n",
+     "svc.brook:2: topics[0].name: invalid topic name \"a b\" (letters, digits, '.', '_' and '-', "
+     "at most 249)"},
+    {"duplicate topic",
+     SVC "topics = (\n  { name = \"t\"; },\n  { name = \"u\"; },\n  { name = \"t\"; }\n);\n",
+     "svc.brook:5: topics[2].name: duplicate topic \"t\" (first at line 3)"},
+    {"topic config typo'd as list", SVC "topics = ( { name = \"t\"; config = ( 1 ); } );\n",
+     "svc.brook:2: topics[0].config: expected a group, got a list"},
+    {"template missing topic", SVC "templates = (\n  { name = \"p\"; }\n);\n",
+     "svc.brook:3: templates[0]: missing required setting \"topic\""},
+    {"template missing name", SVC "templates = (\n  { topic = \"t\"; }\n);\n",
+     "svc.brook:3: templates[0]: missing required setting \"name\""},
+    {"duplicate template",
+     SVC "templates = (\n  { name = \"p\"; topic = \"t\"; },\n"
+         "  { name = \"p\"; topic = \"u\"; }\n);\n",
+     "svc.brook:4: templates[1].name: duplicate template name \"p\" (first at line 3)"},
+    {"bad value type", TEMPLATE("value = \"shop..Order\";"),
+     "svc.brook:4: templates[0].value: invalid type \"shop..Order\" (expected string, bytes, json "
+     "or an Avro full name)"},
+    {"key not a string", TEMPLATE("key = true;"),
+     "svc.brook:4: templates[0].key: expected a string, got a boolean"},
+    {"unknown framing", TEMPLATE("framing = \"magic\";"),
+     "svc.brook:4: templates[0].framing: unknown framing \"magic\" (expected single_object, "
+     "confluent)"},
+    {"confluent without schema id", TEMPLATE("framing = \"confluent\";"),
+     "svc.brook:3: templates[0]: missing required setting \"schema_id\" (framing \"confluent\")"},
+    {"schema id without confluent", TEMPLATE("schema_id = 7;"),
+     "svc.brook:4: templates[0].schema_id: only used with framing \"confluent\""},
+    {"transactional not a bool", TEMPLATE("transactional = 1;"),
+     "svc.brook:4: templates[0].transactional: expected a boolean, got an integer"},
+    {"listeners not a list", SVC "listeners = 3;\n",
+     "svc.brook:2: listeners: expected a list of groups, got an integer"},
+    {"listener not a group", SVC "listeners = ( \"charge\" );\n",
+     "svc.brook:2: listeners[0]: expected a group, got a string"},
+    {"listener typo", LISTENER("ackk = \"record\";"),
+     "svc.brook:4: listeners[0].ackk: unknown setting"},
+    {"listener missing id", SVC "listeners = (\n  { topics = [ \"t\" ]; handler = \"h\"; }\n);\n",
+     "svc.brook:3: listeners[0]: missing required setting \"id\""},
+    {"listener missing handler", SVC "listeners = (\n  { id = \"a\"; topics = [ \"t\" ]; }\n);\n",
+     "svc.brook:3: listeners[0]: missing required setting \"handler\""},
+    {"listener without topics", SVC "listeners = (\n  { id = \"a\"; handler = \"h\"; }\n);\n",
+     "svc.brook:3: listeners[0]: missing required setting \"topics\" (or \"topic_pattern\")"},
+    {"topics and pattern", LISTENER("topic_pattern = \"^t.*\";"),
+     "svc.brook:3: listeners[0]: both \"topics\" and \"topic_pattern\" given (exactly one is "
+     "allowed)"},
+    {"empty topics",
+     SVC "listeners = (\n  { id = \"a\"; handler = \"h\";\n    topics = [ ]; }\n);\n",
+     "svc.brook:4: listeners[0].topics: must not be empty"},
+    {"topic not a string",
+     SVC "listeners = (\n  { id = \"a\"; handler = \"h\";\n    topics = ( \"t\", 5 ); }\n);\n",
+     "svc.brook:4: listeners[0].topics[1]: expected a string, got an integer"},
+    {"topic listed twice",
+     SVC "listeners = (\n  { id = \"a\"; handler = \"h\";\n    topics = [ \"t\", \"t\" ]; }\n);\n",
+     "svc.brook:4: listeners[0].topics[1]: duplicate topic \"t\""},
+    {"handler not an identifier",
+     SVC "listeners = (\n  { id = \"a\"; topics = [ \"t\" ];\n    handler = \"on-order\"; }\n);\n",
+     "svc.brook:4: listeners[0].handler: \"on-order\" is not a C identifier"},
+    {"handler a keyword",
+     SVC "listeners = (\n  { id = \"a\"; topics = [ \"t\" ];\n    handler = \"switch\"; }\n);\n",
+     "svc.brook:4: listeners[0].handler: \"switch\" is a reserved C identifier"},
+    {"concurrency a string", LISTENER("concurrency = \"3\";"),
+     "svc.brook:4: listeners[0].concurrency: expected an integer, got a string"},
+    {"concurrency 0", LISTENER("concurrency = 0;"),
+     "svc.brook:4: listeners[0].concurrency: must be between 1 and 64, got 0"},
+    {"concurrency 65", LISTENER("concurrency = 65;"),
+     "svc.brook:4: listeners[0].concurrency: must be between 1 and 64, got 65"},
+    {"unknown ack mode", LISTENER("ack = \"sometimes\";"),
+     "svc.brook:4: listeners[0].ack: unknown ack mode \"sometimes\" (expected record, batch, "
+     "manual, record_sync)"},
+    {"unknown start", LISTENER("start_from = \"middle\";"),
+     "svc.brook:4: listeners[0].start_from: unknown start position \"middle\" (expected earliest, "
+     "latest)"},
+    {"value not a type", LISTENER("value = \"9lives\";"),
+     "svc.brook:4: listeners[0].value: invalid type \"9lives\" (expected string, bytes, json or an "
+     "Avro full name)"},
+    {"retry not a group", LISTENER("retry = 3;"),
+     "svc.brook:4: listeners[0].retry: expected a group, got an integer"},
+    {"retry typo", LISTENER("retry = { attempt = 3; };"),
+     "svc.brook:4: listeners[0].retry.attempt: unknown setting"},
+    {"zero attempts", LISTENER("retry = { attempts = 0; };"),
+     "svc.brook:4: listeners[0].retry.attempts: must be at least 1, got 0"},
+    {"backoff not a group", LISTENER("retry = { backoff = 1000; };"),
+     "svc.brook:4: listeners[0].retry.backoff: expected a group, got an integer"},
+    {"negative delay", LISTENER("retry = { backoff = { delay_ms = -5; }; };"),
+     "svc.brook:4: listeners[0].retry.backoff.delay_ms: must be at least 0, got -5"},
+    {"multiplier below 1", LISTENER("retry = { backoff = { multiplier = 0.5; }; };"),
+     "svc.brook:4: listeners[0].retry.backoff.multiplier: must be at least 1.0, got 0.5"},
+    {"multiplier a string", LISTENER("retry = { backoff = { multiplier = \"2\"; }; };"),
+     "svc.brook:4: listeners[0].retry.backoff.multiplier: expected a number, got a string"},
+    {"max below delay",
+     LISTENER("retry = { backoff = { delay_ms = 5000; max_delay_ms = 100; }; };"),
+     "svc.brook:4: listeners[0].retry.backoff.max_delay_ms: must be at least delay_ms (5000), got "
+     "100"},
+    {"unknown retry mode", LISTENER("retry = { mode = \"sideways\"; };"),
+     "svc.brook:4: listeners[0].retry.mode: unknown retry mode \"sideways\" (expected blocking, "
+     "topics)"},
+    {"not_retryable of numbers", LISTENER("retry = { not_retryable = [ 1, 2 ]; };"),
+     "svc.brook:4: listeners[0].retry.not_retryable[0]: expected a string, got an integer"},
+    {"dlt enabled not a bool", LISTENER("dlt = { enabled = \"yes\"; };"),
+     "svc.brook:4: listeners[0].dlt.enabled: expected a boolean, got a string"},
+    {"bad dlt topic", LISTENER("dlt = { topic = \"dead/letters\"; };"),
+     "svc.brook:4: listeners[0].dlt.topic: invalid topic name \"dead/letters\" (letters, digits, "
+     "'.', '_' and '-', at most 249)"},
+    {"duplicate listener id",
+     SVC "listeners = (\n"
+         "  { id = \"charge\"; topics = [ \"t\" ]; handler = \"h\"; },\n"
+         "  { id = \"charge\"; topics = [ \"u\" ]; handler = \"h\"; }\n"
+         ");\n",
+     "svc.brook:4: listeners[1].id: duplicate listener id \"charge\" (first at line 3)"},
+    {"control: the LISTENER() frame alone is valid", LISTENER(""), NULL},
+};
+
+static void test_invalid(void **state) {
+    (void)state;
+    size_t n = sizeof(invalid_cases) / sizeof(invalid_cases[0]);
+    size_t checked = 0;
+    for (size_t i = 0; i < n; i++) {
+        const invalid_case_t *c = &invalid_cases[i];
+        brook_decl_t *d = (brook_decl_t *)1;
+        brook_error_t err = {0};
+        int rc = brook_decl_parse_string(c->text, "svc.brook", &d, &err);
+        if (!c->message) { /* a valid control case */
+            if (rc != 0)
+                fail_msg("case \"%s\": unexpected error: %s", c->what, err.message);
+            brook_decl_destroy(d);
+            continue;
+        }
+        if (rc != BROOK_ERR_DECL)
+            fail_msg("case \"%s\": expected BROOK_ERR_DECL, got %d", c->what, rc);
+        if (strcmp(err.message, c->message) != 0)
+            fail_msg("case \"%s\":\n  expected: %s\n  got:      %s", c->what, c->message,
+                     err.message);
+        assert_int_equal(err.code, BROOK_ERR_DECL);
+        assert_null(d);
+        checked++;
+    }
+    assert_true(checked >= 20);
+}
+
+static void test_io_error(void **state) {
+    (void)state;
+    brook_decl_t *d = (brook_decl_t *)1;
+    brook_error_t err = {0};
+    assert_int_equal(brook_decl_parse_file(DATA "no-such.brook", &d, &err), BROOK_ERR_IO);
+    assert_null(d);
+    assert_string_equal(err.message, DATA "no-such.brook: cannot read: No such file or directory");
+    assert_int_equal(brook_decl_parse_file(DATA, &d, &err), BROOK_ERR_IO);
+    assert_string_equal(err.message, DATA ": cannot read: Is a directory");
+}
+
+/* ---- merge ----------------------------------------------------------------------------------- */
+
+static void test_merge_tunables(void **state) {
+    (void)state;
+    brook_decl_t *base = NULL, *over = NULL;
+    brook_error_t err = {0};
+    assert_int_equal(brook_decl_parse_file(DATA "payment-service.brook", &base, &err), 0);
+    assert_int_equal(brook_decl_parse_file(DATA "override.brook", &over, &err), 0);
+    if (brook_decl_merge(base, over, &err) != 0)
+        fail_msg("merge: %s", err.message);
+    brook_decl_destroy(over);
+
+    assert_string_equal(base->source, DATA "payment-service.brook");
+    assert_string_equal(base->bootstrap, "kafka-1:9092,kafka-2:9092");
+    assert_false(brook_decl_is_embedded(base));
+    assert_int_equal(base->shutdown_timeout_ms, 5000);
+    assert_int_equal(base->commit_interval_ms, 500);
+    assert_int_equal(base->kafka_count, 2);
+    assert_string_equal(kv_get(base->kafka, base->kafka_count, "linger.ms"), "20");
+    assert_string_equal(kv_get(base->kafka, base->kafka_count, "acks"), "all");
+
+    assert_int_equal(base->topic_count, 2);
+    assert_int_equal(base->topics[0].partitions, 12);
+    assert_int_equal(base->topics[0].config_count, 2);
+    assert_string_equal(kv_get(base->topics[0].config, 2, "min.insync.replicas"), "1");
+    assert_string_equal(kv_get(base->topics[0].config, 2, "retention.ms"), "86400000");
+    assert_string_equal(base->topics[1].name, "audit.log");
+
+    assert_true(base->templates[0].transactional);
+
+    const brook_decl_listener_t *l = &base->listeners[0];
+    assert_string_equal(l->group, "payment-service-prod");
+    assert_int_equal(l->concurrency, 8);
+    assert_int_equal(l->ack, BROOK_ACK_BATCH);
+    assert_int_equal(l->start_from, BROOK_START_LATEST);
+    assert_int_equal(l->retry.attempts, 2);
+    assert_int_equal(l->retry.delay_ms, 500);
+    assert_int_equal(l->retry.mode, BROOK_RETRY_BLOCKING);
+    assert_int_equal(l->retry.not_retryable_count, 0);
+    assert_false(l->dlt.enabled);
+    assert_string_equal(l->dlt.topic, "orders.dead");
+    /* Structure stays as embedded. */
+    assert_string_equal(l->handler, "on_order_placed");
+    assert_string_equal(l->value.type_name, "shop.OrderPlaced");
+    brook_decl_destroy(base);
+}
+
+#define BASE                                                                                       \
+    "service = { name = \"svc\"; };\n"                                                             \
+    "templates = ( { name = \"p\"; topic = \"out\"; value = \"shop.Paid\"; } );\n"                 \
+    "listeners = (\n"                                                                              \
+    "  { id = \"charge\"; topics = [ \"a\", \"b\" ]; handler = \"on_b\"; value = \"json\"; }\n"    \
+    ");\n"
+
+typedef struct {
+    const char *what;
+    const char *over;
+    const char *message;
+} merge_case_t;
+
+static const merge_case_t merge_cases[] = {
+    {"handler",
+     "service = { name = \"svc\"; };\n"
+     "templates = ( { name = \"p\"; topic = \"out\"; value = \"shop.Paid\"; } );\n"
+     "\n"
+     "listeners = (\n"
+     "  { id = \"charge\"; topics = [ \"a\", \"b\" ]; handler = \"on_a\"; value = \"json\"; }\n"
+     ");\n",
+     "override.brook:5: listeners[0] (\"charge\"): handler differs: \"on_a\" vs embedded "
+     "\"on_b\""},
+    {"topics",
+     "service = { name = \"svc\"; };\n"
+     "templates = ( { name = \"p\"; topic = \"out\"; value = \"shop.Paid\"; } );\n"
+     "listeners = (\n"
+     "  { id = \"charge\"; topics = [ \"a\" ]; handler = \"on_b\"; value = \"json\"; }\n"
+     ");\n",
+     "override.brook:4: listeners[0] (\"charge\"): topics differ: [\"a\"] vs embedded [\"a\", "
+     "\"b\"]"},
+    {"value type",
+     "service = { name = \"svc\"; };\n"
+     "templates = ( { name = \"p\"; topic = \"out\"; value = \"shop.Paid\"; } );\n"
+     "listeners = (\n"
+     "  { id = \"charge\"; topics = [ \"b\", \"a\" ]; handler = \"on_b\"; value = \"bytes\"; }\n"
+     ");\n",
+     "override.brook:4: listeners[0] (\"charge\"): value differs: \"bytes\" vs embedded "
+     "\"json\""},
+    {"pattern instead of topics",
+     "service = { name = \"svc\"; };\n"
+     "templates = ( { name = \"p\"; topic = \"out\"; value = \"shop.Paid\"; } );\n"
+     "listeners = (\n"
+     "  { id = \"charge\"; topic_pattern = \"^[ab]$\"; handler = \"on_b\"; value = \"json\"; }\n"
+     ");\n",
+     "override.brook:4: listeners[0] (\"charge\"): topics differ: [] vs embedded [\"a\", "
+     "\"b\"]"},
+    {"extra listener",
+     "service = { name = \"svc\"; };\n"
+     "templates = ( { name = \"p\"; topic = \"out\"; value = \"shop.Paid\"; } );\n"
+     "listeners = (\n"
+     "  { id = \"charge\"; topics = [ \"a\", \"b\" ]; handler = \"on_b\"; value = \"json\"; },\n"
+     "  { id = \"refund\"; topics = [ \"c\" ]; handler = \"on_c\"; }\n"
+     ");\n",
+     "override.brook:5: listeners[1] (\"refund\"): not in the embedded declaration"},
+    {"missing listener",
+     "service = { name = \"svc\"; };\n"
+     "templates = ( { name = \"p\"; topic = \"out\"; value = \"shop.Paid\"; } );\n",
+     "override.brook:1: listener \"charge\" of the embedded declaration is missing"},
+    {"template topic",
+     "service = { name = \"svc\"; };\n"
+     "templates = ( { name = \"p\"; topic = \"out2\"; value = \"shop.Paid\"; } );\n"
+     "listeners = (\n"
+     "  { id = \"charge\"; topics = [ \"a\", \"b\" ]; handler = \"on_b\"; value = \"json\"; }\n"
+     ");\n",
+     "override.brook:2: templates[0] (\"p\"): topic differs: \"out2\" vs embedded \"out\""},
+    {"template value",
+     "service = { name = \"svc\"; };\n"
+     "templates = ( { name = \"p\"; topic = \"out\"; value = \"shop.Paid2\"; } );\n"
+     "listeners = (\n"
+     "  { id = \"charge\"; topics = [ \"a\", \"b\" ]; handler = \"on_b\"; value = \"json\"; }\n"
+     ");\n",
+     "override.brook:2: templates[0] (\"p\"): value differs: \"shop.Paid2\" vs embedded "
+     "\"shop.Paid\""},
+    {"missing template",
+     "\nservice = { name = \"svc\"; };\n"
+     "listeners = (\n"
+     "  { id = \"charge\"; topics = [ \"a\", \"b\" ]; handler = \"on_b\"; value = \"json\"; }\n"
+     ");\n",
+     "override.brook:2: template \"p\" of the embedded declaration is missing"},
+    {"service name", "service = { name = \"svc2\"; };\n",
+     "override.brook:1: service: name differs: \"svc2\" vs embedded \"svc\""},
+};
+
+static void test_merge_structural(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof(merge_cases) / sizeof(merge_cases[0]); i++) {
+        const merge_case_t *c = &merge_cases[i];
+        brook_decl_t *base = NULL, *over = NULL;
+        brook_error_t err = {0};
+        assert_int_equal(brook_decl_parse_string(BASE, "svc.brook", &base, &err), 0);
+        if (brook_decl_parse_string(c->over, "override.brook", &over, &err) != 0)
+            fail_msg("case \"%s\": %s", c->what, err.message);
+        int rc = brook_decl_merge(base, over, &err);
+        if (rc != BROOK_ERR_DECL || strcmp(err.message, c->message) != 0)
+            fail_msg("case \"%s\": rc %d\n  expected: %s\n  got:      %s", c->what, rc, c->message,
+                     err.message);
+        /* A refused merge changes nothing. */
+        assert_string_equal(base->listeners[0].handler, "on_b");
+        brook_decl_destroy(over);
+        brook_decl_destroy(base);
+    }
+}
+
+/* The same declaration merged onto itself is a no-op. */
+static void test_merge_identity(void **state) {
+    (void)state;
+    brook_decl_t *base = NULL, *over = NULL;
+    brook_error_t err = {0};
+    assert_int_equal(brook_decl_parse_file(DATA "payment-service.brook", &base, &err), 0);
+    assert_int_equal(brook_decl_parse_file(DATA "payment-service.brook", &over, &err), 0);
+    assert_int_equal(brook_decl_merge(base, over, &err), 0);
+    assert_int_equal(base->kafka_count, 1);
+    assert_int_equal(base->topic_count, 1);
+    assert_int_equal(base->listeners[0].retry.not_retryable_count, 1);
+    assert_string_equal(base->listeners[0].retry.not_retryable[0], "shop.InvalidOrder");
+    assert_string_equal(base->bootstrap, "embedded");
+    brook_decl_destroy(over);
+    brook_decl_destroy(base);
+}
+
+/* ---- environment ----------------------------------------------------------------------------- */
+
+static void test_env(void **state) {
+    (void)state;
+    brook_error_t err = {0};
+    brook_decl_t *d = parse_ok("service = { name = \"svc\"; kafka = { linger_ms = 5; }; };\n");
+
+    assert_int_equal(brook_decl_apply_env(d, &err), 0); /* nothing set: nothing changes */
+    assert_null(d->bootstrap);
+    assert_int_equal(d->kafka_count, 1);
+
+    setenv("BROOK_BOOTSTRAP", "broker:9092", 1);
+    setenv("BROOK_KAFKA_LINGER_MS", "50", 1);
+    setenv("BROOK_KAFKA_SECURITY_PROTOCOL", "SASL_SSL", 1);
+    setenv("BROOK_KAFKA_", "ignored", 1);
+    assert_int_equal(brook_decl_apply_env(d, &err), 0);
+    unsetenv("BROOK_BOOTSTRAP");
+    unsetenv("BROOK_KAFKA_LINGER_MS");
+    unsetenv("BROOK_KAFKA_SECURITY_PROTOCOL");
+    unsetenv("BROOK_KAFKA_");
+
+    assert_string_equal(d->bootstrap, "broker:9092");
+    assert_false(brook_decl_is_embedded(d));
+    assert_int_equal(d->kafka_count, 2);
+    assert_string_equal(kv_get(d->kafka, d->kafka_count, "linger.ms"), "50");
+    assert_string_equal(kv_get(d->kafka, d->kafka_count, "security.protocol"), "SASL_SSL");
+
+    setenv("BROOK_BOOTSTRAP", "embedded", 1);
+    assert_int_equal(brook_decl_apply_env(d, &err), 0);
+    unsetenv("BROOK_BOOTSTRAP");
+    assert_true(brook_decl_is_embedded(d));
+    brook_decl_destroy(d);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_design_example), cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_every_setting),  cmocka_unit_test(test_retry_delays_cap),
+        cmocka_unit_test(test_invalid),        cmocka_unit_test(test_io_error),
+        cmocka_unit_test(test_merge_tunables), cmocka_unit_test(test_merge_structural),
+        cmocka_unit_test(test_merge_identity), cmocka_unit_test(test_env),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
