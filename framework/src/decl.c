@@ -919,6 +919,21 @@ static int parse_root(pctx_t *p, config_setting_t *root, brook_decl_t *d) {
         for (size_t j = 0; j < i; j++)
             if (strcmp(d->listeners[j].id, l->id) == 0)
                 return dup_fail(p, list, i, j, "listeners", "id", "listener id", l->id);
+        /* Listeners may share a handler only if it can have one prototype. */
+        for (size_t j = 0; j < i; j++) {
+            const brook_decl_listener_t *o = &d->listeners[j];
+            if (strcmp(o->handler, l->handler) == 0 &&
+                !(serde_equal(&o->key, &l->key) && serde_equal(&o->value, &l->value))) {
+                char item[PATH_MAX_LEN], path[PATH_MAX_LEN];
+                index_path(item, sizeof(item), "listeners", i);
+                join_path(path, sizeof(path), item, "handler");
+                return decl_fail(
+                    p, config_setting_get_member(config_setting_get_elem(list, i), "handler"), path,
+                    "handler \"%s\" of listener \"%s\" (line %d) takes other key "
+                    "or value types",
+                    l->handler, o->id, o->line);
+            }
+        }
     }
     return 0;
 }

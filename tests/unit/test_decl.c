@@ -464,6 +464,19 @@ static const invalid_case_t invalid_cases[] = {
          "  { id = \"charge\"; topics = [ \"u\" ]; handler = \"h\"; }\n"
          ");\n",
      "svc.brook:4: listeners[1].id: duplicate listener id \"charge\" (first at line 3)"},
+    {"shared handler, other types",
+     SVC "listeners = (\n"
+         "  { id = \"a\"; topics = [ \"t\" ]; handler = \"h\"; value = \"json\"; },\n"
+         "  { id = \"b\"; topics = [ \"u\" ]; handler = \"h\"; }\n"
+         ");\n",
+     "svc.brook:4: listeners[1].handler: handler \"h\" of listener \"a\" (line 3) takes other key "
+     "or value types"},
+    {"control: a shared handler with the same types is fine",
+     SVC "listeners = (\n"
+         "  { id = \"a\"; topics = [ \"t\" ]; handler = \"h\"; },\n"
+         "  { id = \"b\"; topics = [ \"u\" ]; handler = \"h\"; }\n"
+         ");\n",
+     NULL},
     {"control: the LISTENER() frame alone is valid", LISTENER(""), NULL},
 };
 
