@@ -1,0 +1,352 @@
+/*
+ * Brook: declarative Kafka services for C.
+ *
+ * The one public header of libbrook. A service is a brook_app_t built from a
+ * declaration (libconfig text, see docs/declarations.md); it owns one producer
+ * shared by its templates, the consumers of its listeners, and, when no broker
+ * is configured, an embedded Kafka-protocol cluster.
+ *
+ * Threads: brook_app_* calls are made from one controlling thread. Handlers run
+ * on their listener member's poll thread; delivery callbacks run on the app's
+ * producer thread; the log sink runs on whatever thread logs. Template sends are
+ * thread-safe and may be made from handlers.
+ */
+#ifndef BROOK_BROOK_H
+#define BROOK_BROOK_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped whenever generated code and the runtime stop fitting together. Generated
+ * files #error when theirs differs. */
+#define BROOK_ABI_VERSION 1
+#define BROOK_VERSION_STR "0.1.0"
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+/* 0 is success; Brook's own errors are negative. librdkafka's rd_kafka_resp_err_t codes are
+ * passed through unchanged where a call fails because of Kafka (they are positive for broker
+ * errors and below -100 for librdkafka's local errors). */
+#define BROOK_ERRORS(X)                                                                            \
+    X(BROOK_OK_ERR, 0, "success")                                                                  \
+    X(BROOK_ERR_INVALID_ARG, -1, "invalid argument")                                               \
+    X(BROOK_ERR_NOMEM, -2, "out of memory")                                                        \
+    X(BROOK_ERR_DECL, -3, "invalid declaration")                                                   \
+    X(BROOK_ERR_NOT_FOUND, -4, "not found")                                                        \
+    X(BROOK_ERR_STATE, -5, "operation not valid in this state")                                    \
+    X(BROOK_ERR_KAFKA, -6, "kafka client error")                                                   \
+    X(BROOK_ERR_DECODE, -7, "cannot decode")                                                       \
+    X(BROOK_ERR_ENCODE, -8, "cannot encode")                                                       \
+    X(BROOK_ERR_TIMEOUT, -9, "timed out")                                                          \
+    X(BROOK_ERR_SCHEMA, -10, "unknown or incompatible schema")                                     \
+    X(BROOK_ERR_IO, -11, "i/o error")
+
+typedef enum {
+#define BROOK__ERR_ENUM(name, value, text) name = value,
+    BROOK_ERRORS(BROOK__ERR_ENUM)
+#undef BROOK__ERR_ENUM
+} brook_err_t;
+
+/* A static string describing err; Brook's codes and librdkafka's both. Never NULL. */
+const char *brook_err2str(int err);
+
+typedef struct brook_error_s {
+    int code;
+    char message[256];
+} brook_error_t;
+
+/* Sets err (if not NULL) to code and a printf-formatted message; returns code. */
+int brook_error_set(brook_error_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- plain data used by generated code ---------------------------------------------------- */
+
+typedef struct brook_buf_s {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} brook_buf_t;
+void brook_buf_init(brook_buf_t *b);  /* empty, no allocation */
+void brook_buf_reset(brook_buf_t *b); /* len = 0, keeps the memory */
+void brook_buf_free(brook_buf_t *b);  /* frees and re-inits */
+/* Makes room for n more bytes; 0 or BROOK_ERR_NOMEM. */
+int brook_buf_reserve(brook_buf_t *b, size_t n);
+int brook_buf_append(brook_buf_t *b, const void *data, size_t n);
+
+typedef struct brook_bytes_s {
+    uint8_t *data;
+    size_t len;
+} brook_bytes_t;
+
+/* Descriptor of a generated type: makes every generated type usable generically. */
+typedef struct brook_type_s {
+    const char *name;        /* Avro full name, e.g. "shop.OrderPlaced" */
+    const char *schema_json; /* the schema's Parsing Canonical Form */
+    uint64_t fingerprint;    /* CRC-64-AVRO of schema_json */
+    size_t size;             /* sizeof(T) */
+    void (*init)(void *v);
+    void (*clear)(void *v);
+    int (*encode)(const void *v, brook_buf_t *out);
+    int (*decode)(void *v, const void *data, size_t len, brook_error_t *err);
+    int (*to_json)(const void *v, brook_buf_t *out);
+    int (*from_json)(void *v, const char *json, size_t len, brook_error_t *err);
+} brook_type_t;
+
+/* ---- logging --------------------------------------------------------------------------------- */
+
+typedef enum {
+    BROOK_LOG_ERROR = 3,
+    BROOK_LOG_WARN = 4,
+    BROOK_LOG_INFO = 6,
+    BROOK_LOG_DEBUG = 7,
+} brook_log_level_t;
+
+/* A sink receives every message at or above the current level, librdkafka's included
+ * (mapped from syslog levels). Runs on the thread that logs; must be thread-safe.
+ * `component` is a short tag such as "app", "listener", "rdkafka". */
+typedef void(brook_log_sink_fn)(brook_log_level_t level, const char *component, const char *message,
+                                void *opaque);
+
+/* Process-wide. NULL restores the default sink (stderr, one line per message). */
+void brook_log_set_sink(brook_log_sink_fn *sink, void *opaque);
+/* Default BROOK_LOG_INFO, or BROOK_LOG_LEVEL from the environment (error|warn|info|debug). */
+void brook_log_set_level(brook_log_level_t level);
+brook_log_level_t brook_log_get_level(void);
+void brook_log(brook_log_level_t level, const char *component, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- records as handlers see them -------------------------------------------------------------
+ */
+
+typedef struct brook_header_s {
+    const char *name;
+    const void *value; /* NULL for a null header value */
+    size_t len;
+} brook_header_t;
+
+typedef enum {
+    BROOK_TS_NONE = 0,
+    BROOK_TS_CREATE_TIME = 1,
+    BROOK_TS_LOG_APPEND_TIME = 2,
+} brook_ts_type_t;
+
+/* A borrowed view of one consumed record; valid until the handler returns. */
+typedef struct brook_record_s {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp; /* ms since epoch, -1 when none */
+    brook_ts_type_t timestamp_type;
+    const void *key; /* raw bytes; NULL for a null key */
+    size_t key_len;
+    const void *value; /* raw bytes; NULL for a tombstone */
+    size_t value_len;
+    const brook_header_t *headers;
+    size_t header_count;
+} brook_record_t;
+
+typedef enum {
+    BROOK_OK = 0,    /* handled: the offset may be committed */
+    BROOK_RETRY = 1, /* failed, worth another attempt (retry policy of the listener) */
+    BROOK_FAIL = 2,  /* failed for good: straight to the dead-letter topic */
+} brook_result_t;
+
+/* ---- opaque handles ---------------------------------------------------------------------------
+ */
+
+typedef struct brook_app_s brook_app_t;
+typedef struct brook_template_s brook_template_t;
+typedef struct brook_listener_s brook_listener_t;
+typedef struct brook_ctx_s brook_ctx_t;
+
+/* ---- serdes ---------------------------------------------------------------------------------- */
+
+/* How a listener or template declares a key or value: "string", "bytes", "json", or an
+ * Avro named type registered with brook_app_register_type().
+ *
+ * What a handler receives for each (key and value alike), borrowed until it returns:
+ *   string -> const char *        NUL-terminated copy of the bytes (NULL for a null key/value)
+ *   bytes  -> const brook_bytes_t *
+ *   json   -> const char *        NUL-terminated text, checked to be one JSON value
+ *   avro   -> const T *           decoded generated value
+ * What a send takes, likewise: string/json const char * (NUL-terminated), bytes
+ * const brook_bytes_t *, avro const T *. */
+
+/* ---- the app ----------------------------------------------------------------------------------
+ */
+
+/* Builds an app from declaration text (libconfig). `decl_name` names the text in error
+ * messages (e.g. the file it came from). If `override_path` is not NULL, that file is read
+ * and its tunables override those of the text (bootstrap, kafka properties, concurrency,
+ * retry, ack, timeouts); a structural difference is an error naming it. Then the
+ * environment is applied: BROOK_BOOTSTRAP, BROOK_KAFKA_<PROPERTY> (upper case, '_' for '.').
+ * Nothing connects yet. On failure returns NULL and writes "file:line: message" to errstr. */
+brook_app_t *brook_app_new(const char *decl_text, const char *decl_name, const char *override_path,
+                           char *errstr, size_t errstr_size);
+/* Same, from a declaration file. */
+brook_app_t *brook_app_new_from_file(const char *path, char *errstr, size_t errstr_size);
+
+/* Makes an Avro type known by its full name (types named by the declaration must be
+ * registered before start). `type` is borrowed and must outlive the app (generated
+ * descriptors are static). Registering a type again also records it as a writer schema the
+ * listeners accept. */
+int brook_app_register_type(brook_app_t *app, const brook_type_t *type);
+
+/* The generic handler: `key` and `value` are decoded as the listener declares (see serdes).
+ * Runs on the listener member's poll thread; one partition's records are handled in offset
+ * order and never concurrently. */
+typedef brook_result_t(brook_handler_fn)(brook_ctx_t *ctx, const void *key, const void *value,
+                                         void *opaque);
+
+/* Binds the handler of listener `listener_id` (declared with handler = "..."). Must be
+ * called before start for every listener. */
+int brook_app_set_handler(brook_app_t *app, const char *listener_id, brook_handler_fn *fn,
+                          void *opaque);
+
+/* Connects: starts the embedded cluster if the app has no bootstrap, provisions declared
+ * topics, starts the producer and every listener's members. On failure nothing keeps
+ * running and the app may be destroyed. */
+int brook_app_start(brook_app_t *app, brook_error_t *err);
+
+/* Starts if needed, then blocks until SIGINT/SIGTERM or brook_app_stop(), then stops.
+ * Returns 0 after a clean stop. */
+int brook_app_run(brook_app_t *app);
+
+/* Graceful stop: stop polling, finish in-flight records, commit, flush the producer, close
+ * consumers, all within shutdown_timeout_ms. Safe from a signal handler? No: use
+ * brook_app_request_stop() there. Idempotent. */
+int brook_app_stop(brook_app_t *app);
+
+/* Async-signal-safe: asks brook_app_run() to return. */
+void brook_app_request_stop(brook_app_t *app);
+
+/* Frees the app. Without a prior stop this is a crash-like exit: consumers leave without
+ * committing what was not yet committed, unsent records are dropped (and logged).
+ * NULL is a no-op. */
+void brook_app_destroy(brook_app_t *app);
+
+/* Records `writer_schema_json` (an Avro schema in Parsing Canonical Form, as brookc emits) as an
+ * older version of the registered type `type_name` that listeners may receive: records written with
+ * it are resolved to the current type by Avro's schema resolution rules. Copied. */
+int brook_app_register_writer_schema(brook_app_t *app, const char *type_name,
+                                     const char *writer_schema_json, brook_error_t *err);
+
+/* A pointer the app keeps for its owner (generated code keeps its service struct here). */
+void brook_app_set_opaque(brook_app_t *app, void *opaque);
+void *brook_app_get_opaque(const brook_app_t *app);
+
+/* The service's name as declared. Borrowed, valid for the app's life. */
+const char *brook_app_name(const brook_app_t *app);
+/* The bootstrap list in use once started (the embedded cluster's when embedded).
+ * Borrowed, valid for the app's life. NULL before start. */
+const char *brook_app_bootstrap(const brook_app_t *app);
+
+/* Borrowed, valid for the app's life; NULL when not declared. */
+brook_template_t *brook_app_template(brook_app_t *app, const char *name);
+brook_listener_t *brook_app_listener(brook_app_t *app, const char *id);
+
+/* ---- templates (producers) ------------------------------------------------------------------- */
+
+/* Called once per record sent through the template, on the app's producer thread, after
+ * the broker acknowledged it or it failed for good (err != 0). */
+typedef void(brook_delivery_fn)(brook_template_t *tpl, int err, const char *topic,
+                                int32_t partition, int64_t offset, void *msg_opaque, void *opaque);
+
+int brook_template_set_delivery_cb(brook_template_t *tpl, brook_delivery_fn *fn, void *opaque);
+
+typedef struct brook_send_opts_s {
+    int32_t partition;             /* -1 (BROOK_PARTITION_ANY): the partitioner chooses */
+    int64_t timestamp;             /* 0: now */
+    const brook_header_t *headers; /* copied */
+    size_t header_count;
+    const char *topic; /* NULL: the template's topic */
+    void *msg_opaque;  /* passed to the delivery callback */
+} brook_send_opts_t;
+#define BROOK_PARTITION_ANY (-1)
+#define BROOK_SEND_OPTS_INIT                                                                       \
+    { BROOK_PARTITION_ANY, 0, NULL, 0, NULL, NULL }
+
+/* Serializes key and value as the template declares and queues the record; asynchronous.
+ * `key` and `value` are borrowed for the call only (see serdes for their C types; NULL
+ * sends a null key / tombstone). Blocks while the producer queue is full. Thread-safe.
+ * Returns 0, BROOK_ERR_ENCODE, or a librdkafka error. */
+int brook_template_send(brook_template_t *tpl, const void *key, const void *value,
+                        const brook_send_opts_t *opts);
+
+/* Sends pre-serialized bytes, as is. Thread-safe. */
+int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_len,
+                            const void *value, size_t value_len, const brook_send_opts_t *opts);
+
+/* Waits until every record queued so far is acknowledged or failed. */
+int brook_template_flush(brook_template_t *tpl, int timeout_ms);
+
+const char *brook_template_topic(const brook_template_t *tpl);
+
+/* ---- handler context --------------------------------------------------------------------------
+ */
+
+/* The record being handled. Borrowed, valid until the handler returns. */
+const brook_record_t *brook_ctx_record(const brook_ctx_t *ctx);
+/* First header with this name: 1 and its value, or 0. Borrowed until the handler returns. */
+int brook_ctx_header(const brook_ctx_t *ctx, const char *name, const void **value, size_t *len);
+/* 1 for the first delivery, 2 for the first retry, ... */
+int brook_ctx_attempt(const brook_ctx_t *ctx);
+brook_app_t *brook_ctx_app(brook_ctx_t *ctx);
+/* The listener id handling this record. */
+const char *brook_ctx_listener_id(const brook_ctx_t *ctx);
+/* Names the failure (Spring: the exception class) for retry rules and the DLT's
+ * kafka_dlt-exception-fqcn / -message headers. Returns BROOK_FAIL when `name` is listed
+ * in the listener's not_retryable, otherwise BROOK_RETRY, so a handler can write
+ * `return brook_ctx_fail(ctx, "shop.InsufficientFunds", "balance %d", b);` */
+brook_result_t brook_ctx_fail(brook_ctx_t *ctx, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* ack = "manual": marks this record (and everything before it on its partition) done. */
+void brook_ctx_ack(brook_ctx_t *ctx);
+
+/* ---- listeners ----------------------------------------------------------------------------------
+ */
+
+typedef struct brook_listener_stats_s {
+    uint64_t handled; /* handler calls that returned BROOK_OK */
+    uint64_t failed;  /* handler calls that returned RETRY or FAIL */
+    uint64_t retried; /* records redelivered or forwarded to a retry topic */
+    uint64_t dead_lettered;
+    uint64_t rebalances;
+} brook_listener_stats_t;
+
+void brook_listener_stats(const brook_listener_t *l, brook_listener_stats_t *out);
+
+/* ---- the embedded cluster ------------------------------------------------------------------ */
+
+/* A Kafka-protocol cluster inside this process (librdkafka's mock cluster) on loopback ports:
+ * consumer groups, idempotent and transactional producers, in-memory logs. There is one per
+ * process, shared: every app whose bootstrap is "embedded" (or absent) uses it, so services
+ * in one process talk to each other. It lives while anyone holds it; apps hold it from
+ * start to destroy. */
+typedef struct brook_cluster_s brook_cluster_t;
+
+/* Returns the process's embedded cluster, starting it with `brokers` brokers (>= 1) if it
+ * is not running (a running one keeps its broker count). Each call takes a reference the
+ * caller gives back with brook_cluster_release(). NULL and errstr on failure. */
+brook_cluster_t *brook_cluster_acquire(int brokers, char *errstr, size_t errstr_size);
+void brook_cluster_release(brook_cluster_t *c);
+/* "127.0.0.1:port,...". Borrowed, valid while the reference is held. */
+const char *brook_cluster_bootstrap(const brook_cluster_t *c);
+int brook_cluster_broker_count(const brook_cluster_t *c);
+/* Creates a topic; an existing one is left as it is (0, with a warning when its partition
+ * count differs). replication is capped at the broker count. */
+int brook_cluster_create_topic(brook_cluster_t *c, const char *topic, int partitions,
+                               int replication);
+/* Partition count of a topic this cluster created, or -1. */
+int brook_cluster_topic_partitions(brook_cluster_t *c, const char *topic);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BROOK_BROOK_H */

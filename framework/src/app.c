@@ -1,0 +1,573 @@
+/* The app: declarations, lifecycle, the shared producer and topic provisioning. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app_int.h"
+#include "brook/avro.h"
+#include "retry.h"
+
+/* ---- construction ------------------------------------------------------------------------- */
+
+static brook_app_t *app_from_decl(brook_decl_t *decl, char *errstr, size_t errstr_size) {
+    brook_error_t err = {0};
+    brook_app_t *app = calloc(1, sizeof(*app));
+    if (!app) {
+        brook_decl_destroy(decl);
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    app->decl = decl;
+    app->wake[0] = app->wake[1] = -1;
+    if (pipe(app->wake) == 0) {
+        fcntl(app->wake[0], F_SETFL, O_NONBLOCK);
+        fcntl(app->wake[1], F_SETFL, O_NONBLOCK);
+    }
+    app->templates =
+        calloc(decl->template_count ? decl->template_count : 1, sizeof(*app->templates));
+    app->listeners =
+        calloc(decl->listener_count ? decl->listener_count : 1, sizeof(*app->listeners));
+    if (!app->templates || !app->listeners) {
+        brook_app_destroy(app);
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    app->template_count = decl->template_count;
+    app->listener_count = decl->listener_count;
+    for (size_t i = 0; i < decl->listener_count; i++) {
+        if (brook__listener_init(&app->listeners[i], app, &decl->listeners[i], &err)) {
+            snprintf(errstr, errstr_size, "%s", err.message);
+            brook_app_destroy(app);
+            return NULL;
+        }
+    }
+    return app;
+}
+
+brook_app_t *brook_app_new(const char *decl_text, const char *decl_name, const char *override_path,
+                           char *errstr, size_t errstr_size) {
+    brook_error_t err = {0};
+    brook_decl_t *decl = NULL, *over = NULL;
+    if (brook_decl_parse_string(decl_text, decl_name ? decl_name : "<declarations>", &decl, &err) ||
+        (override_path && (brook_decl_parse_file(override_path, &over, &err) ||
+                           brook_decl_merge(decl, over, &err))) ||
+        brook_decl_apply_env(decl, &err)) {
+        snprintf(errstr, errstr_size, "%s", err.message);
+        brook_decl_destroy(decl);
+        brook_decl_destroy(over);
+        return NULL;
+    }
+    brook_decl_destroy(over);
+    return app_from_decl(decl, errstr, errstr_size);
+}
+
+brook_app_t *brook_app_new_from_file(const char *path, char *errstr, size_t errstr_size) {
+    brook_error_t err = {0};
+    brook_decl_t *decl = NULL;
+    if (brook_decl_parse_file(path, &decl, &err) || brook_decl_apply_env(decl, &err)) {
+        snprintf(errstr, errstr_size, "%s", err.message);
+        brook_decl_destroy(decl);
+        return NULL;
+    }
+    return app_from_decl(decl, errstr, errstr_size);
+}
+
+const brook_type_t *brook__app_find_type(const brook_app_t *app, const char *name) {
+    for (size_t i = 0; i < app->type_count; i++)
+        if (!strcmp(app->types[i]->name, name))
+            return app->types[i];
+    return NULL;
+}
+
+int brook_app_register_type(brook_app_t *app, const brook_type_t *type) {
+    if (!app || !type || !type->name)
+        return BROOK_ERR_INVALID_ARG;
+    const brook_type_t *known = brook__app_find_type(app, type->name);
+    if (known == type)
+        return 0;
+    if (known)
+        return brook_app_register_writer_schema(app, type->name, type->schema_json, NULL);
+    const brook_type_t **types = realloc(app->types, (app->type_count + 1) * sizeof(*types));
+    if (!types)
+        return BROOK_ERR_NOMEM;
+    types[app->type_count++] = type;
+    app->types = types;
+    return 0;
+}
+
+int brook_app_register_writer_schema(brook_app_t *app, const char *type_name,
+                                     const char *writer_schema_json, brook_error_t *err) {
+    if (!app || !type_name || !writer_schema_json)
+        return brook_error_set(err, BROOK_ERR_INVALID_ARG, "invalid argument");
+    brook__writer_schema_t *w =
+        realloc(app->writers, (app->writer_count + 1) * sizeof(*app->writers));
+    if (!w)
+        return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    app->writers = w;
+    w = &app->writers[app->writer_count];
+    w->type_name = strdup(type_name);
+    w->schema_json = strdup(writer_schema_json);
+    if (!w->type_name || !w->schema_json) {
+        free(w->type_name);
+        free(w->schema_json);
+        return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    }
+    w->fingerprint = brook_avro_crc64(writer_schema_json, strlen(writer_schema_json));
+    app->writer_count++;
+    return 0;
+}
+
+int brook_app_set_handler(brook_app_t *app, const char *listener_id, brook_handler_fn *fn,
+                          void *opaque) {
+    brook_listener_t *l = brook_app_listener(app, listener_id);
+    if (!l) {
+        brook_log(BROOK_LOG_ERROR, "app", "%s: no listener \"%s\" declared",
+                  app ? app->decl->source : "?", listener_id);
+        return BROOK_ERR_NOT_FOUND;
+    }
+    l->handler = fn;
+    l->handler_opaque = opaque;
+    return 0;
+}
+
+void brook_app_set_opaque(brook_app_t *app, void *opaque) {
+    app->opaque = opaque;
+}
+
+void *brook_app_get_opaque(const brook_app_t *app) {
+    return app->opaque;
+}
+
+const char *brook_app_name(const brook_app_t *app) {
+    return app->decl->name;
+}
+
+const char *brook_app_bootstrap(const brook_app_t *app) {
+    return app->bootstrap;
+}
+
+brook_template_t *brook_app_template(brook_app_t *app, const char *name) {
+    if (!app || !name)
+        return NULL;
+    for (size_t i = 0; i < app->template_count; i++)
+        if (!strcmp(app->decl->templates[i].name, name))
+            return &app->templates[i];
+    return NULL;
+}
+
+brook_listener_t *brook_app_listener(brook_app_t *app, const char *id) {
+    if (!app || !id)
+        return NULL;
+    for (size_t i = 0; i < app->listener_count; i++)
+        if (!strcmp(app->decl->listeners[i].id, id))
+            return &app->listeners[i];
+    return NULL;
+}
+
+/* ---- provisioning ---------------------------------------------------------------------------- */
+
+typedef struct {
+    brook_app_t *app;
+    const char **names;
+    int *partitions;
+    int *replication;
+    const brook_decl_topic_t **decls;
+    size_t count, cap;
+} topic_set_t;
+
+static int declared_partitions(const brook_app_t *app, const char *topic) {
+    for (size_t i = 0; i < app->decl->topic_count; i++)
+        if (!strcmp(app->decl->topics[i].name, topic))
+            return app->decl->topics[i].partitions;
+    if (app->cluster)
+        return brook_cluster_topic_partitions(app->cluster, topic);
+    return -1;
+}
+
+static void topic_set_add(topic_set_t *s, const char *name, int partitions, int replication,
+                          const brook_decl_topic_t *decl) {
+    for (size_t i = 0; i < s->count; i++)
+        if (!strcmp(s->names[i], name))
+            return;
+    if (s->count == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        const char **names = realloc(s->names, cap * sizeof(*names));
+        if (names)
+            s->names = names;
+        int *p = realloc(s->partitions, cap * sizeof(*p));
+        if (p)
+            s->partitions = p;
+        int *r = realloc(s->replication, cap * sizeof(*r));
+        if (r)
+            s->replication = r;
+        const brook_decl_topic_t **d = realloc(s->decls, cap * sizeof(*d));
+        if (d)
+            s->decls = d;
+        if (!names || !p || !r || !d)
+            return;
+        s->cap = cap;
+    }
+    s->names[s->count] = name;
+    s->partitions[s->count] = partitions;
+    s->replication[s->count] = replication;
+    s->decls[s->count] = decl;
+    s->count++;
+}
+
+static void add_derived(const char *topic, const char *source, void *opaque) {
+    topic_set_t *s = opaque;
+    int partitions = declared_partitions(s->app, source);
+    int replication = 1;
+    for (size_t i = 0; i < s->app->decl->topic_count; i++)
+        if (!strcmp(s->app->decl->topics[i].name, source))
+            replication = s->app->decl->topics[i].replication;
+    topic_set_add(s, topic, partitions > 0 ? partitions : 1, replication, NULL);
+}
+
+/* Declared topics, then retry and DLT topics; on the embedded cluster also every topic the
+ * service only references (one partition unless someone declared it first), since the
+ * cluster cannot be told to create them later. */
+static void collect_topics(brook_app_t *app, topic_set_t *s) {
+    const brook_decl_t *d = app->decl;
+    s->app = app;
+    for (size_t i = 0; i < d->topic_count; i++)
+        topic_set_add(s, d->topics[i].name, d->topics[i].partitions, d->topics[i].replication,
+                      &d->topics[i]);
+    if (app->cluster) {
+        for (size_t i = 0; i < d->listener_count; i++)
+            for (size_t j = 0; j < d->listeners[i].topic_count; j++) {
+                int p = declared_partitions(app, d->listeners[i].topics[j]);
+                topic_set_add(s, d->listeners[i].topics[j], p > 0 ? p : 1, 1, NULL);
+            }
+        for (size_t i = 0; i < d->template_count; i++) {
+            int p = declared_partitions(app, d->templates[i].topic);
+            topic_set_add(s, d->templates[i].topic, p > 0 ? p : 1, 1, NULL);
+        }
+    }
+    for (size_t i = 0; i < app->listener_count; i++)
+        brook__retry_topics_foreach(&app->listeners[i], add_derived, s);
+}
+
+static void topic_set_free(topic_set_t *s) {
+    free(s->names);
+    free(s->partitions);
+    free(s->replication);
+    free(s->decls);
+}
+
+/* Creates topics through the Admin API; existing ones are fine, a partition count that
+ * differs from the declaration is a warning. */
+static int provision_admin(brook_app_t *app, topic_set_t *s, brook_error_t *err) {
+    if (!s->count)
+        return 0;
+    char errstr[512];
+    int rc = 0;
+    rd_kafka_NewTopic_t **nt = calloc(s->count, sizeof(*nt));
+    if (!nt)
+        return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < s->count; i++) {
+        nt[i] = rd_kafka_NewTopic_new(s->names[i], s->partitions[i], s->replication[i], errstr,
+                                      sizeof(errstr));
+        if (!nt[i]) {
+            rc = brook_error_set(err, BROOK_ERR_DECL, "topic %s: %s", s->names[i], errstr);
+            goto done;
+        }
+        if (s->decls[i])
+            for (size_t k = 0; k < s->decls[i]->config_count; k++)
+                rd_kafka_NewTopic_set_config(nt[i], s->decls[i]->config[k].name,
+                                             s->decls[i]->config[k].value);
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(app->producer);
+    rd_kafka_AdminOptions_t *opts =
+        rd_kafka_AdminOptions_new(app->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, NULL, 0);
+    rd_kafka_CreateTopics(app->producer, nt, s->count, opts, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+    if (!ev) {
+        rc = brook_error_set(err, BROOK_ERR_TIMEOUT, "creating topics timed out");
+    } else if (rd_kafka_event_error(ev)) {
+        rc = brook_error_set(err, rd_kafka_event_error(ev), "creating topics: %s",
+                             rd_kafka_event_error_string(ev));
+    } else {
+        size_t n;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+        for (size_t i = 0; i < n && !rc; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+            if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS || !e)
+                continue;
+            rc =
+                brook_error_set(err, e, "creating topic %s: %s", rd_kafka_topic_result_name(res[i]),
+                                rd_kafka_topic_result_error_string(res[i]));
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(q);
+    /* Existing topics keep their partition count: say so when it is not the declared one. */
+    const struct rd_kafka_metadata *md;
+    if (!rc && rd_kafka_metadata(app->producer, 1, NULL, &md, 10000) == 0) {
+        for (int t = 0; t < md->topic_cnt; t++)
+            for (size_t i = 0; i < s->count; i++)
+                if (!strcmp(md->topics[t].topic, s->names[i]) &&
+                    md->topics[t].partition_cnt != s->partitions[i])
+                    brook_log(BROOK_LOG_WARN, "app", "topic %s has %d partitions, declared %d",
+                              s->names[i], md->topics[t].partition_cnt, s->partitions[i]);
+        rd_kafka_metadata_destroy(md);
+    }
+done:
+    for (size_t i = 0; i < s->count; i++)
+        if (nt[i])
+            rd_kafka_NewTopic_destroy(nt[i]);
+    free(nt);
+    return rc;
+}
+
+static int provision(brook_app_t *app, brook_error_t *err) {
+    topic_set_t s = {0};
+    collect_topics(app, &s);
+    int rc = 0;
+    if (app->cluster) {
+        for (size_t i = 0; i < s.count && !rc; i++)
+            rc = brook_cluster_create_topic(app->cluster, s.names[i], s.partitions[i],
+                                            s.replication[i]);
+        if (rc)
+            brook_error_set(err, rc, "cannot create topics on the embedded cluster");
+    } else {
+        rc = provision_admin(app, &s, err);
+    }
+    topic_set_free(&s);
+    return rc;
+}
+
+/* ---- producer
+ * ------------------------------------------------------------------------------------ */
+
+static void *producer_main(void *arg) {
+    brook_app_t *app = arg;
+    while (atomic_load(&app->producer_run))
+        rd_kafka_poll(app->producer, 100);
+    rd_kafka_poll(app->producer, 0);
+    return NULL;
+}
+
+static int start_producer(brook_app_t *app, brook_error_t *err) {
+    rd_kafka_conf_t *conf = brook__kafka_conf_new();
+    char client_id[256];
+    snprintf(client_id, sizeof(client_id), "%s", app->decl->name);
+    rd_kafka_conf_set_dr_msg_cb(conf, brook__template_delivered);
+    int rc = brook__kafka_conf_set(conf, "bootstrap.servers", app->bootstrap, err);
+    if (!rc)
+        rc = brook__kafka_conf_set(conf, "client.id", client_id, err);
+    if (!rc)
+        rc = brook__kafka_conf_set(conf, "enable.idempotence", "true", err);
+    /* The partition a Java producer would choose for a key; random for null keys. */
+    if (!rc)
+        rc = brook__kafka_conf_set(conf, "partitioner", "murmur2_random", err);
+    if (!rc)
+        rc = brook__apply_user_kafka(app, conf, true, err);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        return rc;
+    }
+    char errstr[512];
+    app->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!app->producer) {
+        rd_kafka_conf_destroy(conf);
+        return brook_error_set(err, BROOK_ERR_KAFKA, "producer: %s", errstr);
+    }
+    atomic_store(&app->producer_run, true);
+    if (pthread_create(&app->producer_thread, NULL, producer_main, app))
+        return brook_error_set(err, BROOK_ERR_STATE, "cannot start the producer thread");
+    app->producer_thread_started = true;
+    return 0;
+}
+
+static void stop_producer(brook_app_t *app, int timeout_ms) {
+    if (!app->producer)
+        return;
+    if (atomic_load(&app->crashing)) {
+        int n = rd_kafka_outq_len(app->producer);
+        if (n)
+            brook_log(BROOK_LOG_WARN, "app", "%s: dropping %d unsent record(s)", app->decl->name,
+                      n);
+        rd_kafka_purge(app->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    } else if (rd_kafka_flush(app->producer, timeout_ms < 0 ? 0 : timeout_ms)) {
+        brook_log(BROOK_LOG_ERROR, "app", "%s: %d record(s) not delivered before shutdown",
+                  app->decl->name, rd_kafka_outq_len(app->producer));
+    }
+    atomic_store(&app->producer_run, false);
+    if (app->producer_thread_started) {
+        pthread_join(app->producer_thread, NULL);
+        app->producer_thread_started = false;
+    }
+    for (size_t i = 0; i < app->template_count; i++)
+        if (app->templates[i].rkt) {
+            rd_kafka_topic_destroy(app->templates[i].rkt);
+            app->templates[i].rkt = NULL;
+        }
+    rd_kafka_destroy(app->producer);
+    app->producer = NULL;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------------------
+ */
+
+static void stop_all(brook_app_t *app, int64_t deadline) {
+    atomic_store(&app->running, false);
+    for (size_t i = 0; i < app->listener_count; i++)
+        brook__listener_join(&app->listeners[i]);
+    stop_producer(app, (int)(deadline - brook__now_ms()));
+}
+
+int brook_app_start(brook_app_t *app, brook_error_t *err) {
+    if (!app)
+        return brook_error_set(err, BROOK_ERR_INVALID_ARG, "no app");
+    if (app->state != APP_NEW)
+        return brook_error_set(err, BROOK_ERR_STATE, "%s: already started", app->decl->name);
+    brook_decl_t *d = app->decl;
+    int rc = 0;
+    char errstr[512];
+    if (brook_decl_is_embedded(d)) {
+        if (!app->cluster &&
+            !(app->cluster = brook_cluster_acquire(d->embedded_brokers, errstr, sizeof(errstr))))
+            return brook_error_set(err, BROOK_ERR_KAFKA, "embedded cluster: %s", errstr);
+        app->bootstrap = strdup(brook_cluster_bootstrap(app->cluster));
+    } else {
+        app->bootstrap = strdup(d->bootstrap);
+    }
+    if (!app->bootstrap)
+        return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < app->template_count && !rc; i++)
+        rc = brook__template_init(&app->templates[i], app, &d->templates[i], err);
+    if (!rc)
+        rc = start_producer(app, err);
+    if (!rc)
+        rc = provision(app, err);
+    for (size_t i = 0; i < app->template_count && !rc; i++) {
+        app->templates[i].rkt = rd_kafka_topic_new(app->producer, d->templates[i].topic, NULL);
+        if (!app->templates[i].rkt)
+            rc = brook_error_set(err, BROOK_ERR_KAFKA, "template %s: %s", d->templates[i].name,
+                                 rd_kafka_err2str(rd_kafka_last_error()));
+    }
+    atomic_store(&app->running, true);
+    for (size_t i = 0; i < app->listener_count && !rc; i++)
+        rc = brook__listener_start(&app->listeners[i], err);
+    if (rc) {
+        app->state = APP_STOPPED;
+        stop_all(app, brook__now_ms() + d->shutdown_timeout_ms);
+        return rc;
+    }
+    app->state = APP_STARTED;
+    brook_log(BROOK_LOG_INFO, "app", "%s started on %s%s", d->name, app->bootstrap,
+              app->cluster ? " (embedded)" : "");
+    return 0;
+}
+
+int brook_app_stop(brook_app_t *app) {
+    if (!app)
+        return BROOK_ERR_INVALID_ARG;
+    if (app->state != APP_STARTED)
+        return 0;
+    app->state = APP_STOPPED;
+    int64_t started = brook__now_ms();
+    stop_all(app, started + app->decl->shutdown_timeout_ms);
+    int64_t took = brook__now_ms() - started;
+    if (took > app->decl->shutdown_timeout_ms)
+        brook_log(BROOK_LOG_WARN, "app", "%s: stop took %lld ms (shutdown_timeout_ms %lld)",
+                  app->decl->name, (long long)took, (long long)app->decl->shutdown_timeout_ms);
+    else
+        brook_log(BROOK_LOG_INFO, "app", "%s stopped in %lld ms", app->decl->name, (long long)took);
+    return 0;
+}
+
+/* Signals reach every running app through its wake pipe. */
+#define MAX_RUNNING 64
+static brook_app_t *volatile running_apps[MAX_RUNNING];
+
+static void on_signal(int sig) {
+    for (int i = 0; i < MAX_RUNNING; i++)
+        if (running_apps[i])
+            brook_app_request_stop(running_apps[i]);
+}
+
+void brook_app_request_stop(brook_app_t *app) {
+    atomic_store(&app->stop_requested, true);
+    if (app->wake[1] >= 0) {
+        int saved = errno;
+        ssize_t n = write(app->wake[1], "x", 1);
+        (void)n;
+        errno = saved;
+    }
+}
+
+int brook_app_run(brook_app_t *app) {
+    if (!app)
+        return BROOK_ERR_INVALID_ARG;
+    if (app->state == APP_NEW) {
+        brook_error_t err = {0};
+        if (brook_app_start(app, &err)) {
+            brook_log(BROOK_LOG_ERROR, "app", "%s", err.message);
+            return err.code;
+        }
+    }
+    int slot = -1;
+    for (int i = 0; i < MAX_RUNNING && slot < 0; i++)
+        if (!running_apps[i]) {
+            running_apps[i] = app;
+            slot = i;
+        }
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    while (!atomic_load(&app->stop_requested) && app->state == APP_STARTED) {
+        struct pollfd pfd = {.fd = app->wake[0], .events = POLLIN};
+        if (poll(&pfd, 1, 1000) > 0) {
+            char buf[16];
+            while (read(app->wake[0], buf, sizeof(buf)) > 0)
+                ;
+        }
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (slot >= 0)
+        running_apps[slot] = NULL;
+    return brook_app_stop(app);
+}
+
+void brook_app_destroy(brook_app_t *app) {
+    if (!app)
+        return;
+    if (app->state == APP_STARTED) {
+        /* No stop: leave like a crash would, without committing. */
+        atomic_store(&app->crashing, true);
+        app->state = APP_STOPPED;
+        stop_all(app, brook__now_ms());
+    }
+    for (size_t i = 0; i < app->listener_count; i++)
+        brook__listener_free(&app->listeners[i]);
+    brook_cluster_release(app->cluster);
+    for (size_t i = 0; i < app->writer_count; i++) {
+        free(app->writers[i].type_name);
+        free(app->writers[i].schema_json);
+    }
+    free(app->writers);
+    free(app->types);
+    free(app->templates);
+    free(app->listeners);
+    free(app->bootstrap);
+    if (app->wake[0] >= 0)
+        close(app->wake[0]);
+    if (app->wake[1] >= 0)
+        close(app->wake[1]);
+    brook_decl_destroy(app->decl);
+    free(app);
+}
