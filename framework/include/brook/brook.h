@@ -96,6 +96,9 @@ typedef struct brook_type_s {
     int (*decode)(void *v, const void *data, size_t len, brook_error_t *err);
     int (*to_json)(const void *v, brook_buf_t *out);
     int (*from_json)(void *v, const char *json, size_t len, brook_error_t *err);
+    /* The schema with what resolving older writer schemas needs and the canonical form drops
+     * (field defaults, aliases, enum default); self-contained. NULL: use schema_json. */
+    const char *resolution_json;
 } brook_type_t;
 
 /* ---- logging --------------------------------------------------------------------------------- */

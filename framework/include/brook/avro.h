@@ -1,0 +1,437 @@
+/*
+ * Brook's Avro support: the primitives that brookc-generated codecs are made of, schema
+ * identity (CRC-64-AVRO) and message framing (single-object encoding, Confluent framing).
+ *
+ * Generated code includes this header and links libbrook; nothing else. The primitives are
+ * static inline so that a generated encoder or decoder is straight-line code: every read is
+ * bounds-checked against the end of the input, every write makes room in the brook_buf_t
+ * first (and allocates nothing when the buffer already has room).
+ *
+ * Memory of decoded values: everything a decoder (or from_json) allocates for one value comes
+ * from one arena (brook_arena_t) hung off the top-level value, so T_clear is a single free and
+ * values built by hand (pointing at literals) are never freed by Brook.
+ */
+#ifndef BROOK_AVRO_H
+#define BROOK_AVRO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "brook/brook.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- arena ---------------------------------------------------------------------------------- */
+
+/* A chain of blocks; the newest is first. Allocation is a pointer bump in the first block. */
+typedef struct brook_arena_s {
+    struct brook_arena_s *next;
+    size_t cap;  /* usable bytes after the header */
+    size_t used; /* bytes handed out */
+    size_t pad_; /* keeps the header a multiple of 16 bytes */
+} brook_arena_t;
+
+/* Slow path of brook_arena_alloc: adds a block. NULL when out of memory. */
+void *brook__arena_alloc_block(brook_arena_t **arena, size_t n);
+/* Frees every block and sets *arena to NULL. NULL or an empty arena is fine. */
+void brook_arena_free(brook_arena_t **arena);
+
+/* n bytes, 16-byte aligned, valid until brook_arena_free(arena). NULL when out of memory. */
+static inline void *brook_arena_alloc(brook_arena_t **arena, size_t n) {
+    brook_arena_t *a = *arena;
+    n = (n + 15u) & ~(size_t)15u;
+    if (a && a->cap - a->used >= n) {
+        void *p = (uint8_t *)(a + 1) + a->used;
+        a->used += n;
+        return p;
+    }
+    return brook__arena_alloc_block(arena, n);
+}
+
+/* ---- writing (Avro binary) ------------------------------------------------------------------ */
+
+#define BROOK__AVRO_ROOM(b, n)                                                                 \
+    do {                                                                                       \
+        if ((b)->cap - (b)->len < (n) && brook_buf_reserve((b), (n)))                          \
+            return BROOK_ERR_NOMEM;                                                            \
+    } while (0)
+
+static inline int brook_avro_write_long(brook_buf_t *b, int64_t v) {
+    BROOK__AVRO_ROOM(b, 10);
+    uint64_t z = ((uint64_t)v << 1) ^ (0 - ((uint64_t)v >> 63));
+    uint8_t *p = b->data + b->len;
+    while (z > 0x7f) {
+        *p++ = (uint8_t)(z | 0x80);
+        z >>= 7;
+    }
+    *p++ = (uint8_t)z;
+    b->len = (size_t)(p - b->data);
+    return 0;
+}
+
+static inline int brook_avro_write_int(brook_buf_t *b, int32_t v) {
+    return brook_avro_write_long(b, v);
+}
+
+static inline int brook_avro_write_boolean(brook_buf_t *b, bool v) {
+    BROOK__AVRO_ROOM(b, 1);
+    b->data[b->len++] = v ? 1 : 0;
+    return 0;
+}
+
+static inline int brook_avro_write_float(brook_buf_t *b, float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    BROOK__AVRO_ROOM(b, 4);
+    uint8_t *p = b->data + b->len;
+    p[0] = (uint8_t)u;
+    p[1] = (uint8_t)(u >> 8);
+    p[2] = (uint8_t)(u >> 16);
+    p[3] = (uint8_t)(u >> 24);
+    b->len += 4;
+    return 0;
+}
+
+static inline int brook_avro_write_double(brook_buf_t *b, double v) {
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    BROOK__AVRO_ROOM(b, 8);
+    uint8_t *p = b->data + b->len;
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(u >> (8 * i));
+    b->len += 8;
+    return 0;
+}
+
+static inline int brook_avro_write_fixed(brook_buf_t *b, const void *data, size_t n) {
+    BROOK__AVRO_ROOM(b, n);
+    if (n)
+        memcpy(b->data + b->len, data, n);
+    b->len += n;
+    return 0;
+}
+
+static inline int brook_avro_write_bytes(brook_buf_t *b, const void *data, size_t n) {
+    if (brook_avro_write_long(b, (int64_t)n))
+        return BROOK_ERR_NOMEM;
+    return brook_avro_write_fixed(b, data, n);
+}
+
+/* A NULL string is written as the empty string. */
+static inline int brook_avro_write_string(brook_buf_t *b, const char *s) {
+    return brook_avro_write_bytes(b, s, s ? strlen(s) : 0);
+}
+
+/* ---- reading (Avro binary) ------------------------------------------------------------------ */
+
+/* Deepest nesting of records a decoder follows (recursive schemas on hostile input). */
+#define BROOK_AVRO_MAX_DEPTH 512
+/* Most items one array or map block may announce when items can take no bytes. */
+#define BROOK_AVRO_MAX_EMPTY_ITEMS (1u << 20)
+
+typedef struct brook_avro_reader_s {
+    const uint8_t *p;
+    const uint8_t *start;
+    const uint8_t *end;
+    brook_arena_t **arena; /* where variable-size data goes */
+    int depth;
+} brook_avro_reader_t;
+
+static inline int brook_avro_read_long(brook_avro_reader_t *r, int64_t *out) {
+    const uint8_t *p = r->p;
+    uint64_t v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        if (p >= r->end || shift > 63)
+            return BROOK_ERR_DECODE;
+        uint8_t c = *p++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            break;
+    }
+    r->p = p;
+    *out = (int64_t)((v >> 1) ^ (0 - (v & 1)));
+    return 0;
+}
+
+static inline int brook_avro_read_int(brook_avro_reader_t *r, int32_t *out) {
+    int64_t v;
+    if (brook_avro_read_long(r, &v) || v < INT32_MIN || v > INT32_MAX)
+        return BROOK_ERR_DECODE;
+    *out = (int32_t)v;
+    return 0;
+}
+
+static inline int brook_avro_read_boolean(brook_avro_reader_t *r, bool *out) {
+    if (r->p >= r->end || *r->p > 1)
+        return BROOK_ERR_DECODE;
+    *out = *r->p++ != 0;
+    return 0;
+}
+
+static inline int brook_avro_read_float(brook_avro_reader_t *r, float *out) {
+    if (r->end - r->p < 4)
+        return BROOK_ERR_DECODE;
+    const uint8_t *p = r->p;
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    memcpy(out, &u, 4);
+    r->p += 4;
+    return 0;
+}
+
+static inline int brook_avro_read_double(brook_avro_reader_t *r, double *out) {
+    if (r->end - r->p < 8)
+        return BROOK_ERR_DECODE;
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u |= (uint64_t)r->p[i] << (8 * i);
+    memcpy(out, &u, 8);
+    r->p += 8;
+    return 0;
+}
+
+static inline int brook_avro_read_fixed(brook_avro_reader_t *r, void *out, size_t n) {
+    if ((size_t)(r->end - r->p) < n)
+        return BROOK_ERR_DECODE;
+    if (n)
+        memcpy(out, r->p, n);
+    r->p += n;
+    return 0;
+}
+
+/* Length-prefixed data copied into the arena with a NUL after it (bytes and strings alike). */
+static inline int brook__avro_read_len_data(brook_avro_reader_t *r, uint8_t **out, size_t *len) {
+    int64_t n;
+    if (brook_avro_read_long(r, &n) || n < 0 || (uint64_t)n > (uint64_t)(r->end - r->p))
+        return BROOK_ERR_DECODE;
+    uint8_t *p = (uint8_t *)brook_arena_alloc(r->arena, (size_t)n + 1);
+    if (!p)
+        return BROOK_ERR_NOMEM;
+    if (n)
+        memcpy(p, r->p, (size_t)n);
+    p[n] = 0;
+    r->p += n;
+    *out = p;
+    *len = (size_t)n;
+    return 0;
+}
+
+static inline int brook_avro_read_bytes(brook_avro_reader_t *r, brook_bytes_t *out) {
+    return brook__avro_read_len_data(r, &out->data, &out->len);
+}
+
+static inline int brook_avro_read_string(brook_avro_reader_t *r, char **out) {
+    size_t len;
+    return brook__avro_read_len_data(r, (uint8_t **)out, &len);
+}
+
+/* Skips what brook_avro_read_string/bytes would read. */
+static inline int brook_avro_skip_bytes(brook_avro_reader_t *r) {
+    int64_t n;
+    if (brook_avro_read_long(r, &n) || n < 0 || (uint64_t)n > (uint64_t)(r->end - r->p))
+        return BROOK_ERR_DECODE;
+    r->p += n;
+    return 0;
+}
+
+/* The item count of the next array or map block (0 ends the value). A negative count is
+ * followed by the block's byte size, which is read and ignored. `min_item_size` (bytes the
+ * smallest item takes) bounds the count by what is left of the input. */
+static inline int brook_avro_read_block_count(brook_avro_reader_t *r, size_t min_item_size,
+                                              size_t *out) {
+    int64_t n;
+    if (brook_avro_read_long(r, &n))
+        return BROOK_ERR_DECODE;
+    if (n < 0) {
+        int64_t size;
+        if (n == INT64_MIN || brook_avro_read_long(r, &size) || size < 0)
+            return BROOK_ERR_DECODE;
+        n = -n;
+    }
+    size_t left = (size_t)(r->end - r->p);
+    if (min_item_size ? (uint64_t)n > left / min_item_size
+                      : (uint64_t)n > BROOK_AVRO_MAX_EMPTY_ITEMS)
+        return BROOK_ERR_DECODE;
+    *out = (size_t)n;
+    return 0;
+}
+
+/* A copy of an arena array of `n` items of `size` bytes grown to `need` items, the new ones
+ * zeroed (arena memory is never freed item by item, so growing copies). NULL when out of
+ * memory. */
+static inline void *brook_avro_grow(brook_avro_reader_t *r, const void *items, size_t n,
+                                    size_t need, size_t size) {
+    if (need > SIZE_MAX / (size ? size : 1) - 1)
+        return NULL;
+    void *p = brook_arena_alloc(r->arena, need * size + 1);
+    if (!p)
+        return NULL;
+    if (n)
+        memcpy(p, items, n * size);
+    memset((uint8_t *)p + n * size, 0, (need - n) * size);
+    return p;
+}
+
+/* Sets the error message every generated decoder reports. Returns `code`. */
+int brook__avro_decode_error(brook_error_t *err, int code, const char *type_name,
+                             const brook_avro_reader_t *r);
+
+/* ---- schema identity and framing ------------------------------------------------------------ */
+
+#define BROOK_AVRO_FRAMING_SINGLE_OBJECT 1
+#define BROOK_AVRO_FRAMING_CONFLUENT 2
+
+/* CRC-64-AVRO (the Avro spec's Rabin fingerprint) of data; of a schema's Parsing Canonical
+ * Form, it is the schema's fingerprint. */
+uint64_t brook_avro_crc64(const void *data, size_t len);
+
+/* Appends C3 01 and the fingerprint, 8 bytes little-endian. 0 or BROOK_ERR_NOMEM. */
+int brook_avro_write_single_object_header(brook_buf_t *out, uint64_t fingerprint);
+/* Appends 00 and the schema id, 4 bytes big-endian. 0 or BROOK_ERR_NOMEM. */
+int brook_avro_write_confluent_header(brook_buf_t *out, int32_t schema_id);
+
+typedef struct brook_avro_frame_s {
+    int framing; /* BROOK_AVRO_FRAMING_SINGLE_OBJECT or _CONFLUENT */
+    uint64_t fingerprint; /* single-object */
+    int32_t schema_id;    /* Confluent */
+    const uint8_t *payload; /* borrowed from data */
+    size_t payload_len;
+} brook_avro_frame_t;
+
+/* Tells the framing by the first byte and splits header from payload. BROOK_ERR_DECODE (with a
+ * message) for anything too short or not framed either way. */
+int brook_avro_parse_frame(const void *data, size_t len, brook_avro_frame_t *out,
+                           brook_error_t *err);
+
+/* ---- Avro JSON encoding --------------------------------------------------------------------- */
+
+/* Writers used by generated T_to_json. All return 0 or BROOK_ERR_NOMEM. */
+int brook_avro_json_raw(brook_buf_t *b, const char *text);
+/* A JSON string of UTF-8 text (NULL writes ""). */
+int brook_avro_json_string(brook_buf_t *b, const char *s);
+/* Avro bytes/fixed in JSON: a string whose code points 0-255 are the bytes (ISO-8859-1). */
+int brook_avro_json_bytes(brook_buf_t *b, const void *data, size_t len);
+int brook_avro_json_long(brook_buf_t *b, int64_t v);
+/* NaN and infinities have no JSON number: they are written as the strings "NaN",
+ * "Infinity", "-Infinity" (and accepted back as such). */
+int brook_avro_json_double(brook_buf_t *b, double v);
+int brook_avro_json_float(brook_buf_t *b, float v);
+
+/* A parsed JSON document for generated T_from_json (jansson inside libbrook). Nodes are
+ * borrowed from their document and valid until brook_avro_json_free. */
+typedef struct brook_json_s brook_json_t;
+brook_json_t *brook_avro_json_parse(const char *json, size_t len, brook_error_t *err);
+void brook_avro_json_free(brook_json_t *doc);
+/* Field of an object; NULL when absent or when j is not an object. */
+const brook_json_t *brook_avro_json_field(const brook_json_t *j, const char *name);
+bool brook_avro_json_is_null(const brook_json_t *j);
+bool brook_avro_json_is_object(const brook_json_t *j);
+int brook_avro_json_get_boolean(const brook_json_t *j, bool *out);
+int brook_avro_json_get_long(const brook_json_t *j, int64_t *out);
+int brook_avro_json_get_int(const brook_json_t *j, int32_t *out);
+int brook_avro_json_get_double(const brook_json_t *j, double *out);
+int brook_avro_json_get_float(const brook_json_t *j, float *out);
+/* Strings and bytes are copied into the arena (NUL-terminated). */
+int brook_avro_json_get_string(const brook_json_t *j, brook_arena_t **arena, char **out);
+int brook_avro_json_get_bytes(const brook_json_t *j, brook_arena_t **arena, brook_bytes_t *out);
+/* Exactly n bytes (fixed). */
+int brook_avro_json_get_fixed(const brook_json_t *j, uint8_t *out, size_t n);
+/* The symbol index of an enum string among symbols[0..n), or an error. */
+int brook_avro_json_get_enum(const brook_json_t *j, const char *const *symbols, size_t n,
+                             int *out);
+/* Arrays: 0 and the size, or an error when j is not an array. */
+int brook_avro_json_array_size(const brook_json_t *j, size_t *out);
+const brook_json_t *brook_avro_json_array_get(const brook_json_t *j, size_t i);
+/* Objects as maps: the number of members, then an iterator over them in document order
+ * (NULL at the end). */
+int brook_avro_json_object_size(const brook_json_t *j, size_t *out);
+void *brook_avro_json_object_iter(const brook_json_t *j);
+void *brook_avro_json_object_iter_next(const brook_json_t *j, void *it);
+const char *brook_avro_json_object_iter_key(void *it);
+const brook_json_t *brook_avro_json_object_iter_value(void *it);
+/* A non-null union value {"branch": value}: its branch name and value. */
+int brook_avro_json_union(const brook_json_t *j, const char **branch, const brook_json_t **value);
+/* Root node of a parsed document. */
+const brook_json_t *brook_avro_json_root(const brook_json_t *doc);
+
+/* ---- logical types -------------------------------------------------------------------------- */
+
+/* decimal: big-endian two's complement unscaled value in bytes/fixed. Writes the minimal
+ * encoding of `unscaled` into buf (at least 8 bytes) and returns its length. */
+static inline size_t brook_avro_decimal_from_int64(int64_t unscaled, uint8_t *buf) {
+    size_t n = 8;
+    for (int i = 0; i < 8; i++)
+        buf[i] = (uint8_t)((uint64_t)unscaled >> (8 * (7 - i)));
+    size_t skip = 0;
+    while (skip < 7 && ((buf[skip] == 0x00 && !(buf[skip + 1] & 0x80)) ||
+                        (buf[skip] == 0xff && (buf[skip + 1] & 0x80))))
+        skip++;
+    if (skip)
+        memmove(buf, buf + skip, n - skip);
+    return n - skip;
+}
+
+/* The unscaled value of a decimal of up to 8 bytes; BROOK_ERR_DECODE when longer. */
+static inline int brook_avro_decimal_to_int64(const uint8_t *data, size_t len, int64_t *out) {
+    if (len == 0 || len > 8)
+        return len == 0 ? (*out = 0, 0) : BROOK_ERR_DECODE;
+    uint64_t v = (data[0] & 0x80) ? UINT64_MAX : 0;
+    for (size_t i = 0; i < len; i++)
+        v = (v << 8) | data[i];
+    *out = (int64_t)v;
+    return 0;
+}
+
+/* date: days since 1970-01-01 <-> proleptic Gregorian y/m/d (Howard Hinnant's algorithm). */
+static inline int32_t brook_avro_date_from_ymd(int y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const int era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return (int32_t)(era * 146097 + (int)doe - 719468);
+}
+
+static inline void brook_avro_date_to_ymd(int32_t days, int *y, unsigned *m, unsigned *d) {
+    int z = days + 719468;
+    const int era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)yoe + era * 400 + (*m <= 2);
+}
+
+/* time-millis/micros, timestamp-*, local-timestamp-*: scale between units. */
+static inline int64_t brook_avro_millis_to_micros(int64_t ms) {
+    return ms * 1000;
+}
+static inline int64_t brook_avro_micros_to_millis(int64_t us) {
+    return us >= 0 ? us / 1000 : -((-us + 999) / 1000);
+}
+
+/* uuid: true when s is the 36-character textual form (8-4-4-4-12 hex digits). */
+static inline bool brook_avro_uuid_valid(const char *s) {
+    if (!s)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return false;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            return false;
+        }
+    }
+    return s[36] == 0;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BROOK_AVRO_H */

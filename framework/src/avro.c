@@ -1,0 +1,448 @@
+/* Avro support shared by generated codecs: arena, CRC-64-AVRO, framing, JSON encoding. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "brook/avro.h"
+
+/* ---- arena ------------------------------------------------------------------------------------ */
+
+void *brook__arena_alloc_block(brook_arena_t **arena, size_t n) {
+    brook_arena_t *head = *arena;
+    size_t cap = head ? head->cap * 2 : 1024;
+    if (cap > ((size_t)1 << 24))
+        cap = (size_t)1 << 24;
+    if (cap < n)
+        cap = n;
+    if (cap > SIZE_MAX - sizeof(brook_arena_t))
+        return NULL;
+    brook_arena_t *a = malloc(sizeof(brook_arena_t) + cap);
+    if (!a)
+        return NULL;
+    a->cap = cap;
+    a->used = n;
+    a->pad_ = 0;
+    if (head && cap == n && head->cap - head->used > 0) {
+        /* A big one-off block goes behind the current one, which keeps its free space. */
+        a->next = head->next;
+        head->next = a;
+    } else {
+        a->next = head;
+        *arena = a;
+    }
+    return a + 1;
+}
+
+void brook_arena_free(brook_arena_t **arena) {
+    if (!arena)
+        return;
+    brook_arena_t *a = *arena;
+    while (a) {
+        brook_arena_t *next = a->next;
+        free(a);
+        a = next;
+    }
+    *arena = NULL;
+}
+
+int brook__avro_decode_error(brook_error_t *err, int code, const char *type_name,
+                             const brook_avro_reader_t *r) {
+    if (code == BROOK_ERR_NOMEM)
+        return brook_error_set(err, code, "%s: out of memory while decoding", type_name);
+    return brook_error_set(err, BROOK_ERR_DECODE,
+                           "%s: invalid or truncated Avro data at byte %zu of %zu", type_name,
+                           (size_t)(r->p - r->start), (size_t)(r->end - r->start));
+}
+
+/* ---- CRC-64-AVRO ---------------------------------------------------------------------------- */
+
+#define BROOK_AVRO_CRC64_EMPTY 0xc15d213aa4d7a795ULL
+
+static uint64_t crc64_table[256];
+static int crc64_ready;
+
+static void crc64_init(void) {
+    for (int i = 0; i < 256; i++) {
+        uint64_t fp = (uint64_t)i;
+        for (int j = 0; j < 8; j++)
+            fp = (fp >> 1) ^ (BROOK_AVRO_CRC64_EMPTY & (0 - (fp & 1)));
+        crc64_table[i] = fp;
+    }
+    __atomic_store_n(&crc64_ready, 1, __ATOMIC_RELEASE);
+}
+
+uint64_t brook_avro_crc64(const void *data, size_t len) {
+    /* The table is the same whichever thread builds it; racing builders write equal values. */
+    if (!__atomic_load_n(&crc64_ready, __ATOMIC_ACQUIRE))
+        crc64_init();
+    const uint8_t *p = data;
+    uint64_t fp = BROOK_AVRO_CRC64_EMPTY;
+    for (size_t i = 0; i < len; i++)
+        fp = (fp >> 8) ^ crc64_table[(fp ^ p[i]) & 0xff];
+    return fp;
+}
+
+/* ---- framing ---------------------------------------------------------------------------------- */
+
+int brook_avro_write_single_object_header(brook_buf_t *out, uint64_t fingerprint) {
+    uint8_t h[10] = {0xC3, 0x01};
+    for (int i = 0; i < 8; i++)
+        h[2 + i] = (uint8_t)(fingerprint >> (8 * i));
+    return brook_buf_append(out, h, sizeof h);
+}
+
+int brook_avro_write_confluent_header(brook_buf_t *out, int32_t schema_id) {
+    uint32_t id = (uint32_t)schema_id;
+    uint8_t h[5] = {0x00, (uint8_t)(id >> 24), (uint8_t)(id >> 16), (uint8_t)(id >> 8),
+                    (uint8_t)id};
+    return brook_buf_append(out, h, sizeof h);
+}
+
+int brook_avro_parse_frame(const void *data, size_t len, brook_avro_frame_t *out,
+                           brook_error_t *err) {
+    const uint8_t *p = data;
+    memset(out, 0, sizeof *out);
+    if (!p || len == 0)
+        return brook_error_set(err, BROOK_ERR_DECODE, "empty Avro message (no framing)");
+    if (p[0] == 0xC3) {
+        if (len < 10 || p[1] != 0x01)
+            return brook_error_set(err, BROOK_ERR_DECODE,
+                                   "bad Avro single-object header (%zu bytes)", len);
+        uint64_t fp = 0;
+        for (int i = 0; i < 8; i++)
+            fp |= (uint64_t)p[2 + i] << (8 * i);
+        out->framing = BROOK_AVRO_FRAMING_SINGLE_OBJECT;
+        out->fingerprint = fp;
+        out->payload = p + 10;
+        out->payload_len = len - 10;
+        return 0;
+    }
+    if (p[0] == 0x00) {
+        if (len < 5)
+            return brook_error_set(err, BROOK_ERR_DECODE,
+                                   "bad Confluent header (%zu bytes, need 5)", len);
+        out->framing = BROOK_AVRO_FRAMING_CONFLUENT;
+        out->schema_id = (int32_t)((uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
+                                   (uint32_t)p[3] << 8 | (uint32_t)p[4]);
+        out->payload = p + 5;
+        out->payload_len = len - 5;
+        return 0;
+    }
+    return brook_error_set(err, BROOK_ERR_DECODE,
+                           "not an Avro message: first byte 0x%02x is neither C3 (single-object) "
+                           "nor 00 (Confluent)",
+                           p[0]);
+}
+
+/* ---- JSON writing ----------------------------------------------------------------------------- */
+
+int brook_avro_json_raw(brook_buf_t *b, const char *text) {
+    return brook_buf_append(b, text, strlen(text));
+}
+
+static int json_escape_cp(brook_buf_t *b, unsigned cp) {
+    char tmp[8];
+    switch (cp) {
+    case '"':
+        return brook_buf_append(b, "\\\"", 2);
+    case '\\':
+        return brook_buf_append(b, "\\\\", 2);
+    case '\n':
+        return brook_buf_append(b, "\\n", 2);
+    case '\r':
+        return brook_buf_append(b, "\\r", 2);
+    case '\t':
+        return brook_buf_append(b, "\\t", 2);
+    case '\b':
+        return brook_buf_append(b, "\\b", 2);
+    case '\f':
+        return brook_buf_append(b, "\\f", 2);
+    default:
+        snprintf(tmp, sizeof tmp, "\\u%04x", cp);
+        return brook_buf_append(b, tmp, 6);
+    }
+}
+
+int brook_avro_json_string(brook_buf_t *b, const char *s) {
+    if (brook_buf_append(b, "\"", 1))
+        return BROOK_ERR_NOMEM;
+    if (s) {
+        const char *run = s;
+        for (const char *p = s; *p; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c < 0x20 || c == '"' || c == '\\') {
+                if (brook_buf_append(b, run, (size_t)(p - run)) || json_escape_cp(b, c))
+                    return BROOK_ERR_NOMEM;
+                run = p + 1;
+            }
+        }
+        if (brook_buf_append(b, run, strlen(run)))
+            return BROOK_ERR_NOMEM;
+    }
+    return brook_buf_append(b, "\"", 1);
+}
+
+int brook_avro_json_bytes(brook_buf_t *b, const void *data, size_t len) {
+    const uint8_t *p = data;
+    if (brook_buf_append(b, "\"", 1))
+        return BROOK_ERR_NOMEM;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = p[i];
+        int rc;
+        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x7f)
+            rc = json_escape_cp(b, c);
+        else
+            rc = brook_buf_append(b, &c, 1);
+        if (rc)
+            return rc;
+    }
+    return brook_buf_append(b, "\"", 1);
+}
+
+int brook_avro_json_long(brook_buf_t *b, int64_t v) {
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
+    return brook_buf_append(b, tmp, (size_t)n);
+}
+
+static int json_nonfinite(brook_buf_t *b, double v) {
+    if (isnan(v))
+        return brook_avro_json_raw(b, "\"NaN\"");
+    return brook_avro_json_raw(b, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+}
+
+int brook_avro_json_double(brook_buf_t *b, double v) {
+    if (!isfinite(v))
+        return json_nonfinite(b, v);
+    char tmp[40];
+    int n = snprintf(tmp, sizeof tmp, "%.17g", v);
+    /* Keep it a floating-point literal so readers do not take it for an integer. */
+    if (!strpbrk(tmp, ".eEn"))
+        n += snprintf(tmp + n, sizeof tmp - (size_t)n, ".0");
+    return brook_buf_append(b, tmp, (size_t)n);
+}
+
+int brook_avro_json_float(brook_buf_t *b, float v) {
+    if (!isfinite(v))
+        return json_nonfinite(b, v);
+    char tmp[40];
+    int n = snprintf(tmp, sizeof tmp, "%.9g", (double)v);
+    if (!strpbrk(tmp, ".eEn"))
+        n += snprintf(tmp + n, sizeof tmp - (size_t)n, ".0");
+    return brook_buf_append(b, tmp, (size_t)n);
+}
+
+/* ---- JSON reading ----------------------------------------------------------------------------- */
+
+/* brook_json_t is a json_t; the document is its root. */
+#define J(j) ((json_t *)(j))
+
+brook_json_t *brook_avro_json_parse(const char *json, size_t len, brook_error_t *err) {
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (!root) {
+        brook_error_set(err, BROOK_ERR_DECODE, "invalid JSON at line %d column %d: %s", jerr.line,
+                        jerr.column, jerr.text);
+        return NULL;
+    }
+    return (brook_json_t *)root;
+}
+
+void brook_avro_json_free(brook_json_t *doc) {
+    if (doc)
+        json_decref(J(doc));
+}
+
+const brook_json_t *brook_avro_json_root(const brook_json_t *doc) {
+    return doc;
+}
+
+const brook_json_t *brook_avro_json_field(const brook_json_t *j, const char *name) {
+    if (!j || !json_is_object(J(j)))
+        return NULL;
+    return (const brook_json_t *)json_object_get(J(j), name);
+}
+
+bool brook_avro_json_is_null(const brook_json_t *j) {
+    return j && json_is_null(J(j));
+}
+
+bool brook_avro_json_is_object(const brook_json_t *j) {
+    return j && json_is_object(J(j));
+}
+
+int brook_avro_json_get_boolean(const brook_json_t *j, bool *out) {
+    if (!j || !json_is_boolean(J(j)))
+        return BROOK_ERR_DECODE;
+    *out = json_is_true(J(j));
+    return 0;
+}
+
+int brook_avro_json_get_long(const brook_json_t *j, int64_t *out) {
+    if (!j || !json_is_integer(J(j)))
+        return BROOK_ERR_DECODE;
+    *out = (int64_t)json_integer_value(J(j));
+    return 0;
+}
+
+int brook_avro_json_get_int(const brook_json_t *j, int32_t *out) {
+    int64_t v;
+    if (brook_avro_json_get_long(j, &v) || v < INT32_MIN || v > INT32_MAX)
+        return BROOK_ERR_DECODE;
+    *out = (int32_t)v;
+    return 0;
+}
+
+int brook_avro_json_get_double(const brook_json_t *j, double *out) {
+    if (!j)
+        return BROOK_ERR_DECODE;
+    if (json_is_number(J(j))) {
+        *out = json_number_value(J(j));
+        return 0;
+    }
+    if (json_is_string(J(j))) {
+        const char *s = json_string_value(J(j));
+        if (!strcmp(s, "NaN"))
+            *out = NAN;
+        else if (!strcmp(s, "Infinity"))
+            *out = INFINITY;
+        else if (!strcmp(s, "-Infinity"))
+            *out = -INFINITY;
+        else
+            return BROOK_ERR_DECODE;
+        return 0;
+    }
+    return BROOK_ERR_DECODE;
+}
+
+int brook_avro_json_get_float(const brook_json_t *j, float *out) {
+    double d;
+    if (brook_avro_json_get_double(j, &d))
+        return BROOK_ERR_DECODE;
+    *out = (float)d;
+    return 0;
+}
+
+int brook_avro_json_get_string(const brook_json_t *j, brook_arena_t **arena, char **out) {
+    if (!j || !json_is_string(J(j)))
+        return BROOK_ERR_DECODE;
+    size_t n = json_string_length(J(j));
+    char *p = brook_arena_alloc(arena, n + 1);
+    if (!p)
+        return BROOK_ERR_NOMEM;
+    memcpy(p, json_string_value(J(j)), n + 1);
+    *out = p;
+    return 0;
+}
+
+/* Decodes UTF-8 code points 0..255 into bytes (Avro's JSON form of bytes and fixed). */
+static int latin1_decode(const char *s, size_t n, uint8_t *out, size_t *out_len) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = (uint8_t)s[i];
+        if (c < 0x80) {
+            out[k++] = c;
+        } else if ((c & 0xfe) == 0xc2 && i + 1 < n && ((uint8_t)s[i + 1] & 0xc0) == 0x80) {
+            out[k++] = (uint8_t)(((c & 0x03) << 6) | ((uint8_t)s[i + 1] & 0x3f));
+            i++;
+        } else {
+            return BROOK_ERR_DECODE;
+        }
+    }
+    *out_len = k;
+    return 0;
+}
+
+int brook_avro_json_get_bytes(const brook_json_t *j, brook_arena_t **arena, brook_bytes_t *out) {
+    if (!j || !json_is_string(J(j)))
+        return BROOK_ERR_DECODE;
+    size_t n = json_string_length(J(j));
+    uint8_t *p = brook_arena_alloc(arena, n + 1);
+    if (!p)
+        return BROOK_ERR_NOMEM;
+    size_t len;
+    if (latin1_decode(json_string_value(J(j)), n, p, &len))
+        return BROOK_ERR_DECODE;
+    p[len] = 0;
+    out->data = p;
+    out->len = len;
+    return 0;
+}
+
+int brook_avro_json_get_fixed(const brook_json_t *j, uint8_t *out, size_t n) {
+    if (!j || !json_is_string(J(j)))
+        return BROOK_ERR_DECODE;
+    size_t sn = json_string_length(J(j));
+    uint8_t *tmp = malloc(sn + 1);
+    if (!tmp)
+        return BROOK_ERR_NOMEM;
+    size_t len;
+    int rc = latin1_decode(json_string_value(J(j)), sn, tmp, &len);
+    if (!rc && len != n)
+        rc = BROOK_ERR_DECODE;
+    if (!rc && n)
+        memcpy(out, tmp, n);
+    free(tmp);
+    return rc;
+}
+
+int brook_avro_json_get_enum(const brook_json_t *j, const char *const *symbols, size_t n,
+                             int *out) {
+    if (!j || !json_is_string(J(j)))
+        return BROOK_ERR_DECODE;
+    const char *s = json_string_value(J(j));
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(s, symbols[i])) {
+            *out = (int)i;
+            return 0;
+        }
+    }
+    return BROOK_ERR_DECODE;
+}
+
+int brook_avro_json_array_size(const brook_json_t *j, size_t *out) {
+    if (!j || !json_is_array(J(j)))
+        return BROOK_ERR_DECODE;
+    *out = json_array_size(J(j));
+    return 0;
+}
+
+const brook_json_t *brook_avro_json_array_get(const brook_json_t *j, size_t i) {
+    return (const brook_json_t *)json_array_get(J(j), i);
+}
+
+int brook_avro_json_object_size(const brook_json_t *j, size_t *out) {
+    if (!j || !json_is_object(J(j)))
+        return BROOK_ERR_DECODE;
+    *out = json_object_size(J(j));
+    return 0;
+}
+
+void *brook_avro_json_object_iter(const brook_json_t *j) {
+    return json_object_iter(J(j));
+}
+
+void *brook_avro_json_object_iter_next(const brook_json_t *j, void *it) {
+    return json_object_iter_next(J(j), it);
+}
+
+const char *brook_avro_json_object_iter_key(void *it) {
+    return json_object_iter_key(it);
+}
+
+const brook_json_t *brook_avro_json_object_iter_value(void *it) {
+    return (const brook_json_t *)json_object_iter_value(it);
+}
+
+int brook_avro_json_union(const brook_json_t *j, const char **branch, const brook_json_t **value) {
+    if (!j || !json_is_object(J(j)) || json_object_size(J(j)) != 1)
+        return BROOK_ERR_DECODE;
+    void *it = json_object_iter(J(j));
+    *branch = json_object_iter_key(it);
+    *value = (const brook_json_t *)json_object_iter_value(it);
+    return 0;
+}
