@@ -1,0 +1,164 @@
+/*
+ * brookc internals: the schema model (model.c), the template engine (tmpl.c) and the
+ * emitters (gen.c). brookc is a short-lived process: the model is allocated and never freed.
+ */
+#ifndef BROOKC_H
+#define BROOKC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "decl.h"
+
+/* ---- string builder --------------------------------------------------------------------- */
+
+typedef struct {
+    char *s;
+    size_t len;
+    size_t cap;
+} sb_t;
+
+void sb_put(sb_t *b, const char *s, size_t n);
+void sb_puts(sb_t *b, const char *s);
+void sb_printf(sb_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *sb_take(sb_t *b); /* the text (never NULL); b is emptied */
+char *xstrdup(const char *s);
+char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+
+/* ---- diagnostics -------------------------------------------------------------------------- */
+
+/* Records "file:line: message" (line 0: "file: message"). brookc writes nothing once any
+ * error was recorded. */
+void diag(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int diag_count(void);
+
+/* ---- schema model ------------------------------------------------------------------------- */
+
+typedef enum {
+    K_NULL,
+    K_BOOLEAN,
+    K_INT,
+    K_LONG,
+    K_FLOAT,
+    K_DOUBLE,
+    K_BYTES,
+    K_STRING,
+    K_RECORD,
+    K_ENUM,
+    K_ARRAY,
+    K_MAP,
+    K_UNION,
+    K_FIXED,
+    K_REF, /* unresolved name; replaced by the named schema after resolution */
+} kind_t;
+
+typedef struct schema schema_t;
+
+typedef struct {
+    char *name;
+    char *cname;     /* C member name */
+    char *has_cname; /* optional fields: the has_ member */
+    schema_t *type;
+    json_t *def; /* default, or NULL */
+    char *doc;
+    json_t *aliases;
+    int line;
+} field_t;
+
+struct schema {
+    kind_t kind;
+    char *fullname; /* named types */
+    char *cname;    /* named types: C type name */
+    char *doc;
+    char *logical; /* logicalType or NULL */
+    int precision, scale;
+    field_t *fields;
+    size_t nfields;
+    char **symbols;
+    char **csymbols; /* enum constants */
+    size_t nsymbols;
+    char *enum_default;
+    json_t *aliases;
+    schema_t *items; /* array items, map values */
+    schema_t **branches;
+    size_t nbranches;
+    int null_index;    /* optional ["null", X] / [X, "null"]: index of null, else -1 */
+    char **branch_mem; /* general unions: member name per branch (NULL for null) */
+    size_t size;       /* fixed */
+    char *ref_name;    /* K_REF */
+    char *ref_ns;
+    const char *file;
+    int line;
+    int mark; /* scratch for graph walks */
+    bool emitted;
+    bool is_writer; /* defined by a writer schema file */
+};
+
+typedef struct {
+    schema_t **named; /* definition order */
+    size_t nnamed;
+    char **files; /* schema files as given */
+    size_t nfiles;
+} model_t;
+
+/* Parses and resolves schema files into m. Errors go to diag(). `display` is how each file is
+ * named in errors and banners (same length as paths). */
+void model_load(model_t *m, char **paths, char **display, size_t n);
+schema_t *model_find(const model_t *m, const char *fullname);
+/* Parsing Canonical Form of s. */
+char *model_pcf(const schema_t *s);
+/* Self-contained JSON of s with what resolution needs (defaults, aliases, enum default). */
+char *model_full_json(const schema_t *s);
+/* Checks every named type with avro-c. */
+void model_validate_avro(model_t *m);
+/* Assigns C names to types, fields, symbols and union members. */
+void model_assign_names(model_t *m);
+bool schema_is_optional(const schema_t *s);
+/* The non-null branch of an optional union. */
+schema_t *schema_optional_value(const schema_t *s);
+const char *kind_name(kind_t k);
+bool is_c_identifier(const char *s);
+bool is_c_reserved(const char *s);
+
+/* ---- templates ---------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    const char *value;
+} tvar_t;
+
+/* Loads the embedded templates, or those in dir (every *.tmpl file). 0 or -1 (diag'ed). */
+int tmpl_load(const char *dir);
+/* Renders block `name` with vars (NULL-terminated by a {NULL, NULL} entry) onto out. */
+void tmpl_render(sb_t *out, const char *name, const tvar_t *vars);
+char *tmpl_str(const char *name, const tvar_t *vars);
+
+/* ---- generation --------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *unit;        /* C prefix of the unit */
+    const char *out_dir;
+    model_t *model;
+    brook_decl_t *decl;      /* NULL for --schemas */
+    const char *decl_text;   /* declaration file text */
+    const char *decl_base;   /* declaration file basename */
+    const char *decl_display;
+    char **writer_paths;     /* display names */
+    char **writer_texts;
+    schema_t **writer_types; /* the current type each writer schema is a version of */
+    size_t nwriters;
+} gen_t;
+
+/* Renders <unit>.brook.h and .c into *h and *c. Errors go to diag(). */
+void gen_unit(gen_t *g, char **h, char **c);
+
+/* C helpers used by model.c and gen.c */
+char *c_string_literal(const char *s, size_t len);
+char *c_comment_text(const char *s);
+
+#endif
