@@ -61,6 +61,8 @@ brook_cluster_t *brook_cluster_acquire(int brokers, char *errstr, size_t errstr_
     c->brokers = brokers < 1 ? 1 : brokers;
     rd_kafka_conf_t *conf = brook__kafka_conf_new();
     rd_kafka_conf_set(conf, "client.id", "brook-embedded", NULL, 0);
+    /* The host client never connects anywhere: spare the warning that says so. */
+    rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
     c->host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
     if (!c->host) {
         rd_kafka_conf_destroy(conf);

@@ -117,12 +117,12 @@ typedef struct {
 } brook_decl_listener_t;
 
 typedef struct brook_decl_s {
-    char *source;    /* the name used in error messages (file path or given name) */
-    char *base_dir;  /* directory of the file, for relative schema paths; "." for text */
-    char *name;      /* service.name, required */
-    char *bootstrap; /* NULL or "embedded": embedded cluster */
-    int embedded_brokers;       /* service.embedded_brokers, default 1 */
-    brook_decl_kv_t *kafka;     /* service.kafka */
+    char *source;           /* the name used in error messages (file path or given name) */
+    char *base_dir;         /* directory of the file, for relative schema paths; "." for text */
+    char *name;             /* service.name, required */
+    char *bootstrap;        /* NULL or "embedded": embedded cluster */
+    int embedded_brokers;   /* service.embedded_brokers, default 1 */
+    brook_decl_kv_t *kafka; /* service.kafka */
     size_t kafka_count;
     int64_t shutdown_timeout_ms; /* default 10000 */
     int64_t commit_interval_ms;  /* default 1000 */

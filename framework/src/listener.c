@@ -277,14 +277,34 @@ static bool handle_message(brook__member_t *m, rd_kafka_message_t *msg) {
     return false;
 }
 
+/* Runs on the member's thread, inside poll: an asynchronous commit finished. */
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+    brook__member_t *m = opaque;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        brook_log(BROOK_LOG_WARN, "listener",
+                  "%s[%d]: commit failed: %s (stored offsets are "
+                  "committed again at the next interval)",
+                  m->listener->decl->id, m->index, rd_kafka_err2str(err));
+}
+
 static void *member_main(void *arg) {
     brook__member_t *m = arg;
     brook_listener_t *l = m->listener;
     brook_app_t *app = l->app;
     bool batch = l->decl->ack == BROOK_ACK_BATCH;
     bool in_batch = false;
+    int64_t interval = app->decl->commit_interval_ms;
+    int64_t next_commit = brook__now_ms() + interval;
     while (atomic_load(&app->running)) {
         brook__retry_tick(m);
+        int64_t now = brook__now_ms();
+        if (now >= next_commit) {
+            if (batch)
+                store_pending(m);
+            rd_kafka_commit(m->rk, NULL, 1);
+            next_commit = now + interval;
+        }
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, in_batch ? 0 : 100);
         if (!msg) {
             if (batch)
@@ -332,18 +352,19 @@ static int member_conf(brook__member_t *m, rd_kafka_conf_t *conf, brook_error_t 
     brook_listener_t *l = m->listener;
     brook_app_t *app = l->app;
     const brook_decl_listener_t *d = l->decl;
-    char client_id[256], interval[32];
+    char client_id[256];
     snprintf(client_id, sizeof(client_id), "%s-%s-%d", app->decl->name, d->id, m->index);
-    snprintf(interval, sizeof(interval), "%lld", (long long)app->decl->commit_interval_ms);
     struct {
         const char *name, *value;
     } props[] = {
         {"bootstrap.servers", app->bootstrap},
         {"client.id", client_id},
         {"group.id", d->group ? d->group : app->decl->name},
-        {"enable.auto.commit", d->ack == BROOK_ACK_RECORD_SYNC ? "false" : "true"},
+        /* Brook commits stored offsets itself, asynchronously every commit_interval_ms from
+         * the poll thread: librdkafka's auto-commit would also commit at destroy, and a
+         * crash must not. */
+        {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
-        {"auto.commit.interval.ms", interval},
         {"auto.offset.reset", d->start_from == BROOK_START_LATEST ? "latest" : "earliest"},
         {"enable.partition.eof", "false"},
     };
@@ -410,6 +431,7 @@ int brook__listener_start(brook_listener_t *l, brook_error_t *err) {
         rd_kafka_conf_t *conf = brook__kafka_conf_new();
         rd_kafka_conf_set_opaque(conf, m);
         rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+        rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
         if ((rc = member_conf(m, conf, err))) {
             rd_kafka_conf_destroy(conf);
             break;

@@ -1,0 +1,103 @@
+/*
+ * Brook's test fixture, for users' tests and Brook's own: an embedded cluster held for the
+ * test's length, raw produce and consume, offsets, waiting with a deadline, and fault
+ * injection. Every call runs on the caller's thread.
+ */
+#ifndef BROOK_BROOK_TEST_H
+#define BROOK_BROOK_TEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "brook/brook.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct brook_test_cluster_s brook_test_cluster_t;
+
+/* Holds the process's embedded cluster (started with `brokers` brokers if not running), so
+ * apps can be destroyed and started again against the same data. Apps declared with
+ * bootstrap "embedded" use it. NULL on failure (logged). */
+brook_test_cluster_t *brook_test_cluster_new(int brokers);
+/* Releases the cluster (it stops when no app holds it either). NULL is a no-op. */
+void brook_test_cluster_destroy(brook_test_cluster_t *c);
+/* Borrowed, valid for c's life. */
+const char *brook_test_bootstrap(const brook_test_cluster_t *c);
+brook_cluster_t *brook_test_embedded(brook_test_cluster_t *c);
+
+int brook_test_create_topic(brook_test_cluster_t *c, const char *topic, int partitions);
+
+/* Produces one record and waits until it is acknowledged. partition -1: by key (murmur2,
+ * like a Java producer). key/value NULL: null. Returns 0 or the delivery error. */
+int brook_test_produce(brook_test_cluster_t *c, const char *topic, int32_t partition,
+                       const void *key, size_t key_len, const void *value, size_t value_len,
+                       const brook_header_t *headers, size_t header_count);
+/* Produces records "<prefix>-<i>" for i in [first, first + n) (key and value alike) to
+ * `topic`, partitioned by key, and waits until all are acknowledged. */
+int brook_test_produce_n(brook_test_cluster_t *c, const char *topic, const char *prefix, int first,
+                         int n);
+
+/* A consumed record, owned by the caller (brook_test_records_free). */
+typedef struct brook_test_record_s {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp;
+    brook_ts_type_t timestamp_type;
+    void *key; /* NUL-terminated copies; NULL when null */
+    size_t key_len;
+    void *value;
+    size_t value_len;
+    brook_header_t *headers; /* names and values owned by the record */
+    size_t header_count;
+} brook_test_record_t;
+
+/* Reads `topic` from the start, without a group, until `n` records arrived or `timeout_ms`
+ * passed. Returns how many were read (*out, caller frees); they are in offset order per
+ * partition. */
+size_t brook_test_consume(brook_test_cluster_t *c, const char *topic, size_t n, int timeout_ms,
+                          brook_test_record_t **out);
+void brook_test_records_free(brook_test_record_t *records, size_t count);
+/* Header value of a consumed record, or NULL. */
+const brook_header_t *brook_test_record_header(const brook_test_record_t *r, const char *name);
+
+/* The committed offset of group on topic/partition (-1001 when none), asked of the broker. */
+int64_t brook_test_committed(brook_test_cluster_t *c, const char *group, const char *topic,
+                             int32_t partition);
+/* Sum over partitions of the end offsets of topic (how many records it holds). */
+int64_t brook_test_end_offsets(brook_test_cluster_t *c, const char *topic);
+
+/* Fault injection on the embedded cluster (librdkafka mock semantics). */
+void brook_test_push_request_errors(brook_test_cluster_t *c, int16_t api_key, size_t count,
+                                    int error_code);
+int brook_test_broker_down(brook_test_cluster_t *c, int32_t broker_id);
+int brook_test_broker_up(brook_test_cluster_t *c, int32_t broker_id);
+int brook_test_broker_rtt(brook_test_cluster_t *c, int32_t broker_id, int rtt_ms);
+
+/* Polls `cond(arg)` every few milliseconds until it is true (returns true) or timeout_ms has
+ * passed (returns false). */
+bool brook_test_wait(bool (*cond)(void *arg), void *arg, int timeout_ms);
+/* The same for an expression. */
+#define BROOK_TEST_WAIT_UNTIL(expr, timeout_ms)                                                    \
+    ({                                                                                             \
+        int64_t brook__deadline = brook_test_now_ms() + (timeout_ms);                              \
+        bool brook__ok;                                                                            \
+        while (!(brook__ok = (expr)) && brook_test_now_ms() < brook__deadline)                     \
+            brook_test_nap();                                                                      \
+        brook__ok;                                                                                 \
+    })
+int64_t brook_test_now_ms(void);
+/* A few milliseconds' pause between two polls of a condition. */
+void brook_test_nap(void);
+
+/* Kafka's default partitioner for a key (murmur2, positive, modulo partitions), as a Java
+ * producer computes it. */
+int32_t brook_test_murmur2(const void *key, size_t len);
+int32_t brook_test_murmur2_partition(const void *key, size_t len, int32_t partitions);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
