@@ -124,6 +124,7 @@ schema_t *schema_optional_value(const schema_t *s);
 const char *kind_name(kind_t k);
 bool is_c_identifier(const char *s);
 bool is_c_reserved(const char *s);
+bool is_c_local(const char *s);
 
 /* ---- templates ---------------------------------------------------------------------------- */
 

@@ -120,7 +120,7 @@ static char *ctype(const schema_t *owner, const schema_t *s) {
     case K_FIXED:
         return xstrdup(s->cname);
     case K_ARRAY: {
-        char *e = ctype(owner, s->items);
+        char *e = ctype(NULL, s->items); /* items live on the heap: no pointer needed */
         char *d = decl_of(e, "*items");
         char *r = xprintf("struct { size_t n; %s; }", d);
         free(e);
@@ -128,7 +128,7 @@ static char *ctype(const schema_t *owner, const schema_t *s) {
         return r;
     }
     case K_MAP: {
-        char *e = ctype(owner, s->items);
+        char *e = ctype(NULL, s->items);
         char *d = decl_of(e, "*values");
         char *r = xprintf("struct { size_t n; char **keys; %s; }", d);
         free(e);
@@ -236,11 +236,11 @@ static char *stmts(dir_t d, const schema_t *owner, const schema_t *s, const char
         if (schema_is_optional(s->items)) {
             char *hv = xprintf("%s.has", ev);
             char *vv = xprintf("%s.value", ev);
-            body = stmts(d, owner, s->items, vv, hv, jn, depth + 1);
+            body = stmts(d, NULL, s->items, vv, hv, jn, depth + 1);
             free(hv);
             free(vv);
         } else {
-            body = stmts(d, owner, s->items, ev, NULL, jn, depth + 1);
+            body = stmts(d, NULL, s->items, ev, NULL, jn, depth + 1);
         }
         char minsize[32];
         snprintf(minsize, sizeof minsize, "%zu", min_size(s->items, 0) + (arr ? 0 : 1));
@@ -491,11 +491,11 @@ static void init_stmts(sb_t *b, const schema_t *owner, const schema_t *s, const 
             if (schema_is_optional(s->items)) {
                 char *hv = xprintf("%s.has", ev);
                 char *vv = xprintf("%s.value", ev);
-                init_stmts(&inner, owner, s->items, vv, hv, val, depth + 1);
+                init_stmts(&inner, NULL, s->items, vv, hv, val, depth + 1);
                 free(hv);
                 free(vv);
             } else {
-                init_stmts(&inner, owner, s->items, ev, NULL, val, depth + 1);
+                init_stmts(&inner, NULL, s->items, ev, NULL, val, depth + 1);
             }
             free(ev);
         }
@@ -855,7 +855,8 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
     for (size_t i = 0; i < d->listener_count; i++) {
         const brook_decl_listener_t *l = &d->listeners[i];
         char *what = xprintf("listeners[%zu] \"%s\"", i, l->id);
-        if (!is_c_identifier(l->handler) || is_c_reserved(l->handler)) {
+        if (!is_c_identifier(l->handler) || is_c_reserved(l->handler) ||
+            is_c_local(l->handler)) {
             diag(g->decl_display, l->line, "%s: handler \"%s\" is not a usable C identifier",
                  what, l->handler ? l->handler : "");
             free(what);

@@ -138,9 +138,19 @@ static const char *c_reserved[] = {
     "class", "namespace", "template", "this", "new", "delete", "operator", "private",
     "protected", "public", "virtual", "friend", "throw", "try", "catch", "typename", "using",
     "explicit", "export", "mutable", "and", "or", "not", "xor",
-    /* generated code's own locals and members */
-    "brook_arena_", "v", "out", "r", "a", "j", "err", "data", "len", "json", "svc", "ctx",
-    "key", "value", "opts", "opaque", "tpl", NULL};
+    NULL};
+
+/* Generated code's own locals: no type or function may take these names. */
+static const char *c_locals[] = {"v", "out", "r", "a", "j", "err", "data", "len", "json", "svc",
+                                 "ctx", "key", "value", "opts", "opaque", "tpl", "doc", "rc",
+                                 NULL};
+
+bool is_c_local(const char *s) {
+    for (const char **k = c_locals; *k; k++)
+        if (!strcmp(*k, s))
+            return true;
+    return false;
+}
 
 bool is_c_reserved(const char *s) {
     for (const char **k = c_reserved; *k; k++)
@@ -866,7 +876,7 @@ static const char *type_suffixes[] = {"",        "_init",    "_clear",     "_enc
                                       "__json",  "__from",   "__init",     "__symbols", NULL};
 
 static bool type_name_free(const nameset_t *used, const char *c) {
-    if (is_c_reserved(c))
+    if (is_c_reserved(c) || is_c_local(c))
         return false;
     for (const char **s = type_suffixes; *s; s++) {
         char *x = xprintf("%s%s", c, *s);
@@ -956,9 +966,11 @@ void model_assign_names(model_t *m) {
         if (s->kind == K_RECORD) {
             nameset_t members = {0};
             ns_add(&members, "brook_arena_");
+            /* fields keep their names first; the has_ flags make way */
+            for (size_t k = 0; k < s->nfields; k++)
+                s->fields[k].cname = member_name(&members, s->fields[k].name);
             for (size_t k = 0; k < s->nfields; k++) {
                 field_t *f = &s->fields[k];
-                f->cname = member_name(&members, f->name);
                 if (schema_is_optional(f->type)) {
                     char *h = xprintf("has_%s", f->cname);
                     f->has_cname = member_name(&members, h);
@@ -1010,10 +1022,13 @@ char *c_comment_text(const char *s) {
     sb_t b = {0};
     for (const char *p = s; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c == '*' && p[1] == '/')
+        if (c == '*' && p[1] == '/') {
             sb_puts(&b, "* /");
-        else if (c == '/' && p[1] == '*')
-            sb_puts(&b, "/ ");
+            p++;
+        } else if (c == '/' && p[1] == '*') {
+            sb_puts(&b, "/ *");
+            p++;
+        }
         else if (c == '\n' || c == '\r' || c == '\t')
             sb_puts(&b, " ");
         else if (c == '\\' && (p[1] == 0 || p[1] == '\n'))
