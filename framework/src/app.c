@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app_int.h"
@@ -23,6 +24,12 @@ static brook_app_t *app_from_decl(brook_decl_t *decl, char *errstr, size_t errst
         return NULL;
     }
     app->decl = decl;
+    pthread_mutex_init(&app->stop_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines are brook__now_ms() */
+    pthread_cond_init(&app->stop_cond, &ca);
+    pthread_condattr_destroy(&ca);
     app->wake[0] = app->wake[1] = -1;
     if (pipe(app->wake) == 0) {
         fcntl(app->wake[0], F_SETFL, O_NONBLOCK);
@@ -173,7 +180,7 @@ brook_listener_t *brook_app_listener(brook_app_t *app, const char *id) {
 
 typedef struct {
     brook_app_t *app;
-    const char **names;
+    char **names; /* owned */
     int *partitions;
     int *replication;
     const brook_decl_topic_t **decls;
@@ -196,7 +203,7 @@ static void topic_set_add(topic_set_t *s, const char *name, int partitions, int 
             return;
     if (s->count == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
-        const char **names = realloc(s->names, cap * sizeof(*names));
+        char **names = realloc(s->names, cap * sizeof(*names));
         if (names)
             s->names = names;
         int *p = realloc(s->partitions, cap * sizeof(*p));
@@ -212,7 +219,8 @@ static void topic_set_add(topic_set_t *s, const char *name, int partitions, int 
             return;
         s->cap = cap;
     }
-    s->names[s->count] = name;
+    if (!(s->names[s->count] = strdup(name)))
+        return;
     s->partitions[s->count] = partitions;
     s->replication[s->count] = replication;
     s->decls[s->count] = decl;
@@ -254,6 +262,8 @@ static void collect_topics(brook_app_t *app, topic_set_t *s) {
 }
 
 static void topic_set_free(topic_set_t *s) {
+    for (size_t i = 0; i < s->count; i++)
+        free(s->names[i]);
     free(s->names);
     free(s->partitions);
     free(s->replication);
@@ -420,7 +430,22 @@ static void stop_producer(brook_app_t *app, int timeout_ms) {
  */
 
 static void stop_all(brook_app_t *app, int64_t deadline) {
+    int members = 0;
+    for (size_t i = 0; i < app->listener_count; i++)
+        for (int k = 0; k < app->listeners[i].member_count; k++)
+            members += app->listeners[i].members[k].thread_started;
     atomic_store(&app->running, false);
+    if (!atomic_load(&app->crashing)) {
+        /* Let the members close once all have committed (or the deadline passed). */
+        struct timespec until = {(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000};
+        pthread_mutex_lock(&app->stop_lock);
+        while (app->stop_committed < members &&
+               pthread_cond_timedwait(&app->stop_cond, &app->stop_lock, &until) == 0)
+            ;
+        app->stop_may_close = true;
+        pthread_cond_broadcast(&app->stop_cond);
+        pthread_mutex_unlock(&app->stop_lock);
+    }
     for (size_t i = 0; i < app->listener_count; i++)
         brook__listener_join(&app->listeners[i]);
     stop_producer(app, (int)(deadline - brook__now_ms()));
@@ -564,6 +589,8 @@ void brook_app_destroy(brook_app_t *app) {
     free(app->templates);
     free(app->listeners);
     free(app->bootstrap);
+    pthread_cond_destroy(&app->stop_cond);
+    pthread_mutex_destroy(&app->stop_lock);
     if (app->wake[0] >= 0)
         close(app->wake[0]);
     if (app->wake[1] >= 0)

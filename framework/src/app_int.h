@@ -88,6 +88,9 @@ struct brook__member_s {
     size_t pending_count, pending_cap;
     brook_ctx_t ctx;
     struct brook__retry_state_s *retry; /* retry.c */
+    bool commits_held;  /* a rebalance is under way: periodic commits wait for it to end */
+    int held_assigns;   /* assign callbacks until a cooperative rebalance ends */
+    int64_t held_since; /* brook__now_ms() when the hold began */
 };
 
 struct brook_listener_s {
@@ -134,6 +137,11 @@ struct brook_app_s {
     atomic_bool crashing; /* destroy without stop: leave without committing */
     atomic_bool stop_requested;
     int wake[2]; /* brook_app_request_stop() wakes brook_app_run() through this pipe */
+    /* Graceful stop: members count themselves committed, then wait to be let close. */
+    pthread_mutex_t stop_lock;
+    pthread_cond_t stop_cond;
+    int stop_committed;
+    bool stop_may_close;
 };
 
 const brook_type_t *brook__app_find_type(const brook_app_t *app, const char *name);

@@ -16,6 +16,9 @@
 #include "app_int.h"
 #include "retry.h"
 
+/* Longest a rebalance may hold periodic commits back. */
+#define COMMIT_HOLD_MAX_MS 30000
+
 /* Properties that mean something to one client type only; applying them to the other makes
  * librdkafka warn at every start. */
 static const char *const producer_only[] = {"linger.ms",
@@ -153,6 +156,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     brook_listener_t *l = m->listener;
     bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        /* A cooperative revoke is followed by an assign of what else this round gave, then
+         * by a second round; commits stay held until the assign that ends it. */
+        if (m->held_assigns == 0 || --m->held_assigns == 0)
+            m->commits_held = false;
         atomic_fetch_add(&l->rebalances, 1);
         brook_log(BROOK_LOG_DEBUG, "listener", "%s[%d]: assigned %d partition(s)", l->decl->id,
                   m->index, parts->cnt);
@@ -174,10 +181,17 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk))
             commit_sync(m, "revoke");
     }
-    if (cooperative)
+    if (cooperative) {
         rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
-    else
+        /* librdkafka rejoins now; a commit sent meanwhile would wait behind the JoinGroup
+         * and come back ILLEGAL_GENERATION, which costs the whole assignment. */
+        m->commits_held = true;
+        m->held_assigns = 2;
+        m->held_since = brook__now_ms();
+    } else {
         rd_kafka_assign(rk, NULL);
+        m->commits_held = false;
+    }
 }
 
 /* ---- handling -----------------------------------------------------------------------------------
@@ -281,6 +295,16 @@ static bool handle_message(brook__member_t *m, rd_kafka_message_t *msg) {
 static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque) {
     brook__member_t *m = opaque;
+    /* The group is rebalancing: a commit now would carry a generation about to end (and one
+     * that is refused with ILLEGAL_GENERATION makes librdkafka drop the assignment). Wait
+     * for the rebalance callback, which commits in the new generation. */
+    if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+        err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION) {
+        if (!m->commits_held)
+            m->held_since = brook__now_ms();
+        m->commits_held = true;
+        return;
+    }
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         brook_log(BROOK_LOG_WARN, "listener",
                   "%s[%d]: commit failed: %s (stored offsets are "
@@ -302,7 +326,13 @@ static void *member_main(void *arg) {
         if (now >= next_commit) {
             if (batch)
                 store_pending(m);
-            rd_kafka_commit(m->rk, NULL, 1);
+            /* A hold outlives no rebalance: one that seems stuck ends after a while. */
+            if (m->commits_held && now - m->held_since > COMMIT_HOLD_MAX_MS) {
+                m->commits_held = false;
+                m->held_assigns = 0;
+            }
+            if (!m->commits_held)
+                rd_kafka_commit(m->rk, NULL, 1);
             next_commit = now + interval;
         }
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, in_batch ? 0 : 100);
@@ -333,6 +363,14 @@ static void *member_main(void *arg) {
     store_pending(m);
     brook__retry_drop(m);
     commit_sync(m, "stop");
+    /* Every member of the app commits before any leaves: the first to leave starts a
+     * rebalance, during which the others' commits would be refused. */
+    pthread_mutex_lock(&app->stop_lock);
+    app->stop_committed++;
+    pthread_cond_broadcast(&app->stop_cond);
+    while (!app->stop_may_close)
+        pthread_cond_wait(&app->stop_cond, &app->stop_lock);
+    pthread_mutex_unlock(&app->stop_lock);
     rd_kafka_consumer_close(m->rk);
     return NULL;
 }
@@ -377,6 +415,13 @@ static int member_conf(brook__member_t *m, rd_kafka_conf_t *conf, brook_error_t 
         rc = brook__kafka_conf_set(conf, "session.timeout.ms", "6000", err);
     if (!rc && app->cluster && !has_user_kafka(app, "heartbeat.interval.ms"))
         rc = brook__kafka_conf_set(conf, "heartbeat.interval.ms", "500", err);
+    /* Incremental rebalancing: partitions that move are revoked (and committed) in a first
+     * round while the group is stable, and handed over in a second; the others keep
+     * flowing. With the eager protocol the revoke commit races the rebalance, and the
+     * embedded cluster even refuses it. */
+    if (!rc && !has_user_kafka(app, "partition.assignment.strategy"))
+        rc =
+            brook__kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err);
     if (!rc && d->topic_pattern && !has_user_kafka(app, "topic.metadata.refresh.interval.ms"))
         rc = brook__kafka_conf_set(conf, "topic.metadata.refresh.interval.ms", "5000", err);
     if (!rc)

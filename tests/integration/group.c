@@ -1,0 +1,125 @@
+/* Consumer groups: concurrency within an app, a second app joining mid-stream. */
+#include <time.h>
+
+#include "itest.h"
+
+static brook_test_cluster_t *cluster;
+static it_tracker_t tracker;
+static pthread_mutex_t owners_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t owners[IT_MAX_PARTITIONS];
+static bool owned[IT_MAX_PARTITIONS];
+static atomic_int owner_changes;
+
+static void work(int us) {
+    struct timespec ts = {0, us * 1000L};
+    nanosleep(&ts, NULL);
+}
+
+static atomic_int work_us = 100;
+
+static brook_result_t on_record(brook_ctx_t *ctx, const void *key, const void *value, void *op) {
+    int p = brook_ctx_record(ctx)->partition;
+    pthread_mutex_lock(&owners_lock);
+    if (owned[p] && !pthread_equal(owners[p], pthread_self()))
+        atomic_fetch_add(&owner_changes, 1);
+    owners[p] = pthread_self();
+    owned[p] = true;
+    pthread_mutex_unlock(&owners_lock);
+    /* Long enough that two threads on one partition would overlap. */
+    atomic_fetch_add(&((it_tracker_t *)op)->busy[p], 0);
+    it_track(op, ctx, value);
+    work(atomic_load(&work_us));
+    return BROOK_OK;
+}
+
+static brook_app_t *make_app(const char *topic, int partitions, int concurrency) {
+    char decl[1024];
+    snprintf(decl, sizeof(decl),
+             "service = { name = \"grp-%s\"; commit_interval_ms = 200; };\n"
+             "topics = ( { name = \"%s\"; partitions = %d; } );\n"
+             "listeners = ( { id = \"l\"; topics = [ \"%s\" ]; value = \"string\";\n"
+             "  handler = \"on_record\"; concurrency = %d; } );\n",
+             topic, topic, partitions, topic, concurrency);
+    brook_app_t *app = it_app(decl);
+    assert_int_equal(brook_app_set_handler(app, "l", on_record, &tracker), 0);
+    it_start(app);
+    return app;
+}
+
+/* concurrency 3 over 6 partitions: each partition handled by one thread only, never two at
+ * once; three threads share the work; every record handled once. */
+static void test_concurrency(void **state) {
+    it_tracker_init(&tracker, 6000);
+    memset(owned, 0, sizeof(owned));
+    atomic_store(&owner_changes, 0);
+    assert_int_equal(brook_test_create_topic(cluster, "grp.conc", 6), 0);
+    assert_int_equal(brook_test_produce_n(cluster, "grp.conc", "k", 0, 6000), 0);
+    brook_app_t *app = make_app("grp.conc", 6, 3);
+    assert_true(BROOK_TEST_WAIT_UNTIL(it_distinct(&tracker) == 6000, 60000));
+    assert_int_equal(brook_app_stop(app), 0);
+    brook_app_destroy(app);
+    assert_int_equal(atomic_load(&tracker.overlaps), 0);
+    assert_int_equal(atomic_load(&tracker.out_of_order), 0);
+    assert_int_equal(it_duplicates(&tracker), 0);
+    assert_int_equal(atomic_load(&owner_changes), 0);
+    int threads = 0;
+    for (int p = 0; p < 6; p++) {
+        assert_true(owned[p]);
+        bool first = true;
+        for (int q = 0; q < p; q++)
+            if (pthread_equal(owners[p], owners[q]))
+                first = false;
+        threads += first;
+    }
+    assert_int_equal(threads, 3);
+    it_tracker_free(&tracker);
+}
+
+/* A second instance joins the group mid-stream: nothing lost, and since revoked partitions
+ * are committed before they go, nothing handled twice and offsets never go back. */
+static void test_second_instance_joins(void **state) {
+    it_tracker_init(&tracker, 8000);
+    /* Slow enough that the stream outlasts the rebalance. */
+    atomic_store(&work_us, 1000);
+    assert_int_equal(brook_test_create_topic(cluster, "grp.join", 4), 0);
+    assert_int_equal(brook_test_produce_n(cluster, "grp.join", "j", 0, 8000), 0);
+    brook_app_t *a = make_app("grp.join", 4, 1);
+    assert_true(BROOK_TEST_WAIT_UNTIL(atomic_load(&tracker.total) >= 500, 30000));
+    brook_app_t *b = make_app("grp.join", 4, 1);
+    brook_listener_stats_t sa, sb;
+    /* b gets partitions after the rebalance and handles some of them. */
+    assert_true(BROOK_TEST_WAIT_UNTIL(
+        (brook_listener_stats(brook_app_listener(b, "l"), &sb), sb.handled > 0), 60000));
+    assert_true(BROOK_TEST_WAIT_UNTIL(it_distinct(&tracker) == 8000, 60000));
+    brook_listener_stats(brook_app_listener(a, "l"), &sa);
+    brook_listener_stats(brook_app_listener(b, "l"), &sb);
+    print_message("join: a handled %llu, b handled %llu\n", (unsigned long long)sa.handled,
+                  (unsigned long long)sb.handled);
+    assert_int_equal(brook_app_stop(b), 0);
+    assert_int_equal(brook_app_stop(a), 0);
+    brook_app_destroy(b);
+    brook_app_destroy(a);
+    assert_int_equal(it_duplicates(&tracker), 0);
+    assert_int_equal(atomic_load(&tracker.out_of_order), 0);
+    assert_int_equal(atomic_load(&tracker.overlaps), 0);
+    assert_int_equal(sa.handled + sb.handled, 8000);
+    it_tracker_free(&tracker);
+}
+
+static int setup(void **state) {
+    cluster = brook_test_cluster_new(1);
+    return cluster ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    brook_test_cluster_destroy(cluster);
+    return 0;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_concurrency),
+        cmocka_unit_test(test_second_instance_joins),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
