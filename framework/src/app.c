@@ -270,71 +270,83 @@ static void topic_set_free(topic_set_t *s) {
     free(s->decls);
 }
 
-/* Creates topics through the Admin API; existing ones are fine, a partition count that
- * differs from the declaration is a warning. */
+/* Creates missing topics through the Admin API. Existing ones are left as they are (a
+ * partition count other than the declared one is a warning), so a service whose topics exist
+ * needs no permission to create any, and one on a dev-broker (which cannot create topics; it
+ * made them from the declarations) never asks. */
 static int provision_admin(brook_app_t *app, topic_set_t *s, brook_error_t *err) {
-    if (!s->count)
-        return 0;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t merr = rd_kafka_metadata(app->producer, 1, NULL, &md, 10000);
+    if (merr)
+        return brook_error_set(err, merr, "cannot read cluster metadata from %s: %s",
+                               app->bootstrap, rd_kafka_err2str(merr));
     char errstr[512];
     int rc = 0;
-    rd_kafka_NewTopic_t **nt = calloc(s->count, sizeof(*nt));
-    if (!nt)
+    size_t missing = 0;
+    rd_kafka_NewTopic_t **nt = calloc(s->count ? s->count : 1, sizeof(*nt));
+    if (!nt) {
+        rd_kafka_metadata_destroy(md);
         return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < s->count; i++) {
-        nt[i] = rd_kafka_NewTopic_new(s->names[i], s->partitions[i], s->replication[i], errstr,
-                                      sizeof(errstr));
-        if (!nt[i]) {
+    }
+    for (size_t i = 0; i < s->count && !rc; i++) {
+        int found = -1;
+        for (int t = 0; t < md->topic_cnt && found < 0; t++)
+            if (!strcmp(md->topics[t].topic, s->names[i]) && !md->topics[t].err)
+                found = md->topics[t].partition_cnt;
+        if (found >= 0) {
+            if (found != s->partitions[i])
+                brook_log(BROOK_LOG_WARN, "app", "topic %s has %d partitions, declared %d",
+                          s->names[i], found, s->partitions[i]);
+            continue;
+        }
+        rd_kafka_NewTopic_t *t = rd_kafka_NewTopic_new(s->names[i], s->partitions[i],
+                                                       s->replication[i], errstr, sizeof(errstr));
+        if (!t) {
             rc = brook_error_set(err, BROOK_ERR_DECL, "topic %s: %s", s->names[i], errstr);
-            goto done;
+            break;
         }
         if (s->decls[i])
             for (size_t k = 0; k < s->decls[i]->config_count; k++)
-                rd_kafka_NewTopic_set_config(nt[i], s->decls[i]->config[k].name,
+                rd_kafka_NewTopic_set_config(t, s->decls[i]->config[k].name,
                                              s->decls[i]->config[k].value);
+        nt[missing++] = t;
     }
-    rd_kafka_queue_t *q = rd_kafka_queue_new(app->producer);
-    rd_kafka_AdminOptions_t *opts =
-        rd_kafka_AdminOptions_new(app->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-    rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, NULL, 0);
-    rd_kafka_CreateTopics(app->producer, nt, s->count, opts, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
-    if (!ev) {
-        rc = brook_error_set(err, BROOK_ERR_TIMEOUT, "creating topics timed out");
-    } else if (rd_kafka_event_error(ev)) {
-        rc = brook_error_set(err, rd_kafka_event_error(ev), "creating topics: %s",
-                             rd_kafka_event_error_string(ev));
-    } else {
-        size_t n;
-        const rd_kafka_topic_result_t **res =
-            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-        for (size_t i = 0; i < n && !rc; i++) {
-            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
-            if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS || !e)
-                continue;
-            rc =
-                brook_error_set(err, e, "creating topic %s: %s", rd_kafka_topic_result_name(res[i]),
-                                rd_kafka_topic_result_error_string(res[i]));
+    rd_kafka_metadata_destroy(md);
+    if (!rc && missing) {
+        rd_kafka_queue_t *q = rd_kafka_queue_new(app->producer);
+        rd_kafka_AdminOptions_t *opts =
+            rd_kafka_AdminOptions_new(app->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+        rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, NULL, 0);
+        rd_kafka_AdminOptions_set_request_timeout(opts, 30000, NULL, 0);
+        rd_kafka_CreateTopics(app->producer, nt, missing, opts, q);
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+        if (!ev) {
+            rc = brook_error_set(err, BROOK_ERR_TIMEOUT, "creating topics timed out");
+        } else if (rd_kafka_event_error(ev)) {
+            rc = brook_error_set(err, rd_kafka_event_error(ev), "creating topics: %s",
+                                 rd_kafka_event_error_string(ev));
+        } else {
+            size_t n;
+            const rd_kafka_topic_result_t **res =
+                rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+            for (size_t i = 0; i < n && !rc; i++) {
+                rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+                if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                    rc = brook_error_set(err, e, "creating topic %s: %s",
+                                         rd_kafka_topic_result_name(res[i]),
+                                         rd_kafka_topic_result_error_string(res[i]));
+                else
+                    brook_log(BROOK_LOG_INFO, "app", "created topic %s",
+                              rd_kafka_topic_result_name(res[i]));
+            }
         }
+        if (ev)
+            rd_kafka_event_destroy(ev);
+        rd_kafka_AdminOptions_destroy(opts);
+        rd_kafka_queue_destroy(q);
     }
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_AdminOptions_destroy(opts);
-    rd_kafka_queue_destroy(q);
-    /* Existing topics keep their partition count: say so when it is not the declared one. */
-    const struct rd_kafka_metadata *md;
-    if (!rc && rd_kafka_metadata(app->producer, 1, NULL, &md, 10000) == 0) {
-        for (int t = 0; t < md->topic_cnt; t++)
-            for (size_t i = 0; i < s->count; i++)
-                if (!strcmp(md->topics[t].topic, s->names[i]) &&
-                    md->topics[t].partition_cnt != s->partitions[i])
-                    brook_log(BROOK_LOG_WARN, "app", "topic %s has %d partitions, declared %d",
-                              s->names[i], md->topics[t].partition_cnt, s->partitions[i]);
-        rd_kafka_metadata_destroy(md);
-    }
-done:
-    for (size_t i = 0; i < s->count; i++)
-        if (nt[i])
-            rd_kafka_NewTopic_destroy(nt[i]);
+    for (size_t i = 0; i < missing; i++)
+        rd_kafka_NewTopic_destroy(nt[i]);
     free(nt);
     return rc;
 }
@@ -353,6 +365,18 @@ static int provision(brook_app_t *app, brook_error_t *err) {
         rc = provision_admin(app, &s, err);
     }
     topic_set_free(&s);
+    return rc;
+}
+
+int brook_cluster_provision(brook_cluster_t *c, const char *decl_path, brook_error_t *err) {
+    char errstr[512];
+    brook_app_t *app = brook_app_new_from_file(decl_path, errstr, sizeof(errstr));
+    if (!app)
+        return brook_error_set(err, BROOK_ERR_DECL, "%s", errstr);
+    app->cluster = c;
+    int rc = provision(app, err);
+    app->cluster = NULL; /* borrowed */
+    brook_app_destroy(app);
     return rc;
 }
 

@@ -77,7 +77,10 @@ static brook__avro_resolver_t *find_resolver(const brook__serde_t *s, brook__dec
             brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
             return NULL;
         }
-        e->resolver = brook__avro_resolver_new(w->schema_json, s->type->schema_json, err);
+        /* The canonical form drops what resolution needs (defaults, enum default, aliases). */
+        const char *reader =
+            s->type->resolution_json ? s->type->resolution_json : s->type->schema_json;
+        e->resolver = brook__avro_resolver_new(w->schema_json, reader, err);
         if (!e->resolver) {
             free(e);
             return NULL;

@@ -346,6 +346,10 @@ int brook_cluster_broker_count(const brook_cluster_t *c);
  * count differs). replication is capped at the broker count. */
 int brook_cluster_create_topic(brook_cluster_t *c, const char *topic, int partitions,
                                int replication);
+/* Creates the topics a service declared in `decl_path` needs (declared, referenced, retry and
+ * dead-letter topics), as the service itself would at start. For processes that share one
+ * embedded cluster through a dev-broker: a Kafka client cannot create topics there. */
+int brook_cluster_provision(brook_cluster_t *c, const char *decl_path, brook_error_t *err);
 /* Partition count of a topic this cluster created, or -1. */
 int brook_cluster_topic_partitions(brook_cluster_t *c, const char *topic);
 
