@@ -888,11 +888,21 @@ static bool type_name_free(const nameset_t *used, const char *c) {
     return true;
 }
 
+/* `want` made usable: a keyword or macro gets a trailing '_', a reserved prefix a leading
+ * "x_"; the result is never reserved, and neither is it with a "_<n>" suffix. */
+static char *safe_ident(const char *want) {
+    if (!is_c_reserved(want))
+        return xstrdup(want);
+    if (want[0] == '_' || !strncmp(want, "brook_", 6) || !strncmp(want, "BROOK_", 6))
+        return xprintf("x_%s", want);
+    return xprintf("%s_", want);
+}
+
 /* A unique member name in set for `want`. */
 static char *member_name(nameset_t *set, const char *want) {
-    char *base = is_c_reserved(want) ? xprintf("%s_", want) : xstrdup(want);
+    char *base = safe_ident(want);
     char *c = xstrdup(base);
-    for (int k = 2; ns_has(set, c) || is_c_reserved(c); k++) {
+    for (int k = 2; ns_has(set, c); k++) {
         free(c);
         c = xprintf("%s_%d", base, k);
     }
@@ -930,12 +940,14 @@ void model_assign_names(model_t *m) {
         for (char *p = base; *p; p++)
             if (*p == '.')
                 *p = '_';
-        char *c = xstrdup(base);
-        if (!type_name_free(&used, c)) {
+        char *c = safe_ident(base);
+        if (is_c_local(c)) {
             free(c);
             c = xprintf("%s_", base);
         }
-        for (int k = 2; !type_name_free(&used, c); k++) {
+        free(base);
+        base = xstrdup(c);
+        for (int k = 2; !type_name_free(&used, c) && k < 100000; k++) {
             free(c);
             c = xprintf("%s_%d", base, k);
         }
@@ -954,7 +966,7 @@ void model_assign_names(model_t *m) {
             for (size_t k = 0; k < s->nsymbols; k++) {
                 char *base = xprintf("%s_%s", s->cname, s->symbols[k]);
                 char *c = xstrdup(base);
-                for (int n = 2; ns_has(&used, c) || is_c_reserved(c); n++) {
+                for (int n = 2; ns_has(&used, c); n++) {
                     free(c);
                     c = xprintf("%s_%d", base, n);
                 }
