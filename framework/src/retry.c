@@ -24,6 +24,8 @@
 #define MAX_DELAYS 64
 /* A forward that failed (broker down, say) is tried again after this long. */
 #define FORWARD_RETRY_MS 1000
+/* Spring's KafkaBackoffAwareMessageListenerAdapter.MAX_BACKOFF_MS: one day. */
+#define MAX_BACKOFF_MS (24 * 3600 * 1000LL)
 
 /* A paused partition and why: a blocking retry waiting for its backoff, or a retry-topic
  * record not yet due. */
@@ -43,6 +45,9 @@ typedef struct brook__retry_state_s {
 
 /* ---- topic names ------------------------------------------------------------------------- */
 
+/* Fills delays[] with the backoff before attempts 2, 3, ... (up to MAX_DELAYS of them) and
+ * returns how many attempts follow the first (attempts - 1), which may be more than
+ * MAX_DELAYS: see delay_at. */
 static size_t delays_of(const brook_listener_t *l, int64_t *delays) {
     const brook_decl_retry_t *r = &l->decl->retry;
     if (!r->declared || r->attempts <= 1)
@@ -50,17 +55,34 @@ static size_t delays_of(const brook_listener_t *l, int64_t *delays) {
     return brook_decl_retry_delays(r, delays, MAX_DELAYS);
 }
 
+/* The backoff after failed attempt i + 1. Delays never shrink (multiplier >= 1) and stop at
+ * max_delay_ms, so past the MAX_DELAYS computed ones the last one computed is either the cap
+ * or still growing; in the second case it is carried on with decl.c's arithmetic. */
+static int64_t delay_at(const brook_listener_t *l, const int64_t *delays, size_t i) {
+    if (i < MAX_DELAYS)
+        return delays[i];
+    const brook_decl_retry_t *r = &l->decl->retry;
+    double d = (double)r->delay_ms;
+    for (size_t k = 0; k < i && d < (double)r->max_delay_ms && d > 0 && r->multiplier > 1.0; k++)
+        d *= r->multiplier;
+    return d >= (double)r->max_delay_ms ? r->max_delay_ms : (int64_t)d;
+}
+
+/* One retry topic for every attempt (Spring's single topic for a fixed backoff). Delays never
+ * shrink, so they are all equal when the last equals the first. */
+static bool fixed_delay(const brook_listener_t *l, const int64_t *delays, size_t n) {
+    return n == 0 || delay_at(l, delays, n - 1) == delays[0];
+}
+
+/* Past this many attempts the delays have reached max_delay_ms in any sane declaration; the
+ * retry topics are those of the distinct delays up to here. */
+#define MAX_RETRY_TOPICS 10000
+
 static bool uses_retry_topics(const brook_listener_t *l) {
     return l->decl->retry.declared && l->decl->retry.mode == BROOK_RETRY_TOPICS &&
            l->decl->retry.attempts > 1;
 }
 
-static bool fixed_delay(const int64_t *delays, size_t n) {
-    for (size_t i = 1; i < n; i++)
-        if (delays[i] != delays[0])
-            return false;
-    return true;
-}
 
 static void retry_topic_name(char *out, size_t size, const char *source, int64_t delay,
                              bool fixed) {
@@ -82,14 +104,21 @@ void brook__retry_topics_foreach(const brook_listener_t *l,
                                  void *opaque) {
     int64_t delays[MAX_DELAYS];
     size_t n = delays_of(l, delays);
-    bool fixed = fixed_delay(delays, n);
+    bool fixed = fixed_delay(l, delays, n);
+    const brook_decl_retry_t *r = &l->decl->retry;
     char name[512];
     for (size_t t = 0; t < l->decl->topic_count; t++) {
         const char *source = l->decl->topics[t];
         if (uses_retry_topics(l))
-            for (size_t i = 0; i < n; i++) {
-                retry_topic_name(name, sizeof(name), source, delays[i], fixed);
-                fn(name, source, opaque); /* duplicates are skipped by the caller */
+            for (size_t i = 0; i < n && i < MAX_RETRY_TOPICS; i++) {
+                int64_t delay = delay_at(l, delays, i);
+                /* Consecutive equal delays share a topic: name each topic once. */
+                if (i > 0 && delay == delay_at(l, delays, i - 1))
+                    continue;
+                retry_topic_name(name, sizeof(name), source, delay, fixed);
+                fn(name, source, opaque);
+                if (fixed || delay >= r->max_delay_ms)
+                    break; /* every later attempt uses this topic */
             }
         if (l->decl->dlt.enabled) {
             dlt_name(l, source, name, sizeof(name));
@@ -111,16 +140,34 @@ void brook__retry_subscription(brook_listener_t *l, rd_kafka_topic_partition_lis
         brook__retry_topics_foreach(l, add_to_subscription, sub);
 }
 
-/* The main topic a record came from: its kafka_dlt-original-topic header when it was
- * forwarded, else its own topic. */
+/* The main topic a record belongs to: the declared topic it was read from, or whose retry
+ * topic it was read from. The kafka_dlt-original-topic header is only a fallback (a pattern
+ * listener): a record replayed onto the main topic from some DLT carries one that names
+ * another service's topic. */
 static void source_topic(const brook_ctx_t *ctx, char *out, size_t size) {
+    const brook_decl_listener_t *d = ctx->member->listener->decl;
+    const char *topic = ctx->record.topic;
+    out[0] = 0;
+    for (size_t t = 0; t < d->topic_count; t++) {
+        size_t len = strlen(d->topics[t]);
+        if (!strncmp(topic, d->topics[t], len) &&
+            (topic[len] == 0 || !strncmp(topic + len, "-retry", 6))) {
+            snprintf(out, size, "%s", d->topics[t]);
+            /* The longest match wins: "a" and "a-retry-x" may both be declared. */
+            if (topic[len] == 0)
+                return;
+        }
+    }
+    if (out[0])
+        return;
     const void *v;
     size_t len;
-    if (brook_ctx_header(ctx, BROOK_HDR_DLT_TOPIC, &v, &len) && v && len < size) {
+    if (strstr(topic, "-retry") && brook_ctx_header(ctx, BROOK_HDR_DLT_TOPIC, &v, &len) && v &&
+        len < size) {
         memcpy(out, v, len);
         out[len] = 0;
     } else {
-        snprintf(out, size, "%s", ctx->record.topic);
+        snprintf(out, size, "%s", topic);
     }
 }
 
@@ -150,7 +197,7 @@ static size_t put_bigint(uint8_t *b, int64_t v) {
     return 8 - skip;
 }
 
-int64_t brook__header_bigint(const void *value, size_t len) {
+static int64_t header_bigint(const void *value, size_t len) {
     const uint8_t *b = value;
     if (!b || len == 0 || len > 8)
         return -1;
@@ -160,7 +207,7 @@ int64_t brook__header_bigint(const void *value, size_t len) {
     return v;
 }
 
-int brook__header_attempts(const void *value, size_t len) {
+static int header_attempts(const void *value, size_t len) {
     const uint8_t *b = value;
     if (b && len == 4)
         return (int)(((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) |
@@ -186,22 +233,34 @@ static rd_kafka_headers_t *forward_headers(const brook_ctx_t *ctx) {
     const char *fqcn = ctx->failure_name[0] ? ctx->failure_name : "brook.HandlerFailure";
     rd_kafka_header_add(h, BROOK_HDR_DLT_FQCN, -1, fqcn, -1);
     rd_kafka_header_add(h, BROOK_HDR_DLT_MESSAGE, -1, ctx->failure_message, -1);
-    if (!brook_ctx_header(ctx, BROOK_HDR_DLT_TOPIC, NULL, NULL)) {
-        uint8_t b[8];
-        const brook_listener_t *l = ctx->member->listener;
+    /* Spring (DeadLetterRecordManager.maybeAddOriginalHeaders, appendOriginalHeaders false as
+     * its retry topics set it) adds each original-* header only when the record has none. */
+    uint8_t b[8];
+    const brook_listener_t *l = ctx->member->listener;
+    if (!brook_ctx_header(ctx, BROOK_HDR_DLT_TOPIC, NULL, NULL))
         rd_kafka_header_add(h, BROOK_HDR_DLT_TOPIC, -1, r->topic, -1);
+    if (!brook_ctx_header(ctx, BROOK_HDR_DLT_PARTITION, NULL, NULL)) {
         put_be32(b, r->partition);
         rd_kafka_header_add(h, BROOK_HDR_DLT_PARTITION, -1, b, 4);
+    }
+    if (!brook_ctx_header(ctx, BROOK_HDR_DLT_OFFSET, NULL, NULL)) {
         put_be64(b, r->offset);
         rd_kafka_header_add(h, BROOK_HDR_DLT_OFFSET, -1, b, 8);
+    }
+    if (!brook_ctx_header(ctx, BROOK_HDR_DLT_TIMESTAMP, NULL, NULL)) {
         put_be64(b, r->timestamp);
         rd_kafka_header_add(h, BROOK_HDR_DLT_TIMESTAMP, -1, b, 8);
-        rd_kafka_header_add(
-            h, BROOK_HDR_DLT_TIMESTAMP_TYPE, -1,
-            r->timestamp_type == BROOK_TS_LOG_APPEND_TIME ? "LogAppendTime" : "CreateTime", -1);
+    }
+    if (!brook_ctx_header(ctx, BROOK_HDR_DLT_TIMESTAMP_TYPE, NULL, NULL))
+        /* Java's TimestampType.toString(). */
+        rd_kafka_header_add(h, BROOK_HDR_DLT_TIMESTAMP_TYPE, -1,
+                            r->timestamp_type == BROOK_TS_LOG_APPEND_TIME ? "LogAppendTime"
+                            : r->timestamp_type == BROOK_TS_CREATE_TIME   ? "CreateTime"
+                                                                          : "NoTimestampType",
+                            -1);
+    if (!brook_ctx_header(ctx, BROOK_HDR_DLT_GROUP, NULL, NULL))
         rd_kafka_header_add(h, BROOK_HDR_DLT_GROUP, -1,
                             l->decl->group ? l->decl->group : l->app->decl->name, -1);
-    }
     return h;
 }
 
@@ -315,8 +374,14 @@ bool brook__retry_intercept(brook__member_t *m, rd_kafka_message_t *msg) {
     if (rd_kafka_message_headers(msg, &hdrs) ||
         rd_kafka_header_get_last(hdrs, BROOK_HDR_BACKOFF_TS, &v, &len))
         return false;
-    int64_t due = brook__header_bigint(v, len);
-    if (due <= brook__wall_ms())
+    int64_t due = header_bigint(v, len), now = brook__wall_ms();
+    /* As Spring's KafkaBackoffAwareMessageListenerAdapter: a due time more than a day ahead
+     * (beyond what this listener could have set) is taken as bogus and ignored, so a bad
+     * header cannot hold a partition for ever. */
+    int64_t horizon = m->listener->decl->retry.max_delay_ms;
+    if (horizon < MAX_BACKOFF_MS)
+        horizon = MAX_BACKOFF_MS;
+    if (due <= now || due - now > horizon)
         return false;
     brook_record_t r = {
         .topic = rd_kafka_topic_name(msg->rkt), .partition = msg->partition, .offset = msg->offset};
@@ -329,7 +394,7 @@ int brook__retry_attempt_of(brook__member_t *m, const brook_record_t *r) {
     if (uses_retry_topics(m->listener)) {
         for (size_t i = 0; i < r->header_count; i++)
             if (!strcmp(r->headers[i].name, BROOK_HDR_ATTEMPTS)) {
-                int a = brook__header_attempts(r->headers[i].value, r->headers[i].len);
+                int a = header_attempts(r->headers[i].value, r->headers[i].len);
                 return a > 0 ? a : 1;
             }
         return 1;
@@ -358,10 +423,15 @@ void brook__retry_assigned(brook__member_t *m, rd_kafka_topic_partition_list_t *
 void brook__retry_revoked(brook__member_t *m, rd_kafka_topic_partition_list_t *parts) {
     retry_state_t *s = m->retry;
     for (size_t i = 0; i < s->count;) {
-        if (rd_kafka_topic_partition_list_find(parts, s->held[i].topic, s->held[i].partition))
+        if (rd_kafka_topic_partition_list_find(parts, s->held[i].topic, s->held[i].partition)) {
+            /* Whoever gets the partition next starts from its committed offset, unpaused;
+             * so does this member if it gets it back. */
+            if (s->held[i].paused)
+                pause_or_resume(m, s->held[i].topic, s->held[i].partition, 0, false);
             held_remove(s, i);
-        else
+        } else {
             i++;
+        }
     }
 }
 
@@ -405,7 +475,7 @@ bool brook__retry_failed(brook__member_t *m, rd_kafka_message_t *msg, brook_resu
             res = BROOK_FAIL;
 
     if (res == BROOK_RETRY && ctx->attempt >= 1 && (size_t)ctx->attempt <= n) {
-        int64_t delay = delays[ctx->attempt - 1];
+        int64_t delay = delay_at(l, delays, (size_t)ctx->attempt - 1);
         atomic_fetch_add(&l->retried, 1);
         if (d->retry.mode == BROOK_RETRY_BLOCKING) {
             brook_log(BROOK_LOG_DEBUG, "retry",
@@ -417,7 +487,7 @@ bool brook__retry_failed(brook__member_t *m, rd_kafka_message_t *msg, brook_resu
         }
         char source[512], topic[600];
         source_topic(ctx, source, sizeof(source));
-        retry_topic_name(topic, sizeof(topic), source, delay, fixed_delay(delays, n));
+        retry_topic_name(topic, sizeof(topic), source, delay, fixed_delay(l, delays, n));
         rd_kafka_headers_t *h = forward_headers(ctx);
         uint8_t b[8];
         put_be32(b, ctx->attempt + 1);
