@@ -1,6 +1,6 @@
 /* Schema evolution's slow path: resolving data written with an older schema to the reader's
- * schema by Avro's resolution rules (avro-c's resolved writer), re-encoded so the generated
- * decoder of the reader type can read it. */
+ * schema by Avro's resolution rules, re-encoded so the generated decoder of the reader type
+ * can read it. The reader schema should carry defaults (brook_type_t.resolution_json). */
 #ifndef BROOK_AVRO_RESOLVE_H
 #define BROOK_AVRO_RESOLVE_H
 
@@ -9,7 +9,7 @@
 typedef struct brook__avro_resolver_s brook__avro_resolver_t;
 
 /* NULL with err set ("incompatible writer schema ...") when the schemas do not resolve.
- * One resolver is used by one thread at a time. */
+ * A resolver is immutable once made: convert may run on several threads at once. */
 brook__avro_resolver_t *brook__avro_resolver_new(const char *writer_schema_json,
                                                  const char *reader_schema_json,
                                                  brook_error_t *err);
