@@ -73,8 +73,9 @@ static void check_dlt(const char *topic, const char *const *values, size_t n, co
         const brook_test_record_t *d = rt_find(dead, nd, values[i]);
         assert_non_null(o);
         assert_non_null(d);
-        char msg[128];
-        snprintf(msg, sizeof(msg), msg_fmt, values[i]);
+        char msg[128] = "";
+        if (msg_fmt)
+            snprintf(msg, sizeof(msg), msg_fmt, values[i]);
         rt_assert_dlt_headers(d, o, fqcn, msg_fmt ? msg : NULL, group);
         print_message("%s: %s [%d] @%lld -> %s [%d]\n", values[i], o->topic, (int)o->partition,
                       (long long)o->offset, d->topic, (int)d->partition);
