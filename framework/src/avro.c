@@ -1,6 +1,8 @@
 /* Avro support shared by generated codecs: arena, CRC-64-AVRO, framing, JSON encoding. */
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +11,50 @@
 
 #include "brook/avro.h"
 
-/* ---- arena ------------------------------------------------------------------------------------ */
+/* ---- arena ------------------------------------------------------------------------------------
+ */
+
+/* One spare first block per thread: decoding a value and clearing it, over and over, then
+ * costs no malloc/free at all. */
+#define ARENA_FIRST 1024
+static _Thread_local brook_arena_t *spare_block;
+/* The key only makes a thread's spare block freed when the thread exits (and atexit frees
+ * the exiting thread's), so that leak checkers see nothing. */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static bool spare_ok;
+
+static void spare_destroy(void *p) {
+    if (p == spare_block)
+        spare_block = NULL;
+    free(p);
+}
+
+static void spare_atexit(void) {
+    free(spare_block);
+    spare_block = NULL;
+}
+
+static void spare_init(void) {
+    spare_ok = pthread_key_create(&spare_key, spare_destroy) == 0 && atexit(spare_atexit) == 0;
+}
+
+static void spare_set(brook_arena_t *a) {
+    spare_block = a;
+    pthread_setspecific(spare_key, a);
+}
 
 void *brook__arena_alloc_block(brook_arena_t **arena, size_t n) {
     brook_arena_t *head = *arena;
-    size_t cap = head ? head->cap * 2 : 1024;
+    if (!head && n <= ARENA_FIRST && spare_block) {
+        brook_arena_t *a = spare_block;
+        spare_set(NULL);
+        a->next = NULL;
+        a->used = n;
+        *arena = a;
+        return a + 1;
+    }
+    size_t cap = head ? head->cap * 2 : ARENA_FIRST;
     if (cap > ((size_t)1 << 24))
         cap = (size_t)1 << 24;
     if (cap < n)
@@ -43,7 +84,10 @@ void brook_arena_free(brook_arena_t **arena) {
     brook_arena_t *a = *arena;
     while (a) {
         brook_arena_t *next = a->next;
-        free(a);
+        if (a->cap == ARENA_FIRST && !spare_block && (pthread_once(&spare_once, spare_init), spare_ok))
+            spare_set(a);
+        else
+            free(a);
         a = next;
     }
     *arena = NULL;
@@ -86,7 +130,8 @@ uint64_t brook_avro_crc64(const void *data, size_t len) {
     return fp;
 }
 
-/* ---- framing ---------------------------------------------------------------------------------- */
+/* ---- framing ----------------------------------------------------------------------------------
+ */
 
 int brook_avro_write_single_object_header(brook_buf_t *out, uint64_t fingerprint) {
     uint8_t h[10] = {0xC3, 0x01};
@@ -138,7 +183,8 @@ int brook_avro_parse_frame(const void *data, size_t len, brook_avro_frame_t *out
                            p[0]);
 }
 
-/* ---- JSON writing ----------------------------------------------------------------------------- */
+/* ---- JSON writing -----------------------------------------------------------------------------
+ */
 
 int brook_avro_json_raw(brook_buf_t *b, const char *text) {
     return brook_buf_append(b, text, strlen(text));
@@ -236,7 +282,8 @@ int brook_avro_json_float(brook_buf_t *b, float v) {
     return brook_buf_append(b, tmp, (size_t)n);
 }
 
-/* ---- JSON reading ----------------------------------------------------------------------------- */
+/* ---- JSON reading -----------------------------------------------------------------------------
+ */
 
 /* brook_json_t is a json_t; the document is its root. */
 #define J(j) ((json_t *)(j))

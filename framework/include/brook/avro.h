@@ -25,6 +25,13 @@
 extern "C" {
 #endif
 
+/* The hot path must be straight-line code: the primitives are always inlined. */
+#if defined(__GNUC__)
+#define BROOK__AVRO_INLINE static inline __attribute__((always_inline))
+#else
+#define BROOK__AVRO_INLINE static inline
+#endif
+
 /* ---- arena ---------------------------------------------------------------------------------- */
 
 /* A chain of blocks; the newest is first. Allocation is a pointer bump in the first block. */
@@ -41,7 +48,7 @@ void *brook__arena_alloc_block(brook_arena_t **arena, size_t n);
 void brook_arena_free(brook_arena_t **arena);
 
 /* n bytes, 16-byte aligned, valid until brook_arena_free(arena). NULL when out of memory. */
-static inline void *brook_arena_alloc(brook_arena_t **arena, size_t n) {
+BROOK__AVRO_INLINE void *brook_arena_alloc(brook_arena_t **arena, size_t n) {
     brook_arena_t *a = *arena;
     n = (n + 15u) & ~(size_t)15u;
     if (a && a->cap - a->used >= n) {
@@ -60,30 +67,34 @@ static inline void *brook_arena_alloc(brook_arena_t **arena, size_t n) {
             return BROOK_ERR_NOMEM;                                                            \
     } while (0)
 
-static inline int brook_avro_write_long(brook_buf_t *b, int64_t v) {
-    BROOK__AVRO_ROOM(b, 10);
+/* Zigzag varint at p, which has room for 10 bytes; returns the end. */
+BROOK__AVRO_INLINE uint8_t *brook__avro_put_long(uint8_t *p, int64_t v) {
     uint64_t z = ((uint64_t)v << 1) ^ (0 - ((uint64_t)v >> 63));
-    uint8_t *p = b->data + b->len;
     while (z > 0x7f) {
         *p++ = (uint8_t)(z | 0x80);
         z >>= 7;
     }
     *p++ = (uint8_t)z;
-    b->len = (size_t)(p - b->data);
+    return p;
+}
+
+BROOK__AVRO_INLINE int brook_avro_write_long(brook_buf_t *b, int64_t v) {
+    BROOK__AVRO_ROOM(b, 10);
+    b->len = (size_t)(brook__avro_put_long(b->data + b->len, v) - b->data);
     return 0;
 }
 
-static inline int brook_avro_write_int(brook_buf_t *b, int32_t v) {
+BROOK__AVRO_INLINE int brook_avro_write_int(brook_buf_t *b, int32_t v) {
     return brook_avro_write_long(b, v);
 }
 
-static inline int brook_avro_write_boolean(brook_buf_t *b, bool v) {
+BROOK__AVRO_INLINE int brook_avro_write_boolean(brook_buf_t *b, bool v) {
     BROOK__AVRO_ROOM(b, 1);
     b->data[b->len++] = v ? 1 : 0;
     return 0;
 }
 
-static inline int brook_avro_write_float(brook_buf_t *b, float v) {
+BROOK__AVRO_INLINE int brook_avro_write_float(brook_buf_t *b, float v) {
     uint32_t u;
     memcpy(&u, &v, 4);
     BROOK__AVRO_ROOM(b, 4);
@@ -96,7 +107,7 @@ static inline int brook_avro_write_float(brook_buf_t *b, float v) {
     return 0;
 }
 
-static inline int brook_avro_write_double(brook_buf_t *b, double v) {
+BROOK__AVRO_INLINE int brook_avro_write_double(brook_buf_t *b, double v) {
     uint64_t u;
     memcpy(&u, &v, 8);
     BROOK__AVRO_ROOM(b, 8);
@@ -107,7 +118,7 @@ static inline int brook_avro_write_double(brook_buf_t *b, double v) {
     return 0;
 }
 
-static inline int brook_avro_write_fixed(brook_buf_t *b, const void *data, size_t n) {
+BROOK__AVRO_INLINE int brook_avro_write_fixed(brook_buf_t *b, const void *data, size_t n) {
     BROOK__AVRO_ROOM(b, n);
     if (n)
         memcpy(b->data + b->len, data, n);
@@ -115,14 +126,19 @@ static inline int brook_avro_write_fixed(brook_buf_t *b, const void *data, size_
     return 0;
 }
 
-static inline int brook_avro_write_bytes(brook_buf_t *b, const void *data, size_t n) {
-    if (brook_avro_write_long(b, (int64_t)n))
+BROOK__AVRO_INLINE int brook_avro_write_bytes(brook_buf_t *b, const void *data, size_t n) {
+    if (n > SIZE_MAX - 10)
         return BROOK_ERR_NOMEM;
-    return brook_avro_write_fixed(b, data, n);
+    BROOK__AVRO_ROOM(b, n + 10);
+    uint8_t *p = brook__avro_put_long(b->data + b->len, (int64_t)n);
+    if (n)
+        memcpy(p, data, n);
+    b->len = (size_t)(p + n - b->data);
+    return 0;
 }
 
 /* A NULL string is written as the empty string. */
-static inline int brook_avro_write_string(brook_buf_t *b, const char *s) {
+BROOK__AVRO_INLINE int brook_avro_write_string(brook_buf_t *b, const char *s) {
     return brook_avro_write_bytes(b, s, s ? strlen(s) : 0);
 }
 
@@ -141,8 +157,14 @@ typedef struct brook_avro_reader_s {
     int depth;
 } brook_avro_reader_t;
 
-static inline int brook_avro_read_long(brook_avro_reader_t *r, int64_t *out) {
+BROOK__AVRO_INLINE int brook_avro_read_long(brook_avro_reader_t *r, int64_t *out) {
     const uint8_t *p = r->p;
+    if (p < r->end && *p < 0x80) { /* one byte: most counts, lengths and small numbers */
+        uint64_t v = *p;
+        r->p = p + 1;
+        *out = (int64_t)((v >> 1) ^ (0 - (v & 1)));
+        return 0;
+    }
     uint64_t v = 0;
     for (unsigned shift = 0;; shift += 7) {
         if (p >= r->end || shift > 63)
@@ -157,7 +179,7 @@ static inline int brook_avro_read_long(brook_avro_reader_t *r, int64_t *out) {
     return 0;
 }
 
-static inline int brook_avro_read_int(brook_avro_reader_t *r, int32_t *out) {
+BROOK__AVRO_INLINE int brook_avro_read_int(brook_avro_reader_t *r, int32_t *out) {
     int64_t v;
     if (brook_avro_read_long(r, &v) || v < INT32_MIN || v > INT32_MAX)
         return BROOK_ERR_DECODE;
@@ -165,14 +187,14 @@ static inline int brook_avro_read_int(brook_avro_reader_t *r, int32_t *out) {
     return 0;
 }
 
-static inline int brook_avro_read_boolean(brook_avro_reader_t *r, bool *out) {
+BROOK__AVRO_INLINE int brook_avro_read_boolean(brook_avro_reader_t *r, bool *out) {
     if (r->p >= r->end || *r->p > 1)
         return BROOK_ERR_DECODE;
     *out = *r->p++ != 0;
     return 0;
 }
 
-static inline int brook_avro_read_float(brook_avro_reader_t *r, float *out) {
+BROOK__AVRO_INLINE int brook_avro_read_float(brook_avro_reader_t *r, float *out) {
     if (r->end - r->p < 4)
         return BROOK_ERR_DECODE;
     const uint8_t *p = r->p;
@@ -182,7 +204,7 @@ static inline int brook_avro_read_float(brook_avro_reader_t *r, float *out) {
     return 0;
 }
 
-static inline int brook_avro_read_double(brook_avro_reader_t *r, double *out) {
+BROOK__AVRO_INLINE int brook_avro_read_double(brook_avro_reader_t *r, double *out) {
     if (r->end - r->p < 8)
         return BROOK_ERR_DECODE;
     uint64_t u = 0;
@@ -193,7 +215,7 @@ static inline int brook_avro_read_double(brook_avro_reader_t *r, double *out) {
     return 0;
 }
 
-static inline int brook_avro_read_fixed(brook_avro_reader_t *r, void *out, size_t n) {
+BROOK__AVRO_INLINE int brook_avro_read_fixed(brook_avro_reader_t *r, void *out, size_t n) {
     if ((size_t)(r->end - r->p) < n)
         return BROOK_ERR_DECODE;
     if (n)
@@ -203,7 +225,7 @@ static inline int brook_avro_read_fixed(brook_avro_reader_t *r, void *out, size_
 }
 
 /* Length-prefixed data copied into the arena with a NUL after it (bytes and strings alike). */
-static inline int brook__avro_read_len_data(brook_avro_reader_t *r, uint8_t **out, size_t *len) {
+BROOK__AVRO_INLINE int brook__avro_read_len_data(brook_avro_reader_t *r, uint8_t **out, size_t *len) {
     int64_t n;
     if (brook_avro_read_long(r, &n) || n < 0 || (uint64_t)n > (uint64_t)(r->end - r->p))
         return BROOK_ERR_DECODE;
@@ -219,17 +241,17 @@ static inline int brook__avro_read_len_data(brook_avro_reader_t *r, uint8_t **ou
     return 0;
 }
 
-static inline int brook_avro_read_bytes(brook_avro_reader_t *r, brook_bytes_t *out) {
+BROOK__AVRO_INLINE int brook_avro_read_bytes(brook_avro_reader_t *r, brook_bytes_t *out) {
     return brook__avro_read_len_data(r, &out->data, &out->len);
 }
 
-static inline int brook_avro_read_string(brook_avro_reader_t *r, char **out) {
+BROOK__AVRO_INLINE int brook_avro_read_string(brook_avro_reader_t *r, char **out) {
     size_t len;
     return brook__avro_read_len_data(r, (uint8_t **)out, &len);
 }
 
 /* Skips what brook_avro_read_string/bytes would read. */
-static inline int brook_avro_skip_bytes(brook_avro_reader_t *r) {
+BROOK__AVRO_INLINE int brook_avro_skip_bytes(brook_avro_reader_t *r) {
     int64_t n;
     if (brook_avro_read_long(r, &n) || n < 0 || (uint64_t)n > (uint64_t)(r->end - r->p))
         return BROOK_ERR_DECODE;
@@ -240,7 +262,7 @@ static inline int brook_avro_skip_bytes(brook_avro_reader_t *r) {
 /* The item count of the next array or map block (0 ends the value). A negative count is
  * followed by the block's byte size, which is read and ignored. `min_item_size` (bytes the
  * smallest item takes) bounds the count by what is left of the input. */
-static inline int brook_avro_read_block_count(brook_avro_reader_t *r, size_t min_item_size,
+BROOK__AVRO_INLINE int brook_avro_read_block_count(brook_avro_reader_t *r, size_t min_item_size,
                                               size_t *out) {
     int64_t n;
     if (brook_avro_read_long(r, &n))
@@ -262,7 +284,7 @@ static inline int brook_avro_read_block_count(brook_avro_reader_t *r, size_t min
 /* A copy of an arena array of `n` items of `size` bytes grown to `need` items, the new ones
  * zeroed (arena memory is never freed item by item, so growing copies). NULL when out of
  * memory. */
-static inline void *brook_avro_grow(brook_avro_reader_t *r, const void *items, size_t n,
+BROOK__AVRO_INLINE void *brook_avro_grow(brook_avro_reader_t *r, const void *items, size_t n,
                                     size_t need, size_t size) {
     if (need > SIZE_MAX / (size ? size : 1) - 1)
         return NULL;
@@ -361,7 +383,7 @@ const brook_json_t *brook_avro_json_root(const brook_json_t *doc);
 
 /* decimal: big-endian two's complement unscaled value in bytes/fixed. Writes the minimal
  * encoding of `unscaled` into buf (at least 8 bytes) and returns its length. */
-static inline size_t brook_avro_decimal_from_int64(int64_t unscaled, uint8_t *buf) {
+BROOK__AVRO_INLINE size_t brook_avro_decimal_from_int64(int64_t unscaled, uint8_t *buf) {
     size_t n = 8;
     for (int i = 0; i < 8; i++)
         buf[i] = (uint8_t)((uint64_t)unscaled >> (8 * (7 - i)));
@@ -375,7 +397,7 @@ static inline size_t brook_avro_decimal_from_int64(int64_t unscaled, uint8_t *bu
 }
 
 /* The unscaled value of a decimal of up to 8 bytes; BROOK_ERR_DECODE when longer. */
-static inline int brook_avro_decimal_to_int64(const uint8_t *data, size_t len, int64_t *out) {
+BROOK__AVRO_INLINE int brook_avro_decimal_to_int64(const uint8_t *data, size_t len, int64_t *out) {
     if (len == 0 || len > 8)
         return len == 0 ? (*out = 0, 0) : BROOK_ERR_DECODE;
     uint64_t v = (data[0] & 0x80) ? UINT64_MAX : 0;
@@ -386,7 +408,7 @@ static inline int brook_avro_decimal_to_int64(const uint8_t *data, size_t len, i
 }
 
 /* date: days since 1970-01-01 <-> proleptic Gregorian y/m/d (Howard Hinnant's algorithm). */
-static inline int32_t brook_avro_date_from_ymd(int y, unsigned m, unsigned d) {
+BROOK__AVRO_INLINE int32_t brook_avro_date_from_ymd(int y, unsigned m, unsigned d) {
     y -= m <= 2;
     const int era = (y >= 0 ? y : y - 399) / 400;
     const unsigned yoe = (unsigned)(y - era * 400);
@@ -395,7 +417,7 @@ static inline int32_t brook_avro_date_from_ymd(int y, unsigned m, unsigned d) {
     return (int32_t)(era * 146097 + (int)doe - 719468);
 }
 
-static inline void brook_avro_date_to_ymd(int32_t days, int *y, unsigned *m, unsigned *d) {
+BROOK__AVRO_INLINE void brook_avro_date_to_ymd(int32_t days, int *y, unsigned *m, unsigned *d) {
     int z = days + 719468;
     const int era = (z >= 0 ? z : z - 146096) / 146097;
     const unsigned doe = (unsigned)(z - era * 146097);
@@ -408,15 +430,15 @@ static inline void brook_avro_date_to_ymd(int32_t days, int *y, unsigned *m, uns
 }
 
 /* time-millis/micros, timestamp-*, local-timestamp-*: scale between units. */
-static inline int64_t brook_avro_millis_to_micros(int64_t ms) {
+BROOK__AVRO_INLINE int64_t brook_avro_millis_to_micros(int64_t ms) {
     return ms * 1000;
 }
-static inline int64_t brook_avro_micros_to_millis(int64_t us) {
+BROOK__AVRO_INLINE int64_t brook_avro_micros_to_millis(int64_t us) {
     return us >= 0 ? us / 1000 : -((-us + 999) / 1000);
 }
 
 /* uuid: true when s is the 36-character textual form (8-4-4-4-12 hex digits). */
-static inline bool brook_avro_uuid_valid(const char *s) {
+BROOK__AVRO_INLINE bool brook_avro_uuid_valid(const char *s) {
     if (!s)
         return false;
     for (int i = 0; i < 36; i++) {
