@@ -383,7 +383,7 @@ const brook_json_t *brook_avro_json_root(const brook_json_t *doc);
 
 /* decimal: big-endian two's complement unscaled value in bytes/fixed. Writes the minimal
  * encoding of `unscaled` into buf (at least 8 bytes) and returns its length. */
-BROOK__AVRO_INLINE size_t brook_avro_decimal_from_int64(int64_t unscaled, uint8_t *buf) {
+static inline size_t brook_avro_decimal_from_int64(int64_t unscaled, uint8_t *buf) {
     size_t n = 8;
     for (int i = 0; i < 8; i++)
         buf[i] = (uint8_t)((uint64_t)unscaled >> (8 * (7 - i)));
@@ -397,7 +397,7 @@ BROOK__AVRO_INLINE size_t brook_avro_decimal_from_int64(int64_t unscaled, uint8_
 }
 
 /* The unscaled value of a decimal of up to 8 bytes; BROOK_ERR_DECODE when longer. */
-BROOK__AVRO_INLINE int brook_avro_decimal_to_int64(const uint8_t *data, size_t len, int64_t *out) {
+static inline int brook_avro_decimal_to_int64(const uint8_t *data, size_t len, int64_t *out) {
     if (len == 0 || len > 8)
         return len == 0 ? (*out = 0, 0) : BROOK_ERR_DECODE;
     uint64_t v = (data[0] & 0x80) ? UINT64_MAX : 0;
@@ -408,7 +408,7 @@ BROOK__AVRO_INLINE int brook_avro_decimal_to_int64(const uint8_t *data, size_t l
 }
 
 /* date: days since 1970-01-01 <-> proleptic Gregorian y/m/d (Howard Hinnant's algorithm). */
-BROOK__AVRO_INLINE int32_t brook_avro_date_from_ymd(int y, unsigned m, unsigned d) {
+static inline int32_t brook_avro_date_from_ymd(int y, unsigned m, unsigned d) {
     y -= m <= 2;
     const int era = (y >= 0 ? y : y - 399) / 400;
     const unsigned yoe = (unsigned)(y - era * 400);
@@ -417,7 +417,7 @@ BROOK__AVRO_INLINE int32_t brook_avro_date_from_ymd(int y, unsigned m, unsigned 
     return (int32_t)(era * 146097 + (int)doe - 719468);
 }
 
-BROOK__AVRO_INLINE void brook_avro_date_to_ymd(int32_t days, int *y, unsigned *m, unsigned *d) {
+static inline void brook_avro_date_to_ymd(int32_t days, int *y, unsigned *m, unsigned *d) {
     int z = days + 719468;
     const int era = (z >= 0 ? z : z - 146096) / 146097;
     const unsigned doe = (unsigned)(z - era * 146097);
@@ -430,19 +430,21 @@ BROOK__AVRO_INLINE void brook_avro_date_to_ymd(int32_t days, int *y, unsigned *m
 }
 
 /* time-millis/micros, timestamp-*, local-timestamp-*: scale between units. */
-BROOK__AVRO_INLINE int64_t brook_avro_millis_to_micros(int64_t ms) {
+static inline int64_t brook_avro_millis_to_micros(int64_t ms) {
     return ms * 1000;
 }
-BROOK__AVRO_INLINE int64_t brook_avro_micros_to_millis(int64_t us) {
+static inline int64_t brook_avro_micros_to_millis(int64_t us) {
     return us >= 0 ? us / 1000 : -((-us + 999) / 1000);
 }
 
 /* uuid: true when s is the 36-character textual form (8-4-4-4-12 hex digits). */
-BROOK__AVRO_INLINE bool brook_avro_uuid_valid(const char *s) {
+static inline bool brook_avro_uuid_valid(const char *s) {
     if (!s)
         return false;
     for (int i = 0; i < 36; i++) {
         char c = s[i];
+        if (!c)
+            return false;
         if (i == 8 || i == 13 || i == 18 || i == 23) {
             if (c != '-')
                 return false;
