@@ -133,7 +133,8 @@ typedef struct {
     const char *value;
 } tvar_t;
 
-/* Loads the embedded templates, or those in dir (every *.tmpl file). 0 or -1 (diag'ed). */
+/* Loads the embedded templates, then those in dir (every *.tmpl file), whose blocks replace
+ * embedded blocks of the same name. 0 or -1 (diag'ed). */
 int tmpl_load(const char *dir);
 /* Renders block `name` with vars (NULL-terminated by a {NULL, NULL} entry) onto out. */
 void tmpl_render(sb_t *out, const char *name, const tvar_t *vars);

@@ -62,11 +62,12 @@ static void add_file(const char *fname, const char *text) {
 }
 
 int tmpl_load(const char *dir) {
-    if (!dir) {
-        for (const brookc_embedded_t *e = brookc_embedded_templates; e->name; e++)
-            add_file(e->name, e->text);
+    /* The embedded templates first; a directory's blocks then replace those of the same name,
+     * so an override directory needs only the blocks it changes. */
+    for (const brookc_embedded_t *e = brookc_embedded_templates; e->name; e++)
+        add_file(e->name, e->text);
+    if (!dir)
         return 0;
-    }
     DIR *d = opendir(dir);
     if (!d) {
         diag(dir, 0, "cannot open templates directory");
