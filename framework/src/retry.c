@@ -83,7 +83,6 @@ static bool uses_retry_topics(const brook_listener_t *l) {
            l->decl->retry.attempts > 1;
 }
 
-
 static void retry_topic_name(char *out, size_t size, const char *source, int64_t delay,
                              bool fixed) {
     if (fixed)

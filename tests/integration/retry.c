@@ -21,15 +21,16 @@ static const int64_t backoff[K] = {300, 600, 1200};
 
 static brook_app_t *make_app(const char *name, const char *topic, const char *mode) {
     char decl[2048];
-    snprintf(decl, sizeof(decl),
-             "service = { name = \"%s\"; commit_interval_ms = 200; };\n"
-             "topics = ( { name = \"%s\"; partitions = 3; } );\n"
-             "listeners = ( { id = \"l\"; topics = [ \"%s\" ]; value = \"string\";\n"
-             "  handler = \"on_record\";\n"
-             "  retry = { attempts = 4; mode = \"%s\";\n"
-             "            backoff = { delay_ms = 300; multiplier = 2.0; max_delay_ms = 5000; }; };\n"
-             "  dlt = { enabled = true; }; } );\n",
-             name, topic, topic, mode);
+    snprintf(
+        decl, sizeof(decl),
+        "service = { name = \"%s\"; commit_interval_ms = 200; };\n"
+        "topics = ( { name = \"%s\"; partitions = 3; } );\n"
+        "listeners = ( { id = \"l\"; topics = [ \"%s\" ]; value = \"string\";\n"
+        "  handler = \"on_record\";\n"
+        "  retry = { attempts = 4; mode = \"%s\";\n"
+        "            backoff = { delay_ms = 300; multiplier = 2.0; max_delay_ms = 5000; }; };\n"
+        "  dlt = { enabled = true; }; } );\n",
+        name, topic, topic, mode);
     brook_app_t *app = it_app(decl);
     assert_int_equal(brook_app_set_handler(app, "l", on_record, &calls), 0);
     it_start(app);
@@ -63,8 +64,8 @@ static void test_blocking_fails_then_succeeds(void **state) {
     }
     for (int i = 1; i <= K; i++) {
         int64_t gap = c[i].wall_ms - c[i - 1].wall_ms;
-        print_message("blocking: attempt %d after %lld ms (backoff %lld)\n", i + 1,
-                      (long long)gap, (long long)backoff[i - 1]);
+        print_message("blocking: attempt %d after %lld ms (backoff %lld)\n", i + 1, (long long)gap,
+                      (long long)backoff[i - 1]);
         assert_true(gap >= backoff[i - 1]);
         assert_true(gap < backoff[i - 1] + 2000); /* and not much later */
     }
@@ -137,7 +138,8 @@ static void test_topics_fails_then_succeeds(void **state) {
         char msg[64];
         snprintf(msg, sizeof(msg), "failure %d of %d", i + 1, K);
         rt_assert_header_str(&recs[0], "kafka_dlt-exception-message", msg);
-        const brook_header_t *h = brook_test_record_header(&recs[0], "retry_topic-backoff-timestamp");
+        const brook_header_t *h =
+            brook_test_record_header(&recs[0], "retry_topic-backoff-timestamp");
         assert_non_null(h);
         bool ok;
         assert_int_equal(rt_bigint(h->value, h->len, &ok), c[i + 1].hdr_due);

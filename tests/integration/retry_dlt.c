@@ -49,9 +49,8 @@ static void produce(const char *topic, const char *value) {
     char key[64];
     snprintf(key, sizeof(key), "key-%s", value);
     brook_header_t h[2] = {{"trace-id", value, strlen(value)}, {"bin", "\0\xff\x80", 3}};
-    assert_int_equal(brook_test_produce(cluster, topic, -1, key, strlen(key), value,
-                                        strlen(value), h, 2),
-                     0);
+    assert_int_equal(
+        brook_test_produce(cluster, topic, -1, key, strlen(key), value, strlen(value), h, 2), 0);
 }
 
 /* Checks the DLT record of each value against its original, read back from `topic`. */

@@ -52,12 +52,12 @@ typedef struct {
     int32_t partition;
     int64_t offset;
     int64_t timestamp;
-    int attempt;       /* brook_ctx_attempt */
-    int64_t wall_ms;   /* when the handler started */
-    int hdr_attempts;  /* retry_topic-attempts, -1 absent, -2 not 4 bytes */
-    int64_t hdr_due;   /* retry_topic-backoff-timestamp, -1 absent, -2 malformed */
-    int64_t hdr_orig;  /* retry_topic-original-timestamp, likewise */
-    char orig_topic[96]; /* kafka_dlt-original-topic, "" absent */
+    int attempt;            /* brook_ctx_attempt */
+    int64_t wall_ms;        /* when the handler started */
+    int hdr_attempts;       /* retry_topic-attempts, -1 absent, -2 not 4 bytes */
+    int64_t hdr_due;        /* retry_topic-backoff-timestamp, -1 absent, -2 malformed */
+    int64_t hdr_orig;       /* retry_topic-original-timestamp, likewise */
+    char orig_topic[96];    /* kafka_dlt-original-topic, "" absent */
     int32_t orig_partition; /* kafka_dlt-original-partition, -1 absent */
     int result;
 } rt_call_t;

@@ -7,7 +7,9 @@
 #include "brook/avro.h"
 #include "retry_it.h"
 
-#define MSG_SCHEMA "{\"name\":\"rt.Msg\",\"type\":\"record\",\"fields\":[{\"name\":\"text\",\"type\":\"string\"}]}"
+#define MSG_SCHEMA                                                                                 \
+    "{\"name\":\"rt.Msg\",\"type\":\"record\",\"fields\":[{\"name\":\"text\",\"type\":\"string\"}" \
+    "]}"
 
 typedef struct {
     char *text;
@@ -123,9 +125,8 @@ static void test_poison_pills_go_to_dlt(void **state) {
     for (int i = 0; i < 3; i++) {
         char ok[32];
         brook_header_t h = {"pill", pills[i].name, strlen(pills[i].name)};
-        assert_int_equal(brook_test_produce(cluster, topic, 1, pills[i].name,
-                                            strlen(pills[i].name), pills[i].bytes, pills[i].len,
-                                            &h, 1),
+        assert_int_equal(brook_test_produce(cluster, topic, 1, pills[i].name, strlen(pills[i].name),
+                                            pills[i].bytes, pills[i].len, &h, 1),
                          0);
         snprintf(ok, sizeof(ok), "good-%d", i);
         framed(&good, msg_type.fingerprint, ok);
@@ -134,7 +135,8 @@ static void test_poison_pills_go_to_dlt(void **state) {
         brook_buf_free(&good);
     }
     assert_true(BROOK_TEST_WAIT_UNTIL(rt_count(&calls, "good-2") == 1, 30000));
-    assert_true(BROOK_TEST_WAIT_UNTIL(brook_test_end_offsets(cluster, "rt.poison-dlt") == 3, 10000));
+    assert_true(
+        BROOK_TEST_WAIT_UNTIL(brook_test_end_offsets(cluster, "rt.poison-dlt") == 3, 10000));
     assert_int_equal(brook_app_stop(app), 0);
 
     /* The handler saw the good ones only, once each, in order. */

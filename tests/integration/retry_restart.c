@@ -80,9 +80,8 @@ static void test_crash_with_records_in_retry_topics(void **state) {
     for (int i = 0; i < N; i++) {
         char v[16];
         int n = snprintf(v, sizeof(v), "r-%d", i);
-        assert_int_equal(brook_test_produce(cluster, "rt.restart", -1, v, (size_t)n, v,
-                                            (size_t)n, NULL, 0),
-                         0);
+        assert_int_equal(
+            brook_test_produce(cluster, "rt.restart", -1, v, (size_t)n, v, (size_t)n, NULL, 0), 0);
     }
     /* Every record had its first attempt and its main-topic offset is committed: the failed
      * ones (2 of every 3) are now only in the retry topic, due 4 s after they failed. */

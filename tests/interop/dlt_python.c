@@ -42,8 +42,12 @@ static void test_python_reads_dlt_headers(void **state) {
 
     char count[16];
     snprintf(count, sizeof(count), "%d", N);
-    char *argv[] = {IX_PYTHON, BROOK_INTEROP_DIR "/py_dlt_headers.py",
-                    (char *)brook_test_bootstrap(cluster), "ix.dlt-dlt", count, NULL};
+    char *argv[] = {IX_PYTHON,
+                    BROOK_INTEROP_DIR "/py_dlt_headers.py",
+                    (char *)brook_test_bootstrap(cluster),
+                    "ix.dlt-dlt",
+                    count,
+                    NULL};
     ix_run_t run;
     assert_int_equal(ix_run(argv, NULL, 0, 60000, &run), 0);
     ix_assert_ran(&run, "py_dlt_headers.py");
