@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "avro_resolve.h"
+#include "brook/avro.h"
 #include "brookc.h"
 
 /* brookc frees little on purpose (it exits right away); keep sanitizer builds quiet. */
@@ -202,9 +203,19 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < g.nwriters; i++) {
             char *p = join(d->base_dir, d->writer_schemas[i]);
             g.writer_paths[i] = d->writer_schemas[i];
-            g.writer_types[i] = model_writer_type(&model, p, p, &g.writer_texts[i]);
+            char *text = NULL;
+            g.writer_types[i] = model_writer_type(&model, p, p, &text);
             if (!g.writer_types[i])
                 continue;
+            /* embedded in canonical form: the runtime fingerprints the text it is given */
+            brook_buf_t pcf;
+            brook_buf_init(&pcf);
+            brook_error_t perr = {0, ""};
+            if (brook_avro_canonical_form(text, &pcf, &perr) || brook_buf_append(&pcf, "", 1)) {
+                diag(p, 0, "%s", perr.message);
+                continue;
+            }
+            g.writer_texts[i] = (char *)pcf.data;
             /* the runtime will resolve this writer schema to the current type: check now */
             char *reader = model_full_json(g.writer_types[i]);
             brook_error_t err = {0, ""};

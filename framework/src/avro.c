@@ -130,6 +130,220 @@ uint64_t brook_avro_crc64(const void *data, size_t len) {
     return fp;
 }
 
+/* ---- Parsing Canonical Form ------------------------------------------------------------------ */
+
+typedef struct {
+    char **names;
+    size_t n;
+} pcf_seen_t;
+
+static const char *pcf_prims[] = {"null", "boolean", "int", "long", "float", "double", "bytes",
+                                  "string", NULL};
+
+static bool pcf_is_prim(const char *t) {
+    for (const char **p = pcf_prims; *p; p++)
+        if (!strcmp(*p, t))
+            return true;
+    return false;
+}
+
+static int pcf_quoted(brook_buf_t *b, const char *s) {
+    json_t *j = json_string(s);
+    char *t = j ? json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    int rc = t ? brook_buf_append(b, t, strlen(t)) : BROOK_ERR_NOMEM;
+    free(t);
+    json_decref(j);
+    return rc;
+}
+
+/* name resolved against the enclosing namespace; caller frees */
+static char *pcf_fullname(const char *name, const char *ns_attr, const char *ns) {
+    const char *space = ns_attr ? ns_attr : ns;
+    if (strchr(name, '.') || !space || !*space)
+        return strdup(name);
+    char *r = malloc(strlen(space) + strlen(name) + 2);
+    if (r)
+        sprintf(r, "%s.%s", space, name);
+    return r;
+}
+
+static int pcf_write(brook_buf_t *b, json_t *j, const char *ns, pcf_seen_t *seen,
+                     brook_error_t *err, int depth) {
+    if (depth > 256)
+        return brook_error_set(err, BROOK_ERR_SCHEMA, "schema nested too deeply");
+    if (json_is_string(j)) {
+        const char *t = json_string_value(j);
+        if (pcf_is_prim(t))
+            return pcf_quoted(b, t);
+        /* a short name means the enclosing namespace's type, else the null namespace's */
+        char *full = pcf_fullname(t, NULL, ns);
+        if (!full)
+            return BROOK_ERR_NOMEM;
+        bool known = false;
+        for (size_t i = 0; i < seen->n && !known; i++)
+            known = !strcmp(seen->names[i], full);
+        for (size_t i = 0; i < seen->n && !known && !strchr(t, '.'); i++) {
+            if (!strcmp(seen->names[i], t)) {
+                free(full);
+                full = strdup(t);
+                known = true;
+            }
+        }
+        int rc = full ? pcf_quoted(b, full) : BROOK_ERR_NOMEM;
+        free(full);
+        return rc;
+    }
+    if (json_is_array(j)) {
+        int rc = brook_buf_append(b, "[", 1);
+        for (size_t i = 0; !rc && i < json_array_size(j); i++) {
+            if (i)
+                rc = brook_buf_append(b, ",", 1);
+            if (!rc)
+                rc = pcf_write(b, json_array_get(j, i), ns, seen, err, depth + 1);
+        }
+        return rc ? rc : brook_buf_append(b, "]", 1);
+    }
+    if (!json_is_object(j))
+        return brook_error_set(err, BROOK_ERR_SCHEMA, "a schema is a string, object or array");
+    json_t *type = json_object_get(j, "type");
+    if (!json_is_string(type)) {
+        if (!type)
+            return brook_error_set(err, BROOK_ERR_SCHEMA, "schema object without \"type\"");
+        return pcf_write(b, type, ns, seen, err, depth + 1);
+    }
+    const char *t = json_string_value(type);
+    if (pcf_is_prim(t))
+        return pcf_quoted(b, t);
+    if (!strcmp(t, "array") || !strcmp(t, "map")) {
+        bool arr = !strcmp(t, "array");
+        json_t *it = json_object_get(j, arr ? "items" : "values");
+        if (!it)
+            return brook_error_set(err, BROOK_ERR_SCHEMA, "%s without %s", t,
+                                   arr ? "items" : "values");
+        int rc = brook_avro_json_raw(b, arr ? "{\"type\":\"array\",\"items\":"
+                                            : "{\"type\":\"map\",\"values\":");
+        if (!rc)
+            rc = pcf_write(b, it, ns, seen, err, depth + 1);
+        return rc ? rc : brook_buf_append(b, "}", 1);
+    }
+    bool record = !strcmp(t, "record") || !strcmp(t, "error");
+    if (!record && strcmp(t, "enum") && strcmp(t, "fixed")) /* {"type": "ns.Name"} */
+        return pcf_write(b, type, ns, seen, err, depth + 1);
+    json_t *name = json_object_get(j, "name");
+    json_t *nsj = json_object_get(j, "namespace");
+    if (!json_is_string(name))
+        return brook_error_set(err, BROOK_ERR_SCHEMA, "%s without a name", t);
+    char *full = pcf_fullname(json_string_value(name), json_is_string(nsj) ? json_string_value(nsj) : NULL, ns);
+    if (!full)
+        return BROOK_ERR_NOMEM;
+    for (size_t i = 0; i < seen->n; i++) {
+        if (!strcmp(seen->names[i], full)) {
+            int rc = pcf_quoted(b, full);
+            free(full);
+            return rc;
+        }
+    }
+    char **names = realloc(seen->names, (seen->n + 1) * sizeof(char *));
+    if (!names) {
+        free(full);
+        return BROOK_ERR_NOMEM;
+    }
+    seen->names = names;
+    seen->names[seen->n++] = full;
+    int rc = brook_avro_json_raw(b, "{\"name\":");
+    if (!rc)
+        rc = pcf_quoted(b, full);
+    if (!rc)
+        rc = brook_avro_json_raw(b, ",\"type\":");
+    if (!rc)
+        rc = pcf_quoted(b, t);
+    if (rc)
+        return rc;
+    if (record) {
+        /* the record's namespace is the enclosing one of its fields */
+        char *rns = strdup(full);
+        if (!rns)
+            return BROOK_ERR_NOMEM;
+        char *dot = strrchr(rns, '.');
+        if (dot)
+            *dot = 0;
+        else
+            rns[0] = 0;
+        json_t *fields = json_object_get(j, "fields");
+        rc = brook_avro_json_raw(b, ",\"fields\":[");
+        for (size_t i = 0; !rc && i < json_array_size(fields); i++) {
+            json_t *f = json_array_get(fields, i);
+            json_t *fname = json_object_get(f, "name");
+            if (!json_is_string(fname) || !json_object_get(f, "type")) {
+                rc = brook_error_set(err, BROOK_ERR_SCHEMA, "field without name or type");
+                break;
+            }
+            rc = brook_avro_json_raw(b, i ? ",{\"name\":" : "{\"name\":");
+            if (!rc)
+                rc = pcf_quoted(b, json_string_value(fname));
+            if (!rc)
+                rc = brook_avro_json_raw(b, ",\"type\":");
+            if (!rc)
+                rc = pcf_write(b, json_object_get(f, "type"), rns, seen, err, depth + 1);
+            if (!rc)
+                rc = brook_buf_append(b, "}", 1);
+        }
+        free(rns);
+        if (!rc)
+            rc = brook_buf_append(b, "]", 1);
+    } else if (!strcmp(t, "enum")) {
+        json_t *syms = json_object_get(j, "symbols");
+        rc = brook_avro_json_raw(b, ",\"symbols\":[");
+        for (size_t i = 0; !rc && i < json_array_size(syms); i++) {
+            if (i)
+                rc = brook_buf_append(b, ",", 1);
+            if (!rc)
+                rc = pcf_quoted(b, json_string_value(json_array_get(syms, i)));
+        }
+        if (!rc)
+            rc = brook_buf_append(b, "]", 1);
+    } else {
+        json_t *size = json_object_get(j, "size");
+        if (!json_is_integer(size))
+            return brook_error_set(err, BROOK_ERR_SCHEMA, "fixed without an integer size");
+        rc = brook_avro_json_raw(b, ",\"size\":");
+        if (!rc)
+            rc = brook_avro_json_long(b, (int64_t)json_integer_value(size));
+    }
+    return rc ? rc : brook_buf_append(b, "}", 1);
+}
+
+int brook_avro_canonical_form(const char *schema_json, brook_buf_t *out, brook_error_t *err) {
+    json_error_t jerr;
+    json_t *j = schema_json ? json_loads(schema_json, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr)
+                            : NULL;
+    if (!j)
+        return brook_error_set(err, BROOK_ERR_SCHEMA, "invalid schema JSON: %s",
+                               schema_json ? jerr.text : "NULL");
+    pcf_seen_t seen = {NULL, 0};
+    size_t start = out->len;
+    int rc = pcf_write(out, j, "", &seen, err, 0);
+    for (size_t i = 0; i < seen.n; i++)
+        free(seen.names[i]);
+    free(seen.names);
+    json_decref(j);
+    if (rc) {
+        out->len = start;
+        return rc == BROOK_ERR_NOMEM ? brook_error_set(err, rc, "out of memory") : BROOK_ERR_SCHEMA;
+    }
+    return 0;
+}
+
+int brook_avro_schema_fingerprint(const char *schema_json, uint64_t *out, brook_error_t *err) {
+    brook_buf_t b;
+    brook_buf_init(&b);
+    int rc = brook_avro_canonical_form(schema_json, &b, err);
+    if (!rc)
+        *out = brook_avro_crc64(b.data, b.len);
+    brook_buf_free(&b);
+    return rc;
+}
+
 /* ---- framing ----------------------------------------------------------------------------------
  */
 

@@ -310,6 +310,12 @@ int brook__avro_decode_error(brook_error_t *err, int code, const char *type_name
  * Form, it is the schema's fingerprint. */
 uint64_t brook_avro_crc64(const void *data, size_t len);
 
+/* Appends the Parsing Canonical Form (Avro specification) of an Avro schema given in any
+ * form to out: what a fingerprint is computed from. 0, or BROOK_ERR_SCHEMA with a message. */
+int brook_avro_canonical_form(const char *schema_json, brook_buf_t *out, brook_error_t *err);
+/* CRC-64-AVRO of the canonical form of schema_json (any form). 0 or BROOK_ERR_SCHEMA. */
+int brook_avro_schema_fingerprint(const char *schema_json, uint64_t *out, brook_error_t *err);
+
 /* Appends C3 01 and the fingerprint, 8 bytes little-endian. 0 or BROOK_ERR_NOMEM. */
 int brook_avro_write_single_object_header(brook_buf_t *out, uint64_t fingerprint);
 /* Appends 00 and the schema id, 4 bytes big-endian. 0 or BROOK_ERR_NOMEM. */

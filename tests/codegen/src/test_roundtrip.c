@@ -205,6 +205,41 @@ static void test_descriptors(void) {
         brook_buf_free(&b);
     }
     CHECK(n == 13);
+    /* canonical form of any form of a schema (what writer schemas are fingerprinted by) */
+    for (const brook_type_t *const *t = all_types_types; *t; t++) {
+        brook_buf_t b;
+        brook_buf_init(&b);
+        CHECK(brook_avro_canonical_form((*t)->resolution_json, &b, NULL) == 0);
+        CHECK(b.len == strlen((*t)->schema_json) && !memcmp(b.data, (*t)->schema_json, b.len));
+        uint64_t fp = 0;
+        CHECK(brook_avro_schema_fingerprint((*t)->resolution_json, &fp, NULL) == 0);
+        CHECK(fp == (*t)->fingerprint);
+        brook_buf_free(&b);
+    }
+    {
+        const char *in = "{ \"type\" : \"record\", \"namespace\": \"a\", \"name\": \"R\", "
+                         "\"doc\": \"x\", \"fields\": [ {\"name\": \"e\", \"type\": {\"type\": "
+                         "\"enum\", \"name\": \"E\", \"namespace\": \"\", \"symbols\": [\"A\"]}}, "
+                         "{\"name\": \"f\", \"type\": {\"type\": \"fixed\", \"name\": \"F\", "
+                         "\"size\": 4}, \"default\": \"abcd\"}, {\"name\": \"g\", \"type\": [\"null\", "
+                         "\"F\", {\"type\": \"long\", \"logicalType\": \"timestamp-millis\"}]}, "
+                         "{\"name\": \"h\", \"type\": {\"type\": \"map\", \"values\": \"E\"}}]}";
+        const char *want = "{\"name\":\"a.R\",\"type\":\"record\",\"fields\":[{\"name\":\"e\","
+                           "\"type\":{\"name\":\"E\",\"type\":\"enum\",\"symbols\":[\"A\"]}},"
+                           "{\"name\":\"f\",\"type\":{\"name\":\"a.F\",\"type\":\"fixed\",\"size\":4}},"
+                           "{\"name\":\"g\",\"type\":[\"null\",\"a.F\",\"long\"]},{\"name\":\"h\","
+                           "\"type\":{\"type\":\"map\",\"values\":\"E\"}}]}";
+        brook_buf_t b;
+        brook_buf_init(&b);
+        CHECK(brook_avro_canonical_form(in, &b, NULL) == 0);
+        CHECK(b.len == strlen(want) && !memcmp(b.data, want, b.len));
+        if (b.len != strlen(want) || memcmp(b.data, want, b.len))
+            fprintf(stderr, "got  %.*s\nwant %s\n", (int)b.len, (const char *)b.data, want);
+        brook_error_t err;
+        CHECK(brook_avro_canonical_form("{\"type\": 5}", &b, &err) == BROOK_ERR_SCHEMA);
+        CHECK(brook_avro_canonical_form("[", &b, &err) == BROOK_ERR_SCHEMA);
+        brook_buf_free(&b);
+    }
     CHECK(!strcmp(shop_Money_type.schema_json,
                   "{\"name\":\"shop.Money\",\"type\":\"record\",\"fields\":[{\"name\":\"currency\","
                   "\"type\":{\"name\":\"shop.Currency\",\"type\":\"enum\",\"symbols\":[\"EUR\","
