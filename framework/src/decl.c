@@ -833,6 +833,15 @@ static int parse_listener(pctx_t *p, config_setting_t *list, size_t i, const cha
     l->start_from = (brook_start_from_t)start;
     if ((rc = parse_retry(&g, &l->retry)) < 0)
         return rc;
+    if (l->topic_pattern && l->retry.declared && l->retry.mode == BROOK_RETRY_TOPICS) {
+        /* Retry topics are named after each source topic; a pattern has none to name, and
+         * would match the retry topics themselves. */
+        config_setting_t *retry = config_setting_get_member(g.g, "retry");
+        config_setting_t *mode = config_setting_get_member(retry, "mode");
+        join_path(spath, sizeof(spath), path, "retry.mode");
+        return decl_fail(p, mode ? mode : retry, spath,
+                         "retry topics need a topic list, not topic_pattern (use \"blocking\")");
+    }
     if ((rc = parse_dlt(&g, &l->dlt)) < 0)
         return rc;
     return 0;

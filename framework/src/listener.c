@@ -422,6 +422,10 @@ static int member_conf(brook__member_t *m, rd_kafka_conf_t *conf, brook_error_t 
     if (!rc && !has_user_kafka(app, "partition.assignment.strategy"))
         rc =
             brook__kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err);
+    /* A resumed partition's next fetch would otherwise wait behind one already in flight. */
+    if (!rc && d->retry.declared && d->retry.attempts > 1 &&
+        !has_user_kafka(app, "fetch.wait.max.ms"))
+        rc = brook__kafka_conf_set(conf, "fetch.wait.max.ms", "100", err);
     if (!rc && d->topic_pattern && !has_user_kafka(app, "topic.metadata.refresh.interval.ms"))
         rc = brook__kafka_conf_set(conf, "topic.metadata.refresh.interval.ms", "5000", err);
     if (!rc)
@@ -580,7 +584,8 @@ const char *brook_ctx_listener_id(const brook_ctx_t *ctx) {
 }
 
 brook_result_t brook_ctx_fail(brook_ctx_t *ctx, const char *name, const char *fmt, ...) {
-    snprintf(ctx->failure_name, sizeof(ctx->failure_name), "%s", name ? name : "brook.Failure");
+    snprintf(ctx->failure_name, sizeof(ctx->failure_name), "%s",
+             name ? name : "brook.HandlerFailure");
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);

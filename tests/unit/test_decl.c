@@ -477,6 +477,13 @@ static const invalid_case_t invalid_cases[] = {
          "  { id = \"b\"; topics = [ \"u\" ]; handler = \"h\"; }\n"
          ");\n",
      NULL},
+    {"retry topics with a pattern",
+     SVC "listeners = (\n"
+         "  { id = \"a\"; topic_pattern = \"^orders\\\\..*\"; handler = \"h\";\n"
+         "    retry = { mode = \"topics\"; }; }\n"
+         ");\n",
+     "svc.brook:4: listeners[0].retry.mode: retry topics need a topic list, not topic_pattern "
+     "(use \"blocking\")"},
     {"control: the LISTENER() frame alone is valid", LISTENER(""), NULL},
 };
 
