@@ -93,6 +93,15 @@ void brook_arena_free(brook_arena_t **arena) {
     *arena = NULL;
 }
 
+uint8_t *brook__avro_enc_grow(brook_avro_enc_t *e, uint8_t *p, size_t n) {
+    brook_buf_t *b = e->buf;
+    b->len = (size_t)(p - b->data);
+    if (brook_buf_reserve(b, n))
+        return NULL;
+    e->end = b->data + b->cap;
+    return b->data + b->len;
+}
+
 int brook__avro_decode_error(brook_error_t *err, int code, const char *type_name,
                              const brook_avro_reader_t *r) {
     if (code == BROOK_ERR_NOMEM)

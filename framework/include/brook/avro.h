@@ -142,6 +142,102 @@ BROOK__AVRO_INLINE int brook_avro_write_string(brook_buf_t *b, const char *s) {
     return brook_avro_write_bytes(b, s, s ? strlen(s) : 0);
 }
 
+/* ---- writing with a cursor (what generated encoders use) -------------------------------------- */
+
+/* Generated encoders keep the write position in a local pointer, passed along and returned,
+ * rather than in brook_buf_t.len: stores through a byte pointer may alias any memory, so a
+ * position kept in memory would make every primitive wait for the previous one's store.
+ * Each put returns the new position, or NULL when out of memory. */
+typedef struct brook_avro_enc_s {
+    brook_buf_t *buf;
+    uint8_t *end; /* buf->data + buf->cap */
+} brook_avro_enc_t;
+
+/* Makes room for n bytes at p (moving the buffer); the new position or NULL. */
+uint8_t *brook__avro_enc_grow(brook_avro_enc_t *e, uint8_t *p, size_t n);
+
+BROOK__AVRO_INLINE uint8_t *brook_avro_enc_begin(brook_avro_enc_t *e, brook_buf_t *out) {
+    e->buf = out;
+    if (out->cap - out->len < 64 && brook_buf_reserve(out, 64))
+        return NULL;
+    e->end = out->data + out->cap;
+    return out->data + out->len;
+}
+
+/* Commits the bytes written up to p; 0, or BROOK_ERR_NOMEM when p is NULL. */
+BROOK__AVRO_INLINE int brook_avro_enc_end(brook_avro_enc_t *e, uint8_t *p) {
+    if (!p)
+        return BROOK_ERR_NOMEM;
+    e->buf->len = (size_t)(p - e->buf->data);
+    return 0;
+}
+
+#define BROOK__AVRO_ENSURE(e, p, n)                                                            \
+    do {                                                                                       \
+        if ((size_t)((e)->end - (p)) < (n) && !((p) = brook__avro_enc_grow((e), (p), (n))))   \
+            return NULL;                                                                       \
+    } while (0)
+
+BROOK__AVRO_INLINE uint8_t *brook_avro_put_long(uint8_t *p, brook_avro_enc_t *e, int64_t v) {
+    BROOK__AVRO_ENSURE(e, p, 10);
+    return brook__avro_put_long(p, v);
+}
+
+BROOK__AVRO_INLINE uint8_t *brook_avro_put_int(uint8_t *p, brook_avro_enc_t *e, int32_t v) {
+    return brook_avro_put_long(p, e, v);
+}
+
+BROOK__AVRO_INLINE uint8_t *brook_avro_put_boolean(uint8_t *p, brook_avro_enc_t *e, bool v) {
+    BROOK__AVRO_ENSURE(e, p, 1);
+    *p = v ? 1 : 0;
+    return p + 1;
+}
+
+BROOK__AVRO_INLINE uint8_t *brook_avro_put_float(uint8_t *p, brook_avro_enc_t *e, float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    BROOK__AVRO_ENSURE(e, p, 4);
+    p[0] = (uint8_t)u;
+    p[1] = (uint8_t)(u >> 8);
+    p[2] = (uint8_t)(u >> 16);
+    p[3] = (uint8_t)(u >> 24);
+    return p + 4;
+}
+
+BROOK__AVRO_INLINE uint8_t *brook_avro_put_double(uint8_t *p, brook_avro_enc_t *e, double v) {
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    BROOK__AVRO_ENSURE(e, p, 8);
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(u >> (8 * i));
+    return p + 8;
+}
+
+BROOK__AVRO_INLINE uint8_t *brook_avro_put_fixed(uint8_t *p, brook_avro_enc_t *e,
+                                                 const void *data, size_t n) {
+    BROOK__AVRO_ENSURE(e, p, n);
+    if (n)
+        memcpy(p, data, n);
+    return p + n;
+}
+
+BROOK__AVRO_INLINE uint8_t *brook_avro_put_bytes(uint8_t *p, brook_avro_enc_t *e,
+                                                 const void *data, size_t n) {
+    if (n > SIZE_MAX - 10)
+        return NULL;
+    BROOK__AVRO_ENSURE(e, p, n + 10);
+    p = brook__avro_put_long(p, (int64_t)n);
+    if (n)
+        memcpy(p, data, n);
+    return p + n;
+}
+
+/* A NULL string is written as the empty string. */
+BROOK__AVRO_INLINE uint8_t *brook_avro_put_string(uint8_t *p, brook_avro_enc_t *e,
+                                                  const char *s) {
+    return brook_avro_put_bytes(p, e, s, s ? strlen(s) : 0);
+}
+
 /* ---- reading (Avro binary) ------------------------------------------------------------------ */
 
 /* Deepest nesting of records a decoder follows (recursive schemas on hostile input). */

@@ -19,6 +19,13 @@
 #error "all_types.brook.c was generated for Brook ABI 1; regenerate it with this Brook's brookc"
 #endif
 
+/* Encoders move a cursor: p is the write position, NULL once something failed. */
+#define BROOK__PUT(x)                                                                          \
+    do {                                                                                       \
+        if (!(p = (x)))                                                                        \
+            return NULL;                                                                       \
+    } while (0)
+
 #define BROOK__TRY(x)                                                                          \
     do {                                                                                       \
         int brook_rc_ = (x);                                                                   \
@@ -27,67 +34,67 @@
     } while (0)
 
 static void shop_Money__init(shop_Money *v, brook_arena_t **a);
-static int shop_Money__enc(const shop_Money *v, brook_buf_t *out);
+static uint8_t *shop_Money__enc(const shop_Money *v, uint8_t *p, brook_avro_enc_t *e);
 static int shop_Money__dec(shop_Money *v, brook_avro_reader_t *r);
 static int shop_Money__json(const shop_Money *v, brook_buf_t *out);
 static int shop_Money__from(shop_Money *v, const brook_json_t *j, brook_arena_t **a);
 static void shop_Currency__init(shop_Currency *v, brook_arena_t **a);
-static int shop_Currency__enc(const shop_Currency *v, brook_buf_t *out);
+static uint8_t *shop_Currency__enc(const shop_Currency *v, uint8_t *p, brook_avro_enc_t *e);
 static int shop_Currency__dec(shop_Currency *v, brook_avro_reader_t *r);
 static int shop_Currency__json(const shop_Currency *v, brook_buf_t *out);
 static int shop_Currency__from(shop_Currency *v, const brook_json_t *j, brook_arena_t **a);
 static void shop_Md5__init(shop_Md5 *v, brook_arena_t **a);
-static int shop_Md5__enc(const shop_Md5 *v, brook_buf_t *out);
+static uint8_t *shop_Md5__enc(const shop_Md5 *v, uint8_t *p, brook_avro_enc_t *e);
 static int shop_Md5__dec(shop_Md5 *v, brook_avro_reader_t *r);
 static int shop_Md5__json(const shop_Md5 *v, brook_buf_t *out);
 static int shop_Md5__from(shop_Md5 *v, const brook_json_t *j, brook_arena_t **a);
 static void test_Node__init(test_Node *v, brook_arena_t **a);
-static int test_Node__enc(const test_Node *v, brook_buf_t *out);
+static uint8_t *test_Node__enc(const test_Node *v, uint8_t *p, brook_avro_enc_t *e);
 static int test_Node__dec(test_Node *v, brook_avro_reader_t *r);
 static int test_Node__json(const test_Node *v, brook_buf_t *out);
 static int test_Node__from(test_Node *v, const brook_json_t *j, brook_arena_t **a);
 static void test_A__init(test_A *v, brook_arena_t **a);
-static int test_A__enc(const test_A *v, brook_buf_t *out);
+static uint8_t *test_A__enc(const test_A *v, uint8_t *p, brook_avro_enc_t *e);
 static int test_A__dec(test_A *v, brook_avro_reader_t *r);
 static int test_A__json(const test_A *v, brook_buf_t *out);
 static int test_A__from(test_A *v, const brook_json_t *j, brook_arena_t **a);
 static void test_B__init(test_B *v, brook_arena_t **a);
-static int test_B__enc(const test_B *v, brook_buf_t *out);
+static uint8_t *test_B__enc(const test_B *v, uint8_t *p, brook_avro_enc_t *e);
 static int test_B__dec(test_B *v, brook_avro_reader_t *r);
 static int test_B__json(const test_B *v, brook_buf_t *out);
 static int test_B__from(test_B *v, const brook_json_t *j, brook_arena_t **a);
 static void a_b_c__init(a_b_c *v, brook_arena_t **a);
-static int a_b_c__enc(const a_b_c *v, brook_buf_t *out);
+static uint8_t *a_b_c__enc(const a_b_c *v, uint8_t *p, brook_avro_enc_t *e);
 static int a_b_c__dec(a_b_c *v, brook_avro_reader_t *r);
 static int a_b_c__json(const a_b_c *v, brook_buf_t *out);
 static int a_b_c__from(a_b_c *v, const brook_json_t *j, brook_arena_t **a);
 static void a_b_c_2__init(a_b_c_2 *v, brook_arena_t **a);
-static int a_b_c_2__enc(const a_b_c_2 *v, brook_buf_t *out);
+static uint8_t *a_b_c_2__enc(const a_b_c_2 *v, uint8_t *p, brook_avro_enc_t *e);
 static int a_b_c_2__dec(a_b_c_2 *v, brook_avro_reader_t *r);
 static int a_b_c_2__json(const a_b_c_2 *v, brook_buf_t *out);
 static int a_b_c_2__from(a_b_c_2 *v, const brook_json_t *j, brook_arena_t **a);
 static void x_y_Outer__init(x_y_Outer *v, brook_arena_t **a);
-static int x_y_Outer__enc(const x_y_Outer *v, brook_buf_t *out);
+static uint8_t *x_y_Outer__enc(const x_y_Outer *v, uint8_t *p, brook_avro_enc_t *e);
 static int x_y_Outer__dec(x_y_Outer *v, brook_avro_reader_t *r);
 static int x_y_Outer__json(const x_y_Outer *v, brook_buf_t *out);
 static int x_y_Outer__from(x_y_Outer *v, const brook_json_t *j, brook_arena_t **a);
 static void x_y_Local__init(x_y_Local *v, brook_arena_t **a);
-static int x_y_Local__enc(const x_y_Local *v, brook_buf_t *out);
+static uint8_t *x_y_Local__enc(const x_y_Local *v, uint8_t *p, brook_avro_enc_t *e);
 static int x_y_Local__dec(x_y_Local *v, brook_avro_reader_t *r);
 static int x_y_Local__json(const x_y_Local *v, brook_buf_t *out);
 static int x_y_Local__from(x_y_Local *v, const brook_json_t *j, brook_arena_t **a);
 static void test_Empty__init(test_Empty *v, brook_arena_t **a);
-static int test_Empty__enc(const test_Empty *v, brook_buf_t *out);
+static uint8_t *test_Empty__enc(const test_Empty *v, uint8_t *p, brook_avro_enc_t *e);
 static int test_Empty__dec(test_Empty *v, brook_avro_reader_t *r);
 static int test_Empty__json(const test_Empty *v, brook_buf_t *out);
 static int test_Empty__from(test_Empty *v, const brook_json_t *j, brook_arena_t **a);
 static void test_All__init(test_All *v, brook_arena_t **a);
-static int test_All__enc(const test_All *v, brook_buf_t *out);
+static uint8_t *test_All__enc(const test_All *v, uint8_t *p, brook_avro_enc_t *e);
 static int test_All__dec(test_All *v, brook_avro_reader_t *r);
 static int test_All__json(const test_All *v, brook_buf_t *out);
 static int test_All__from(test_All *v, const brook_json_t *j, brook_arena_t **a);
 static void test_Dec8__init(test_Dec8 *v, brook_arena_t **a);
-static int test_Dec8__enc(const test_Dec8 *v, brook_buf_t *out);
+static uint8_t *test_Dec8__enc(const test_Dec8 *v, uint8_t *p, brook_avro_enc_t *e);
 static int test_Dec8__dec(test_Dec8 *v, brook_avro_reader_t *r);
 static int test_Dec8__json(const test_Dec8 *v, brook_buf_t *out);
 static int test_Dec8__from(test_Dec8 *v, const brook_json_t *j, brook_arena_t **a);
@@ -110,13 +117,13 @@ static void shop_Money__init(shop_Money *v, brook_arena_t **a) {
     v->nanos = 0;
 }
 
-static int shop_Money__enc(const shop_Money *v, brook_buf_t *out) {
+static uint8_t *shop_Money__enc(const shop_Money *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_int(out, (int32_t)v->currency));
-    BROOK__TRY(brook_avro_write_long(out, v->units));
-    BROOK__TRY(brook_avro_write_int(out, v->nanos));
-    return 0;
+    (void)e;
+    BROOK__PUT(brook_avro_put_int(p, e, (int32_t)v->currency));
+    BROOK__PUT(brook_avro_put_long(p, e, v->units));
+    BROOK__PUT(brook_avro_put_int(p, e, v->nanos));
+    return p;
 }
 
 static int shop_Money__dec(shop_Money *v, brook_avro_reader_t *r) {
@@ -193,7 +200,11 @@ void shop_Money_clear(shop_Money *v) {
 }
 
 int shop_Money_encode(const shop_Money *v, brook_buf_t *out) {
-    return shop_Money__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = shop_Money__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int shop_Money_decode(shop_Money *v, const void *data, size_t len, brook_error_t *err) {
@@ -270,11 +281,11 @@ static void shop_Currency__init(shop_Currency *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static int shop_Currency__enc(const shop_Currency *v, brook_buf_t *out) {
+static uint8_t *shop_Currency__enc(const shop_Currency *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_int(out, (int32_t)(*v)));
-    return 0;
+    (void)e;
+    BROOK__PUT(brook_avro_put_int(p, e, (int32_t)(*v)));
+    return p;
 }
 
 static int shop_Currency__dec(shop_Currency *v, brook_avro_reader_t *r) {
@@ -316,7 +327,11 @@ void shop_Currency_clear(shop_Currency *v) {
 }
 
 int shop_Currency_encode(const shop_Currency *v, brook_buf_t *out) {
-    return shop_Currency__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = shop_Currency__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int shop_Currency_decode(shop_Currency *v, const void *data, size_t len, brook_error_t *err) {
@@ -393,11 +408,11 @@ static void shop_Md5__init(shop_Md5 *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static int shop_Md5__enc(const shop_Md5 *v, brook_buf_t *out) {
+static uint8_t *shop_Md5__enc(const shop_Md5 *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_fixed(out, (*v).bytes, 16));
-    return 0;
+    (void)e;
+    BROOK__PUT(brook_avro_put_fixed(p, e, (*v).bytes, 16));
+    return p;
 }
 
 static int shop_Md5__dec(shop_Md5 *v, brook_avro_reader_t *r) {
@@ -427,7 +442,11 @@ void shop_Md5_clear(shop_Md5 *v) {
 }
 
 int shop_Md5_encode(const shop_Md5 *v, brook_buf_t *out) {
-    return shop_Md5__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = shop_Md5__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int shop_Md5_decode(shop_Md5 *v, const void *data, size_t len, brook_error_t *err) {
@@ -504,26 +523,26 @@ static void test_Node__init(test_Node *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static int test_Node__enc(const test_Node *v, brook_buf_t *out) {
+static uint8_t *test_Node__enc(const test_Node *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_int(out, v->value));
+    (void)e;
+    BROOK__PUT(brook_avro_put_int(p, e, v->value));
     if (v->children.n) {
-        BROOK__TRY(brook_avro_write_long(out, (int64_t)v->children.n));
+        BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->children.n));
         for (size_t i_0 = 0; i_0 < v->children.n; i_0++) {
-            BROOK__TRY(test_Node__enc(&v->children.items[i_0], out));
+            BROOK__PUT(test_Node__enc(&v->children.items[i_0], p, e));
         }
     }
-    BROOK__TRY(brook_avro_write_long(out, 0));
+    BROOK__PUT(brook_avro_put_long(p, e, 0));
     if (v->has_next) {
-        BROOK__TRY(brook_avro_write_long(out, 1));
+        BROOK__PUT(brook_avro_put_long(p, e, 1));
         if (!v->next)
-            return BROOK_ERR_ENCODE;
-        BROOK__TRY(test_Node__enc(v->next, out));
+            return NULL;
+        BROOK__PUT(test_Node__enc(v->next, p, e));
     } else {
-        BROOK__TRY(brook_avro_write_long(out, 0));
+        BROOK__PUT(brook_avro_put_long(p, e, 0));
     }
-    return 0;
+    return p;
 }
 
 static int test_Node__dec(test_Node *v, brook_avro_reader_t *r) {
@@ -659,7 +678,11 @@ void test_Node_clear(test_Node *v) {
 }
 
 int test_Node_encode(const test_Node *v, brook_buf_t *out) {
-    return test_Node__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = test_Node__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int test_Node_decode(test_Node *v, const void *data, size_t len, brook_error_t *err) {
@@ -736,18 +759,18 @@ static void test_A__init(test_A *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static int test_A__enc(const test_A *v, brook_buf_t *out) {
+static uint8_t *test_A__enc(const test_A *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
+    (void)e;
     if (v->has_b) {
-        BROOK__TRY(brook_avro_write_long(out, 1));
+        BROOK__PUT(brook_avro_put_long(p, e, 1));
         if (!v->b)
-            return BROOK_ERR_ENCODE;
-        BROOK__TRY(test_B__enc(v->b, out));
+            return NULL;
+        BROOK__PUT(test_B__enc(v->b, p, e));
     } else {
-        BROOK__TRY(brook_avro_write_long(out, 0));
+        BROOK__PUT(brook_avro_put_long(p, e, 0));
     }
-    return 0;
+    return p;
 }
 
 static int test_A__dec(test_A *v, brook_avro_reader_t *r) {
@@ -828,7 +851,11 @@ void test_A_clear(test_A *v) {
 }
 
 int test_A_encode(const test_A *v, brook_buf_t *out) {
-    return test_A__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = test_A__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int test_A_decode(test_A *v, const void *data, size_t len, brook_error_t *err) {
@@ -905,14 +932,14 @@ static void test_B__init(test_B *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static int test_B__enc(const test_B *v, brook_buf_t *out) {
+static uint8_t *test_B__enc(const test_B *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
+    (void)e;
     if (!v->a)
-        return BROOK_ERR_ENCODE;
-    BROOK__TRY(test_A__enc(v->a, out));
-    BROOK__TRY(brook_avro_write_string(out, v->tag));
-    return 0;
+        return NULL;
+    BROOK__PUT(test_A__enc(v->a, p, e));
+    BROOK__PUT(brook_avro_put_string(p, e, v->tag));
+    return p;
 }
 
 static int test_B__dec(test_B *v, brook_avro_reader_t *r) {
@@ -979,7 +1006,11 @@ void test_B_clear(test_B *v) {
 }
 
 int test_B_encode(const test_B *v, brook_buf_t *out) {
-    return test_B__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = test_B__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int test_B_decode(test_B *v, const void *data, size_t len, brook_error_t *err) {
@@ -1056,11 +1087,11 @@ static void a_b_c__init(a_b_c *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static int a_b_c__enc(const a_b_c *v, brook_buf_t *out) {
+static uint8_t *a_b_c__enc(const a_b_c *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_int(out, v->x));
-    return 0;
+    (void)e;
+    BROOK__PUT(brook_avro_put_int(p, e, v->x));
+    return p;
 }
 
 static int a_b_c__dec(a_b_c *v, brook_avro_reader_t *r) {
@@ -1107,7 +1138,11 @@ void a_b_c_clear(a_b_c *v) {
 }
 
 int a_b_c_encode(const a_b_c *v, brook_buf_t *out) {
-    return a_b_c__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = a_b_c__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int a_b_c_decode(a_b_c *v, const void *data, size_t len, brook_error_t *err) {
@@ -1184,11 +1219,11 @@ static void a_b_c_2__init(a_b_c_2 *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static int a_b_c_2__enc(const a_b_c_2 *v, brook_buf_t *out) {
+static uint8_t *a_b_c_2__enc(const a_b_c_2 *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_string(out, v->y));
-    return 0;
+    (void)e;
+    BROOK__PUT(brook_avro_put_string(p, e, v->y));
+    return p;
 }
 
 static int a_b_c_2__dec(a_b_c_2 *v, brook_avro_reader_t *r) {
@@ -1235,7 +1270,11 @@ void a_b_c_2_clear(a_b_c_2 *v) {
 }
 
 int a_b_c_2_encode(const a_b_c_2 *v, brook_buf_t *out) {
-    return a_b_c_2__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = a_b_c_2__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int a_b_c_2_decode(a_b_c_2 *v, const void *data, size_t len, brook_error_t *err) {
@@ -1315,13 +1354,13 @@ static void x_y_Outer__init(x_y_Outer *v, brook_arena_t **a) {
     shop_Money__init(&v->money, a);
 }
 
-static int x_y_Outer__enc(const x_y_Outer *v, brook_buf_t *out) {
+static uint8_t *x_y_Outer__enc(const x_y_Outer *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(x_y_Local__enc(&v->inner, out));
-    BROOK__TRY(x_y_Local__enc(&v->again, out));
-    BROOK__TRY(shop_Money__enc(&v->money, out));
-    return 0;
+    (void)e;
+    BROOK__PUT(x_y_Local__enc(&v->inner, p, e));
+    BROOK__PUT(x_y_Local__enc(&v->again, p, e));
+    BROOK__PUT(shop_Money__enc(&v->money, p, e));
+    return p;
 }
 
 static int x_y_Outer__dec(x_y_Outer *v, brook_avro_reader_t *r) {
@@ -1390,7 +1429,11 @@ void x_y_Outer_clear(x_y_Outer *v) {
 }
 
 int x_y_Outer_encode(const x_y_Outer *v, brook_buf_t *out) {
-    return x_y_Outer__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = x_y_Outer__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int x_y_Outer_decode(x_y_Outer *v, const void *data, size_t len, brook_error_t *err) {
@@ -1467,11 +1510,11 @@ static void x_y_Local__init(x_y_Local *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static int x_y_Local__enc(const x_y_Local *v, brook_buf_t *out) {
+static uint8_t *x_y_Local__enc(const x_y_Local *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_boolean(out, v->z));
-    return 0;
+    (void)e;
+    BROOK__PUT(brook_avro_put_boolean(p, e, v->z));
+    return p;
 }
 
 static int x_y_Local__dec(x_y_Local *v, brook_avro_reader_t *r) {
@@ -1518,7 +1561,11 @@ void x_y_Local_clear(x_y_Local *v) {
 }
 
 int x_y_Local_encode(const x_y_Local *v, brook_buf_t *out) {
-    return x_y_Local__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = x_y_Local__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int x_y_Local_decode(x_y_Local *v, const void *data, size_t len, brook_error_t *err) {
@@ -1595,10 +1642,10 @@ static void test_Empty__init(test_Empty *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static int test_Empty__enc(const test_Empty *v, brook_buf_t *out) {
+static uint8_t *test_Empty__enc(const test_Empty *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    return 0;
+    (void)e;
+    return p;
 }
 
 static int test_Empty__dec(test_Empty *v, brook_avro_reader_t *r) {
@@ -1634,7 +1681,11 @@ void test_Empty_clear(test_Empty *v) {
 }
 
 int test_Empty_encode(const test_Empty *v, brook_buf_t *out) {
-    return test_Empty__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = test_Empty__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int test_Empty_decode(test_Empty *v, const void *data, size_t len, brook_error_t *err) {
@@ -1748,149 +1799,149 @@ static void test_All__init(test_All *v, brook_arena_t **a) {
     test_Empty__init(&v->empty, a);
 }
 
-static int test_All__enc(const test_All *v, brook_buf_t *out) {
+static uint8_t *test_All__enc(const test_All *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_boolean(out, v->b));
-    BROOK__TRY(brook_avro_write_int(out, v->i));
-    BROOK__TRY(brook_avro_write_long(out, v->l));
-    BROOK__TRY(brook_avro_write_float(out, v->f));
-    BROOK__TRY(brook_avro_write_double(out, v->d));
-    BROOK__TRY(brook_avro_write_bytes(out, v->by.data, v->by.len));
-    BROOK__TRY(brook_avro_write_string(out, v->s));
-    BROOK__TRY(brook_avro_write_int(out, (int32_t)v->e));
-    BROOK__TRY(brook_avro_write_fixed(out, v->fx.bytes, 16));
+    (void)e;
+    BROOK__PUT(brook_avro_put_boolean(p, e, v->b));
+    BROOK__PUT(brook_avro_put_int(p, e, v->i));
+    BROOK__PUT(brook_avro_put_long(p, e, v->l));
+    BROOK__PUT(brook_avro_put_float(p, e, v->f));
+    BROOK__PUT(brook_avro_put_double(p, e, v->d));
+    BROOK__PUT(brook_avro_put_bytes(p, e, v->by.data, v->by.len));
+    BROOK__PUT(brook_avro_put_string(p, e, v->s));
+    BROOK__PUT(brook_avro_put_int(p, e, (int32_t)v->e));
+    BROOK__PUT(brook_avro_put_fixed(p, e, v->fx.bytes, 16));
     if (v->arr.n) {
-        BROOK__TRY(brook_avro_write_long(out, (int64_t)v->arr.n));
+        BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->arr.n));
         for (size_t i_0 = 0; i_0 < v->arr.n; i_0++) {
-            BROOK__TRY(brook_avro_write_int(out, v->arr.items[i_0]));
+            BROOK__PUT(brook_avro_put_int(p, e, v->arr.items[i_0]));
         }
     }
-    BROOK__TRY(brook_avro_write_long(out, 0));
+    BROOK__PUT(brook_avro_put_long(p, e, 0));
     if (v->arr_s.n) {
-        BROOK__TRY(brook_avro_write_long(out, (int64_t)v->arr_s.n));
+        BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->arr_s.n));
         for (size_t i_0 = 0; i_0 < v->arr_s.n; i_0++) {
-            BROOK__TRY(brook_avro_write_string(out, v->arr_s.items[i_0]));
+            BROOK__PUT(brook_avro_put_string(p, e, v->arr_s.items[i_0]));
         }
     }
-    BROOK__TRY(brook_avro_write_long(out, 0));
+    BROOK__PUT(brook_avro_put_long(p, e, 0));
     if (v->m.n) {
-        BROOK__TRY(brook_avro_write_long(out, (int64_t)v->m.n));
+        BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->m.n));
         for (size_t i_0 = 0; i_0 < v->m.n; i_0++) {
-            BROOK__TRY(brook_avro_write_string(out, v->m.keys[i_0]));
-            BROOK__TRY(brook_avro_write_long(out, v->m.values[i_0]));
+            BROOK__PUT(brook_avro_put_string(p, e, v->m.keys[i_0]));
+            BROOK__PUT(brook_avro_put_long(p, e, v->m.values[i_0]));
         }
     }
-    BROOK__TRY(brook_avro_write_long(out, 0));
+    BROOK__PUT(brook_avro_put_long(p, e, 0));
     if (v->has_opt_2) {
-        BROOK__TRY(brook_avro_write_long(out, 1));
-        BROOK__TRY(brook_avro_write_string(out, v->opt));
+        BROOK__PUT(brook_avro_put_long(p, e, 1));
+        BROOK__PUT(brook_avro_put_string(p, e, v->opt));
     } else {
-        BROOK__TRY(brook_avro_write_long(out, 0));
+        BROOK__PUT(brook_avro_put_long(p, e, 0));
     }
     if (v->has_opt_rec) {
-        BROOK__TRY(brook_avro_write_long(out, 1));
-        BROOK__TRY(shop_Money__enc(&v->opt_rec, out));
+        BROOK__PUT(brook_avro_put_long(p, e, 1));
+        BROOK__PUT(shop_Money__enc(&v->opt_rec, p, e));
     } else {
-        BROOK__TRY(brook_avro_write_long(out, 0));
+        BROOK__PUT(brook_avro_put_long(p, e, 0));
     }
     switch (v->u.branch) {
     case 0:
-        BROOK__TRY(brook_avro_write_long(out, 0));
+        BROOK__PUT(brook_avro_put_long(p, e, 0));
         break;
     case 1:
-        BROOK__TRY(brook_avro_write_long(out, 1));
-        BROOK__TRY(brook_avro_write_int(out, v->u.value.int_));
+        BROOK__PUT(brook_avro_put_long(p, e, 1));
+        BROOK__PUT(brook_avro_put_int(p, e, v->u.value.int_));
         break;
     case 2:
-        BROOK__TRY(brook_avro_write_long(out, 2));
-        BROOK__TRY(brook_avro_write_string(out, v->u.value.string));
+        BROOK__PUT(brook_avro_put_long(p, e, 2));
+        BROOK__PUT(brook_avro_put_string(p, e, v->u.value.string));
         break;
     case 3:
-        BROOK__TRY(brook_avro_write_long(out, 3));
-        BROOK__TRY(shop_Money__enc(&v->u.value.shop_Money, out));
+        BROOK__PUT(brook_avro_put_long(p, e, 3));
+        BROOK__PUT(shop_Money__enc(&v->u.value.shop_Money, p, e));
         break;
     case 4:
-        BROOK__TRY(brook_avro_write_long(out, 4));
+        BROOK__PUT(brook_avro_put_long(p, e, 4));
         if (v->u.value.array.n) {
-            BROOK__TRY(brook_avro_write_long(out, (int64_t)v->u.value.array.n));
+            BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->u.value.array.n));
             for (size_t i_1 = 0; i_1 < v->u.value.array.n; i_1++) {
-                BROOK__TRY(brook_avro_write_double(out, v->u.value.array.items[i_1]));
+                BROOK__PUT(brook_avro_put_double(p, e, v->u.value.array.items[i_1]));
             }
         }
-        BROOK__TRY(brook_avro_write_long(out, 0));
+        BROOK__PUT(brook_avro_put_long(p, e, 0));
         break;
     default:
-        return BROOK_ERR_ENCODE;
+        return NULL;
     }
     switch (v->u2.branch) {
     case 0:
-        BROOK__TRY(brook_avro_write_long(out, 0));
-        BROOK__TRY(brook_avro_write_string(out, v->u2.value.string));
+        BROOK__PUT(brook_avro_put_long(p, e, 0));
+        BROOK__PUT(brook_avro_put_string(p, e, v->u2.value.string));
         break;
     case 1:
-        BROOK__TRY(brook_avro_write_long(out, 1));
-        BROOK__TRY(brook_avro_write_long(out, v->u2.value.long_));
+        BROOK__PUT(brook_avro_put_long(p, e, 1));
+        BROOK__PUT(brook_avro_put_long(p, e, v->u2.value.long_));
         break;
     default:
-        return BROOK_ERR_ENCODE;
+        return NULL;
     }
-    BROOK__TRY(shop_Money__enc(&v->nested, out));
-    BROOK__TRY(shop_Money__enc(&v->nested_def, out));
+    BROOK__PUT(shop_Money__enc(&v->nested, p, e));
+    BROOK__PUT(shop_Money__enc(&v->nested_def, p, e));
     if (v->arr_rec.n) {
-        BROOK__TRY(brook_avro_write_long(out, (int64_t)v->arr_rec.n));
+        BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->arr_rec.n));
         for (size_t i_0 = 0; i_0 < v->arr_rec.n; i_0++) {
-            BROOK__TRY(shop_Money__enc(&v->arr_rec.items[i_0], out));
+            BROOK__PUT(shop_Money__enc(&v->arr_rec.items[i_0], p, e));
         }
     }
-    BROOK__TRY(brook_avro_write_long(out, 0));
+    BROOK__PUT(brook_avro_put_long(p, e, 0));
     if (v->map_arr.n) {
-        BROOK__TRY(brook_avro_write_long(out, (int64_t)v->map_arr.n));
+        BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->map_arr.n));
         for (size_t i_0 = 0; i_0 < v->map_arr.n; i_0++) {
-            BROOK__TRY(brook_avro_write_string(out, v->map_arr.keys[i_0]));
+            BROOK__PUT(brook_avro_put_string(p, e, v->map_arr.keys[i_0]));
             if (v->map_arr.values[i_0].n) {
-                BROOK__TRY(brook_avro_write_long(out, (int64_t)v->map_arr.values[i_0].n));
+                BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->map_arr.values[i_0].n));
                 for (size_t i_1 = 0; i_1 < v->map_arr.values[i_0].n; i_1++) {
                     if (v->map_arr.values[i_0].items[i_1].has) {
-                        BROOK__TRY(brook_avro_write_long(out, 1));
-                        BROOK__TRY(brook_avro_write_int(out, v->map_arr.values[i_0].items[i_1].value));
+                        BROOK__PUT(brook_avro_put_long(p, e, 1));
+                        BROOK__PUT(brook_avro_put_int(p, e, v->map_arr.values[i_0].items[i_1].value));
                     } else {
-                        BROOK__TRY(brook_avro_write_long(out, 0));
+                        BROOK__PUT(brook_avro_put_long(p, e, 0));
                     }
                 }
             }
-            BROOK__TRY(brook_avro_write_long(out, 0));
+            BROOK__PUT(brook_avro_put_long(p, e, 0));
         }
     }
-    BROOK__TRY(brook_avro_write_long(out, 0));
-    BROOK__TRY(brook_avro_write_int(out, v->int_));
-    BROOK__TRY(brook_avro_write_string(out, v->default_));
-    BROOK__TRY(brook_avro_write_boolean(out, v->has_opt));
+    BROOK__PUT(brook_avro_put_long(p, e, 0));
+    BROOK__PUT(brook_avro_put_int(p, e, v->int_));
+    BROOK__PUT(brook_avro_put_string(p, e, v->default_));
+    BROOK__PUT(brook_avro_put_boolean(p, e, v->has_opt));
     if (v->has_rev) {
-        BROOK__TRY(brook_avro_write_long(out, 0));
-        BROOK__TRY(brook_avro_write_int(out, v->rev));
+        BROOK__PUT(brook_avro_put_long(p, e, 0));
+        BROOK__PUT(brook_avro_put_int(p, e, v->rev));
     } else {
-        BROOK__TRY(brook_avro_write_long(out, 1));
+        BROOK__PUT(brook_avro_put_long(p, e, 1));
     }
-    BROOK__TRY(brook_avro_write_int(out, v->day));
-    BROOK__TRY(brook_avro_write_int(out, v->tm));
-    BROOK__TRY(brook_avro_write_long(out, v->tu));
-    BROOK__TRY(brook_avro_write_long(out, v->ts));
-    BROOK__TRY(brook_avro_write_long(out, v->tsu));
-    BROOK__TRY(brook_avro_write_long(out, v->lts));
-    BROOK__TRY(brook_avro_write_long(out, v->ltsu));
-    BROOK__TRY(brook_avro_write_string(out, v->id));
-    BROOK__TRY(brook_avro_write_bytes(out, v->amount.data, v->amount.len));
-    BROOK__TRY(brook_avro_write_fixed(out, v->amount_fx.bytes, 8));
-    BROOK__TRY(test_Node__enc(&v->node, out));
-    BROOK__TRY(test_Empty__enc(&v->empty, out));
+    BROOK__PUT(brook_avro_put_int(p, e, v->day));
+    BROOK__PUT(brook_avro_put_int(p, e, v->tm));
+    BROOK__PUT(brook_avro_put_long(p, e, v->tu));
+    BROOK__PUT(brook_avro_put_long(p, e, v->ts));
+    BROOK__PUT(brook_avro_put_long(p, e, v->tsu));
+    BROOK__PUT(brook_avro_put_long(p, e, v->lts));
+    BROOK__PUT(brook_avro_put_long(p, e, v->ltsu));
+    BROOK__PUT(brook_avro_put_string(p, e, v->id));
+    BROOK__PUT(brook_avro_put_bytes(p, e, v->amount.data, v->amount.len));
+    BROOK__PUT(brook_avro_put_fixed(p, e, v->amount_fx.bytes, 8));
+    BROOK__PUT(test_Node__enc(&v->node, p, e));
+    BROOK__PUT(test_Empty__enc(&v->empty, p, e));
     if (v->has_outer) {
-        BROOK__TRY(brook_avro_write_long(out, 1));
-        BROOK__TRY(x_y_Outer__enc(&v->outer, out));
+        BROOK__PUT(brook_avro_put_long(p, e, 1));
+        BROOK__PUT(x_y_Outer__enc(&v->outer, p, e));
     } else {
-        BROOK__TRY(brook_avro_write_long(out, 0));
+        BROOK__PUT(brook_avro_put_long(p, e, 0));
     }
-    return 0;
+    return p;
 }
 
 static int test_All__dec(test_All *v, brook_avro_reader_t *r) {
@@ -2843,7 +2894,11 @@ void test_All_clear(test_All *v) {
 }
 
 int test_All_encode(const test_All *v, brook_buf_t *out) {
-    return test_All__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = test_All__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int test_All_decode(test_All *v, const void *data, size_t len, brook_error_t *err) {
@@ -2920,11 +2975,11 @@ static void test_Dec8__init(test_Dec8 *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static int test_Dec8__enc(const test_Dec8 *v, brook_buf_t *out) {
+static uint8_t *test_Dec8__enc(const test_Dec8 *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_fixed(out, (*v).bytes, 8));
-    return 0;
+    (void)e;
+    BROOK__PUT(brook_avro_put_fixed(p, e, (*v).bytes, 8));
+    return p;
 }
 
 static int test_Dec8__dec(test_Dec8 *v, brook_avro_reader_t *r) {
@@ -2954,7 +3009,11 @@ void test_Dec8_clear(test_Dec8 *v) {
 }
 
 int test_Dec8_encode(const test_Dec8 *v, brook_buf_t *out) {
-    return test_Dec8__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = test_Dec8__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int test_Dec8_decode(test_Dec8 *v, const void *data, size_t len, brook_error_t *err) {

@@ -16,6 +16,13 @@
 #error "payment_service.brook.c was generated for Brook ABI 1; regenerate it with this Brook's brookc"
 #endif
 
+/* Encoders move a cursor: p is the write position, NULL once something failed. */
+#define BROOK__PUT(x)                                                                          \
+    do {                                                                                       \
+        if (!(p = (x)))                                                                        \
+            return NULL;                                                                       \
+    } while (0)
+
 #define BROOK__TRY(x)                                                                          \
     do {                                                                                       \
         int brook_rc_ = (x);                                                                   \
@@ -24,17 +31,17 @@
     } while (0)
 
 static void shop_OrderPlaced__init(shop_OrderPlaced *v, brook_arena_t **a);
-static int shop_OrderPlaced__enc(const shop_OrderPlaced *v, brook_buf_t *out);
+static uint8_t *shop_OrderPlaced__enc(const shop_OrderPlaced *v, uint8_t *p, brook_avro_enc_t *e);
 static int shop_OrderPlaced__dec(shop_OrderPlaced *v, brook_avro_reader_t *r);
 static int shop_OrderPlaced__json(const shop_OrderPlaced *v, brook_buf_t *out);
 static int shop_OrderPlaced__from(shop_OrderPlaced *v, const brook_json_t *j, brook_arena_t **a);
 static void shop_Currency__init(shop_Currency *v, brook_arena_t **a);
-static int shop_Currency__enc(const shop_Currency *v, brook_buf_t *out);
+static uint8_t *shop_Currency__enc(const shop_Currency *v, uint8_t *p, brook_avro_enc_t *e);
 static int shop_Currency__dec(shop_Currency *v, brook_avro_reader_t *r);
 static int shop_Currency__json(const shop_Currency *v, brook_buf_t *out);
 static int shop_Currency__from(shop_Currency *v, const brook_json_t *j, brook_arena_t **a);
 static void shop_PaymentCompleted__init(shop_PaymentCompleted *v, brook_arena_t **a);
-static int shop_PaymentCompleted__enc(const shop_PaymentCompleted *v, brook_buf_t *out);
+static uint8_t *shop_PaymentCompleted__enc(const shop_PaymentCompleted *v, uint8_t *p, brook_avro_enc_t *e);
 static int shop_PaymentCompleted__dec(shop_PaymentCompleted *v, brook_avro_reader_t *r);
 static int shop_PaymentCompleted__json(const shop_PaymentCompleted *v, brook_buf_t *out);
 static int shop_PaymentCompleted__from(shop_PaymentCompleted *v, const brook_json_t *j, brook_arena_t **a);
@@ -55,19 +62,19 @@ static void shop_OrderPlaced__init(shop_OrderPlaced *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static int shop_OrderPlaced__enc(const shop_OrderPlaced *v, brook_buf_t *out) {
+static uint8_t *shop_OrderPlaced__enc(const shop_OrderPlaced *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_string(out, v->order_id));
-    BROOK__TRY(brook_avro_write_long(out, v->amount_cents));
-    BROOK__TRY(brook_avro_write_int(out, (int32_t)v->currency));
+    (void)e;
+    BROOK__PUT(brook_avro_put_string(p, e, v->order_id));
+    BROOK__PUT(brook_avro_put_long(p, e, v->amount_cents));
+    BROOK__PUT(brook_avro_put_int(p, e, (int32_t)v->currency));
     if (v->has_note) {
-        BROOK__TRY(brook_avro_write_long(out, 1));
-        BROOK__TRY(brook_avro_write_string(out, v->note));
+        BROOK__PUT(brook_avro_put_long(p, e, 1));
+        BROOK__PUT(brook_avro_put_string(p, e, v->note));
     } else {
-        BROOK__TRY(brook_avro_write_long(out, 0));
+        BROOK__PUT(brook_avro_put_long(p, e, 0));
     }
-    return 0;
+    return p;
 }
 
 static int shop_OrderPlaced__dec(shop_OrderPlaced *v, brook_avro_reader_t *r) {
@@ -184,7 +191,11 @@ void shop_OrderPlaced_clear(shop_OrderPlaced *v) {
 }
 
 int shop_OrderPlaced_encode(const shop_OrderPlaced *v, brook_buf_t *out) {
-    return shop_OrderPlaced__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = shop_OrderPlaced__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int shop_OrderPlaced_decode(shop_OrderPlaced *v, const void *data, size_t len, brook_error_t *err) {
@@ -261,11 +272,11 @@ static void shop_Currency__init(shop_Currency *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static int shop_Currency__enc(const shop_Currency *v, brook_buf_t *out) {
+static uint8_t *shop_Currency__enc(const shop_Currency *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_int(out, (int32_t)(*v)));
-    return 0;
+    (void)e;
+    BROOK__PUT(brook_avro_put_int(p, e, (int32_t)(*v)));
+    return p;
 }
 
 static int shop_Currency__dec(shop_Currency *v, brook_avro_reader_t *r) {
@@ -307,7 +318,11 @@ void shop_Currency_clear(shop_Currency *v) {
 }
 
 int shop_Currency_encode(const shop_Currency *v, brook_buf_t *out) {
-    return shop_Currency__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = shop_Currency__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int shop_Currency_decode(shop_Currency *v, const void *data, size_t len, brook_error_t *err) {
@@ -384,12 +399,12 @@ static void shop_PaymentCompleted__init(shop_PaymentCompleted *v, brook_arena_t 
     memset(v, 0, sizeof *v);
 }
 
-static int shop_PaymentCompleted__enc(const shop_PaymentCompleted *v, brook_buf_t *out) {
+static uint8_t *shop_PaymentCompleted__enc(const shop_PaymentCompleted *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_string(out, v->order_id));
-    BROOK__TRY(brook_avro_write_long(out, v->paid));
-    return 0;
+    (void)e;
+    BROOK__PUT(brook_avro_put_string(p, e, v->order_id));
+    BROOK__PUT(brook_avro_put_long(p, e, v->paid));
+    return p;
 }
 
 static int shop_PaymentCompleted__dec(shop_PaymentCompleted *v, brook_avro_reader_t *r) {
@@ -447,7 +462,11 @@ void shop_PaymentCompleted_clear(shop_PaymentCompleted *v) {
 }
 
 int shop_PaymentCompleted_encode(const shop_PaymentCompleted *v, brook_buf_t *out) {
-    return shop_PaymentCompleted__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = shop_PaymentCompleted__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int shop_PaymentCompleted_decode(shop_PaymentCompleted *v, const void *data, size_t len, brook_error_t *err) {

@@ -15,6 +15,13 @@
 #error "shapes.brook.c was generated for Brook ABI 1; regenerate it with this Brook's brookc"
 #endif
 
+/* Encoders move a cursor: p is the write position, NULL once something failed. */
+#define BROOK__PUT(x)                                                                          \
+    do {                                                                                       \
+        if (!(p = (x)))                                                                        \
+            return NULL;                                                                       \
+    } while (0)
+
 #define BROOK__TRY(x)                                                                          \
     do {                                                                                       \
         int brook_rc_ = (x);                                                                   \
@@ -23,22 +30,22 @@
     } while (0)
 
 static void geo_struct__init(geo_struct *v, brook_arena_t **a);
-static int geo_struct__enc(const geo_struct *v, brook_buf_t *out);
+static uint8_t *geo_struct__enc(const geo_struct *v, uint8_t *p, brook_avro_enc_t *e);
 static int geo_struct__dec(geo_struct *v, brook_avro_reader_t *r);
 static int geo_struct__json(const geo_struct *v, brook_buf_t *out);
 static int geo_struct__from(geo_struct *v, const brook_json_t *j, brook_arena_t **a);
 static void geo_for__init(geo_for *v, brook_arena_t **a);
-static int geo_for__enc(const geo_for *v, brook_buf_t *out);
+static uint8_t *geo_for__enc(const geo_for *v, uint8_t *p, brook_avro_enc_t *e);
 static int geo_for__dec(geo_for *v, brook_avro_reader_t *r);
 static int geo_for__json(const geo_for *v, brook_buf_t *out);
 static int geo_for__from(geo_for *v, const brook_json_t *j, brook_arena_t **a);
 static void geo_Shape__init(geo_Shape *v, brook_arena_t **a);
-static int geo_Shape__enc(const geo_Shape *v, brook_buf_t *out);
+static uint8_t *geo_Shape__enc(const geo_Shape *v, uint8_t *p, brook_avro_enc_t *e);
 static int geo_Shape__dec(geo_Shape *v, brook_avro_reader_t *r);
 static int geo_Shape__json(const geo_Shape *v, brook_buf_t *out);
 static int geo_Shape__from(geo_Shape *v, const brook_json_t *j, brook_arena_t **a);
 static void geo_Point__init(geo_Point *v, brook_arena_t **a);
-static int geo_Point__enc(const geo_Point *v, brook_buf_t *out);
+static uint8_t *geo_Point__enc(const geo_Point *v, uint8_t *p, brook_avro_enc_t *e);
 static int geo_Point__dec(geo_Point *v, brook_avro_reader_t *r);
 static int geo_Point__json(const geo_Point *v, brook_buf_t *out);
 static int geo_Point__from(geo_Point *v, const brook_json_t *j, brook_arena_t **a);
@@ -62,15 +69,15 @@ static void geo_struct__init(geo_struct *v, brook_arena_t **a) {
     v->v = INT64_C(1);
 }
 
-static int geo_struct__enc(const geo_struct *v, brook_buf_t *out) {
+static uint8_t *geo_struct__enc(const geo_struct *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_int(out, v->int_));
-    BROOK__TRY(brook_avro_write_string(out, v->default_));
-    BROOK__TRY(brook_avro_write_int(out, (int32_t)v->while_));
-    BROOK__TRY(brook_avro_write_boolean(out, v->x_brook_arena_));
-    BROOK__TRY(brook_avro_write_long(out, v->v));
-    return 0;
+    (void)e;
+    BROOK__PUT(brook_avro_put_int(p, e, v->int_));
+    BROOK__PUT(brook_avro_put_string(p, e, v->default_));
+    BROOK__PUT(brook_avro_put_int(p, e, (int32_t)v->while_));
+    BROOK__PUT(brook_avro_put_boolean(p, e, v->x_brook_arena_));
+    BROOK__PUT(brook_avro_put_long(p, e, v->v));
+    return p;
 }
 
 static int geo_struct__dec(geo_struct *v, brook_avro_reader_t *r) {
@@ -167,7 +174,11 @@ void geo_struct_clear(geo_struct *v) {
 }
 
 int geo_struct_encode(const geo_struct *v, brook_buf_t *out) {
-    return geo_struct__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = geo_struct__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int geo_struct_decode(geo_struct *v, const void *data, size_t len, brook_error_t *err) {
@@ -244,11 +255,11 @@ static void geo_for__init(geo_for *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static int geo_for__enc(const geo_for *v, brook_buf_t *out) {
+static uint8_t *geo_for__enc(const geo_for *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_int(out, (int32_t)(*v)));
-    return 0;
+    (void)e;
+    BROOK__PUT(brook_avro_put_int(p, e, (int32_t)(*v)));
+    return p;
 }
 
 static int geo_for__dec(geo_for *v, brook_avro_reader_t *r) {
@@ -290,7 +301,11 @@ void geo_for_clear(geo_for *v) {
 }
 
 int geo_for_encode(const geo_for *v, brook_buf_t *out) {
-    return geo_for__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = geo_for__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int geo_for_decode(geo_for *v, const void *data, size_t len, brook_error_t *err) {
@@ -368,32 +383,32 @@ static void geo_Shape__init(geo_Shape *v, brook_arena_t **a) {
     geo_struct__init(&v->where, a);
 }
 
-static int geo_Shape__enc(const geo_Shape *v, brook_buf_t *out) {
+static uint8_t *geo_Shape__enc(const geo_Shape *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_int(out, (int32_t)v->kind));
-    BROOK__TRY(geo_struct__enc(&v->where, out));
+    (void)e;
+    BROOK__PUT(brook_avro_put_int(p, e, (int32_t)v->kind));
+    BROOK__PUT(geo_struct__enc(&v->where, p, e));
     if (v->points.n) {
-        BROOK__TRY(brook_avro_write_long(out, (int64_t)v->points.n));
+        BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->points.n));
         for (size_t i_0 = 0; i_0 < v->points.n; i_0++) {
-            BROOK__TRY(geo_Point__enc(&v->points.items[i_0], out));
+            BROOK__PUT(geo_Point__enc(&v->points.items[i_0], p, e));
         }
     }
-    BROOK__TRY(brook_avro_write_long(out, 0));
+    BROOK__PUT(brook_avro_put_long(p, e, 0));
     if (v->labels.n) {
-        BROOK__TRY(brook_avro_write_long(out, (int64_t)v->labels.n));
+        BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->labels.n));
         for (size_t i_0 = 0; i_0 < v->labels.n; i_0++) {
-            BROOK__TRY(brook_avro_write_string(out, v->labels.keys[i_0]));
+            BROOK__PUT(brook_avro_put_string(p, e, v->labels.keys[i_0]));
             if (v->labels.values[i_0].has) {
-                BROOK__TRY(brook_avro_write_long(out, 1));
-                BROOK__TRY(brook_avro_write_string(out, v->labels.values[i_0].value));
+                BROOK__PUT(brook_avro_put_long(p, e, 1));
+                BROOK__PUT(brook_avro_put_string(p, e, v->labels.values[i_0].value));
             } else {
-                BROOK__TRY(brook_avro_write_long(out, 0));
+                BROOK__PUT(brook_avro_put_long(p, e, 0));
             }
         }
     }
-    BROOK__TRY(brook_avro_write_long(out, 0));
-    return 0;
+    BROOK__PUT(brook_avro_put_long(p, e, 0));
+    return p;
 }
 
 static int geo_Shape__dec(geo_Shape *v, brook_avro_reader_t *r) {
@@ -594,7 +609,11 @@ void geo_Shape_clear(geo_Shape *v) {
 }
 
 int geo_Shape_encode(const geo_Shape *v, brook_buf_t *out) {
-    return geo_Shape__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = geo_Shape__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int geo_Shape_decode(geo_Shape *v, const void *data, size_t len, brook_error_t *err) {
@@ -671,12 +690,12 @@ static void geo_Point__init(geo_Point *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static int geo_Point__enc(const geo_Point *v, brook_buf_t *out) {
+static uint8_t *geo_Point__enc(const geo_Point *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_double(out, v->x));
-    BROOK__TRY(brook_avro_write_double(out, v->y));
-    return 0;
+    (void)e;
+    BROOK__PUT(brook_avro_put_double(p, e, v->x));
+    BROOK__PUT(brook_avro_put_double(p, e, v->y));
+    return p;
 }
 
 static int geo_Point__dec(geo_Point *v, brook_avro_reader_t *r) {
@@ -734,7 +753,11 @@ void geo_Point_clear(geo_Point *v) {
 }
 
 int geo_Point_encode(const geo_Point *v, brook_buf_t *out) {
-    return geo_Point__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = geo_Point__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int geo_Point_decode(geo_Point *v, const void *data, size_t len, brook_error_t *err) {

@@ -14,6 +14,13 @@
 #error "custom.brook.c was generated for Brook ABI 1; regenerate it with this Brook's brookc"
 #endif
 
+/* Encoders move a cursor: p is the write position, NULL once something failed. */
+#define BROOK__PUT(x)                                                                          \
+    do {                                                                                       \
+        if (!(p = (x)))                                                                        \
+            return NULL;                                                                       \
+    } while (0)
+
 #define BROOK__TRY(x)                                                                          \
     do {                                                                                       \
         int brook_rc_ = (x);                                                                   \
@@ -22,7 +29,7 @@
     } while (0)
 
 static void geo_Point__init(geo_Point *v, brook_arena_t **a);
-static int geo_Point__enc(const geo_Point *v, brook_buf_t *out);
+static uint8_t *geo_Point__enc(const geo_Point *v, uint8_t *p, brook_avro_enc_t *e);
 static int geo_Point__dec(geo_Point *v, brook_avro_reader_t *r);
 static int geo_Point__json(const geo_Point *v, brook_buf_t *out);
 static int geo_Point__from(geo_Point *v, const brook_json_t *j, brook_arena_t **a);
@@ -39,12 +46,12 @@ static void geo_Point__init(geo_Point *v, brook_arena_t **a) {
     v->y = 0.5;
 }
 
-static int geo_Point__enc(const geo_Point *v, brook_buf_t *out) {
+static uint8_t *geo_Point__enc(const geo_Point *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
-    (void)out;
-    BROOK__TRY(brook_avro_write_double(out, v->x));
-    BROOK__TRY(brook_avro_write_double(out, v->y));
-    return 0;
+    (void)e;
+    BROOK__PUT(brook_avro_put_double(p, e, v->x));
+    BROOK__PUT(brook_avro_put_double(p, e, v->y));
+    return p;
 }
 
 static int geo_Point__dec(geo_Point *v, brook_avro_reader_t *r) {
@@ -100,7 +107,11 @@ void geo_Point_clear(geo_Point *v) {
 }
 
 int geo_Point_encode(const geo_Point *v, brook_buf_t *out) {
-    return geo_Point__enc(v, out);
+    brook_avro_enc_t e;
+    uint8_t *p = brook_avro_enc_begin(&e, out);
+    if (p)
+        p = geo_Point__enc(v, p, &e);
+    return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
 int geo_Point_decode(geo_Point *v, const void *data, size_t len, brook_error_t *err) {
