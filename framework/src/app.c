@@ -111,6 +111,12 @@ int brook_app_register_writer_schema(brook_app_t *app, const char *type_name,
                                      const char *writer_schema_json, brook_error_t *err) {
     if (!app || !type_name || !writer_schema_json)
         return brook_error_set(err, BROOK_ERR_INVALID_ARG, "invalid argument");
+    /* Records name their writer by the fingerprint of its canonical form, whatever form the
+     * schema is given in here. */
+    uint64_t fingerprint;
+    int rc = brook_avro_schema_fingerprint(writer_schema_json, &fingerprint, err);
+    if (rc)
+        return rc;
     brook__writer_schema_t *w =
         realloc(app->writers, (app->writer_count + 1) * sizeof(*app->writers));
     if (!w)
@@ -124,7 +130,7 @@ int brook_app_register_writer_schema(brook_app_t *app, const char *type_name,
         free(w->schema_json);
         return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
     }
-    w->fingerprint = brook_avro_crc64(writer_schema_json, strlen(writer_schema_json));
+    w->fingerprint = fingerprint;
     app->writer_count++;
     return 0;
 }

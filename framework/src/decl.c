@@ -870,8 +870,8 @@ static void init_listener(brook_decl_listener_t *l) {
 }
 
 static int parse_root(pctx_t *p, config_setting_t *root, brook_decl_t *d) {
-    static const char *const keys[] = {"service",   "schemas",   "topics",
-                                       "templates", "listeners", NULL};
+    static const char *const keys[] = {
+        "service", "schemas", "writer_schemas", "topics", "templates", "listeners", NULL};
     grp_t g = {p, root, ""};
     config_setting_t *list;
     size_t n;
@@ -882,6 +882,9 @@ static int parse_root(pctx_t *p, config_setting_t *root, brook_decl_t *d) {
     if ((rc = parse_service(&g, d)) != 0)
         return rc;
     if ((rc = get_strs(&g, "schemas", &d->schemas, &d->schema_count, NULL)) < 0)
+        return rc;
+    if ((rc = get_strs(&g, "writer_schemas", &d->writer_schemas, &d->writer_schema_count, NULL)) <
+        0)
         return rc;
 
     if ((rc = get_items(&g, "topics", &list, &n)) < 0)
@@ -1086,6 +1089,7 @@ void brook_decl_destroy(brook_decl_t *d) {
     free(d->bootstrap);
     free_kvs(d->kafka, d->kafka_count);
     free_strs(d->schemas, d->schema_count);
+    free_strs(d->writer_schemas, d->writer_schema_count);
     for (size_t i = 0; i < d->topic_count; i++) {
         free(d->topics[i].name);
         free_kvs(d->topics[i].config, d->topics[i].config_count);

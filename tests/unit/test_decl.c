@@ -727,6 +727,18 @@ static void test_env(void **state) {
     brook_decl_destroy(d);
 }
 
+/* Older versions of the service's types, read only (schema evolution). */
+static void test_writer_schemas(void **state) {
+    brook_decl_t *d = parse_ok("service = { name = \"svc\"; };\n"
+                               "schemas = [ \"order.avsc\" ];\n"
+                               "writer_schemas = [ \"v1/order.avsc\", \"v2/order.avsc\" ];\n");
+    assert_int_equal(d->schema_count, 1);
+    assert_int_equal(d->writer_schema_count, 2);
+    assert_string_equal(d->writer_schemas[0], "v1/order.avsc");
+    assert_string_equal(d->writer_schemas[1], "v2/order.avsc");
+    brook_decl_destroy(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_design_example), cmocka_unit_test(test_defaults),
@@ -734,6 +746,7 @@ int main(void) {
         cmocka_unit_test(test_invalid),        cmocka_unit_test(test_io_error),
         cmocka_unit_test(test_merge_tunables), cmocka_unit_test(test_merge_structural),
         cmocka_unit_test(test_merge_identity), cmocka_unit_test(test_env),
+        cmocka_unit_test(test_writer_schemas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

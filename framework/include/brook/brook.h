@@ -234,7 +234,7 @@ void brook_app_request_stop(brook_app_t *app);
  * NULL is a no-op. */
 void brook_app_destroy(brook_app_t *app);
 
-/* Records `writer_schema_json` (an Avro schema in Parsing Canonical Form, as brookc emits) as an
+/* Records `writer_schema_json` (an Avro schema, any form) as an
  * older version of the registered type `type_name` that listeners may receive: records written with
  * it are resolved to the current type by Avro's schema resolution rules. Copied. */
 int brook_app_register_writer_schema(brook_app_t *app, const char *type_name,
