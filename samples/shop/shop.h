@@ -12,7 +12,8 @@
 
 #include "brook/brook.h"
 
-/* ---- the catalog: an order is a pure function of (tag, index) ---------------------------------- */
+/* ---- the catalog: an order is a pure function of (tag, index) ----------------------------------
+ */
 
 typedef struct shop_order_spec_s {
     char id[48];
@@ -26,7 +27,12 @@ typedef struct shop_order_spec_s {
  * malformed (no quantity, or an item the shop does not sell). */
 void shop_order_spec(const char *tag, int i, shop_order_spec_t *out);
 /* What happens to order `i` (for tests and the summary's expectations). */
-typedef enum { SHOP_EXPECT_COMPLETED, SHOP_EXPECT_OUT_OF_STOCK, SHOP_EXPECT_DECLINED, SHOP_EXPECT_INVALID } shop_expect_t;
+typedef enum {
+    SHOP_EXPECT_COMPLETED,
+    SHOP_EXPECT_OUT_OF_STOCK,
+    SHOP_EXPECT_DECLINED,
+    SHOP_EXPECT_INVALID
+} shop_expect_t;
 shop_expect_t shop_order_expect(const char *tag, int i);
 
 #define SHOP_SKU_COUNT 4
@@ -35,14 +41,16 @@ extern const int shop_initial_stock[SHOP_SKU_COUNT];
 /* Index of a SKU, -1 when the shop does not sell it. */
 int shop_sku_index(const char *sku);
 
-/* ---- the payment gateway: flaky, but deterministically so --------------------------------------- */
+/* ---- the payment gateway: flaky, but deterministically so ---------------------------------------
+ */
 
 typedef enum { SHOP_GATEWAY_OK, SHOP_GATEWAY_TIMEOUT, SHOP_GATEWAY_DECLINED } shop_gateway_t;
 /* Call `attempt` (1, 2, ...) to charge an order: some orders time out once or twice first,
  * some cards are declined. Depends only on the order id and the attempt. */
 shop_gateway_t shop_gateway_charge(const char *order_id, int64_t amount_cents, int attempt);
 
-/* ---- a per-order ledger: what one service remembers, by order id -------------------------------- */
+/* ---- a per-order ledger: what one service remembers, by order id --------------------------------
+ */
 
 typedef struct shop_entry_s {
     int state; /* 0: never seen */
@@ -61,15 +69,16 @@ shop_entry_t shop_ledger_get(shop_ledger_t *l, const char *order_id);
  * In both cases *e (if given) receives the entry as it now is. */
 bool shop_ledger_move(shop_ledger_t *l, const char *order_id, int from, int to, shop_entry_t *e);
 /* Calls fn for every entry, under the ledger's lock. */
-void shop_ledger_foreach(shop_ledger_t *l, void (*fn)(const char *id, const shop_entry_t *e, void *arg),
-                         void *arg);
+void shop_ledger_foreach(shop_ledger_t *l,
+                         void (*fn)(const char *id, const shop_entry_t *e, void *arg), void *arg);
 
 int64_t shop_now_ms(void);
 
-/* ---- services, as the runner sees them ---------------------------------------------------------- */
+/* ---- services, as the runner sees them ----------------------------------------------------------
+ */
 
 typedef struct shop_service_s {
-    const char *name;               /* "inventory" */
+    const char *name;                /* "inventory" */
     const char *const *listener_ids; /* NULL-terminated */
     void *(*create)(char *errstr, size_t errstr_size);
     brook_app_t *(*app)(void *svc);
@@ -81,15 +90,16 @@ typedef struct shop_service_s {
 extern const shop_service_t shop_order_service, shop_inventory_service, shop_payment_service,
     shop_shipping_service, shop_notification_service;
 
-/* ---- the order service's side of the run -------------------------------------------------------- */
+/* ---- the order service's side of the run --------------------------------------------------------
+ */
 
 enum { ORDER_PLACED = 1, ORDER_COMPLETED, ORDER_OUT_OF_STOCK, ORDER_DECLINED, ORDER_INVALID };
 
 typedef struct shop_progress_s {
     int placed;
     int completed;
-    int cancelled[3];    /* out of stock, payment declined, invalid */
-    int duplicates;      /* terminal events for an order already closed (ignored) */
+    int cancelled[3];       /* out of stock, payment declined, invalid */
+    int duplicates;         /* terminal events for an order already closed (ignored) */
     int64_t p50_ms, p99_ms; /* placement to terminal state */
 } shop_progress_t;
 
@@ -101,7 +111,8 @@ int shop_order_unfinished(const char *tag, int n, FILE *out);
 /* Current stock of a SKU in this process's inventory. */
 int shop_inventory_stock(int sku);
 
-/* ---- the runner (run.c) ------------------------------------------------------------------------- */
+/* ---- the runner (run.c) -------------------------------------------------------------------------
+ */
 
 typedef struct shop_options_s {
     const char *service; /* NULL: all five in this process */

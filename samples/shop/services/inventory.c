@@ -9,7 +9,7 @@
 #include "inventory_service.brook.h"
 #include "shop.h"
 
-enum { RESERVED = 1, REJECTED, RELEASED };
+enum { RESERVED = 1, REJECTED, RELEASED, INVALID };
 
 static shop_ledger_t *reservations;
 static pthread_mutex_t stock_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -30,13 +30,18 @@ static void put_back_stock(int sku, int quantity) {
     pthread_mutex_unlock(&stock_lock);
 }
 
-brook_result_t reserve_stock(brook_ctx_t *ctx, const char *order_id, const shop_OrderPlaced *order) {
+brook_result_t reserve_stock(brook_ctx_t *ctx, const char *order_id,
+                             const shop_OrderPlaced *order) {
     inventory_service_t *svc = inventory_service_from_ctx(ctx);
     int sku = shop_sku_index(order->sku);
-    if (sku < 0)
-        return brook_ctx_fail(ctx, "shop.InvalidOrder", "no such item: \"%s\"", order->sku);
-    if (order->quantity <= 0)
+    if (sku < 0 || order->quantity <= 0) {
+        /* Not retryable (see not_retryable): straight to the DLT, once per order. */
+        if (!shop_ledger_move(reservations, order_id, 0, INVALID, NULL))
+            return BROOK_OK;
+        if (sku < 0)
+            return brook_ctx_fail(ctx, "shop.InvalidOrder", "no such item: \"%s\"", order->sku);
         return brook_ctx_fail(ctx, "shop.InvalidOrder", "quantity %d", order->quantity);
+    }
 
     shop_entry_t entry = shop_ledger_get(reservations, order_id);
     if (entry.state == 0) { /* decide once per order: a redelivery gets the same answer */
@@ -50,18 +55,23 @@ brook_result_t reserve_stock(brook_ctx_t *ctx, const char *order_id, const shop_
             .order_id = (char *)order_id, .reason = "sold out", .placed_at = order->placed_at};
         return inventory_service_rejected_send(svc, order_id, &rejected) ? BROOK_RETRY : BROOK_OK;
     }
-    shop_InventoryReserved reserved = {
-        .order_id = (char *)order_id, .sku = order->sku, .quantity = order->quantity,
-        .amount_cents = order->amount_cents, .placed_at = order->placed_at};
+    shop_InventoryReserved reserved = {.order_id = (char *)order_id,
+                                       .sku = order->sku,
+                                       .quantity = order->quantity,
+                                       .amount_cents = order->amount_cents,
+                                       .placed_at = order->placed_at};
     return inventory_service_reserved_send(svc, order_id, &reserved) ? BROOK_RETRY : BROOK_OK;
 }
 
-brook_result_t release_stock(brook_ctx_t *ctx, const char *order_id, const shop_PaymentFailed *failed) {
+brook_result_t release_stock(brook_ctx_t *ctx, const char *order_id,
+                             const shop_PaymentFailed *failed) {
     if (shop_ledger_move(reservations, order_id, RESERVED, RELEASED, NULL))
         put_back_stock(shop_sku_index(failed->sku), failed->quantity);
-    shop_InventoryReleased released = {
-        .order_id = (char *)order_id, .sku = failed->sku, .quantity = failed->quantity,
-        .reason = failed->reason, .placed_at = failed->placed_at};
+    shop_InventoryReleased released = {.order_id = (char *)order_id,
+                                       .sku = failed->sku,
+                                       .quantity = failed->quantity,
+                                       .reason = failed->reason,
+                                       .placed_at = failed->placed_at};
     return inventory_service_released_send(inventory_service_from_ctx(ctx), order_id, &released)
                ? BROOK_RETRY
                : BROOK_OK;
@@ -114,5 +124,5 @@ static void destroy(void *svc) {
     reservations = NULL;
 }
 
-const shop_service_t shop_inventory_service = {"inventory", listener_ids, create, app, destroy,
-                                               report};
+const shop_service_t shop_inventory_service = {"inventory", listener_ids, create,
+                                               app,         destroy,      report};

@@ -44,4 +44,4 @@ static void destroy(void *svc) {
 }
 
 const shop_service_t shop_notification_service = {"notification", listener_ids, create, app,
-                                                  destroy, NULL};
+                                                  destroy,        NULL};

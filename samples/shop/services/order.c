@@ -37,29 +37,35 @@ static bool close_order(const char *order_id, int state, int64_t placed_at) {
     return true;
 }
 
-static brook_result_t cancel(brook_ctx_t *ctx, const char *order_id, shop_CancelReason reason, const char *detail,
-                             int64_t placed_at) {
+static brook_result_t cancel(brook_ctx_t *ctx, const char *order_id, shop_CancelReason reason,
+                             const char *detail, int64_t placed_at) {
     if (!close_order(order_id, ORDER_OUT_OF_STOCK + (int)reason, placed_at))
         return BROOK_OK;
-    shop_OrderCancelled cancelled = {
-        .order_id = (char *)order_id, .reason = reason, .detail = (char *)detail,
-        .placed_at = placed_at};
-    return order_service_cancelled_send(order_service_from_ctx(ctx), order_id, &cancelled) ? BROOK_RETRY : BROOK_OK;
+    shop_OrderCancelled cancelled = {.order_id = (char *)order_id,
+                                     .reason = reason,
+                                     .detail = (char *)detail,
+                                     .placed_at = placed_at};
+    return order_service_cancelled_send(order_service_from_ctx(ctx), order_id, &cancelled)
+               ? BROOK_RETRY
+               : BROOK_OK;
 }
 
 brook_result_t complete_shipped_order(brook_ctx_t *ctx, const char *order_id,
                                       const shop_OrderShipped *shipped) {
     if (!close_order(order_id, ORDER_COMPLETED, shipped->placed_at))
         return BROOK_OK;
-    shop_OrderCompleted completed = {
-        .order_id = (char *)order_id, .tracking = shipped->tracking,
-        .placed_at = shipped->placed_at};
-    return order_service_completed_send(order_service_from_ctx(ctx), order_id, &completed) ? BROOK_RETRY : BROOK_OK;
+    shop_OrderCompleted completed = {.order_id = (char *)order_id,
+                                     .tracking = shipped->tracking,
+                                     .placed_at = shipped->placed_at};
+    return order_service_completed_send(order_service_from_ctx(ctx), order_id, &completed)
+               ? BROOK_RETRY
+               : BROOK_OK;
 }
 
 brook_result_t cancel_rejected_order(brook_ctx_t *ctx, const char *order_id,
                                      const shop_InventoryRejected *rejected) {
-    return cancel(ctx, order_id, shop_CancelReason_OUT_OF_STOCK, rejected->reason, rejected->placed_at);
+    return cancel(ctx, order_id, shop_CancelReason_OUT_OF_STOCK, rejected->reason,
+                  rejected->placed_at);
 }
 
 brook_result_t cancel_unpaid_order(brook_ctx_t *ctx, const char *order_id,
@@ -83,9 +89,12 @@ brook_result_t cancel_invalid_order(brook_ctx_t *ctx, const char *order_id,
 int shop_place_order(const char *tag, int i) {
     shop_order_spec_t spec;
     shop_order_spec(tag, i, &spec);
-    shop_OrderPlaced order = {
-        .order_id = spec.id, .customer = spec.customer, .sku = (char *)spec.sku,
-        .quantity = spec.quantity, .amount_cents = spec.amount_cents, .placed_at = shop_now_ms()};
+    shop_OrderPlaced order = {.order_id = spec.id,
+                              .customer = spec.customer,
+                              .sku = (char *)spec.sku,
+                              .quantity = spec.quantity,
+                              .amount_cents = spec.amount_cents,
+                              .placed_at = shop_now_ms()};
     shop_ledger_move(orders, spec.id, 0, ORDER_PLACED, NULL);
     pthread_mutex_lock(&lock);
     progress.placed++;

@@ -19,8 +19,8 @@ brook_result_t charge_order(brook_ctx_t *ctx, const char *order_id,
         int attempt = brook_ctx_attempt(ctx);
         switch (shop_gateway_charge(order_id, order->amount_cents, attempt)) {
         case SHOP_GATEWAY_TIMEOUT:
-            return brook_ctx_fail(ctx, "shop.GatewayTimeout", "no answer from the gateway (attempt %d)",
-                                  attempt);
+            return brook_ctx_fail(ctx, "shop.GatewayTimeout",
+                                  "no answer from the gateway (attempt %d)", attempt);
         case SHOP_GATEWAY_DECLINED:
             answer.state = DECLINED;
             break;
@@ -28,18 +28,21 @@ brook_result_t charge_order(brook_ctx_t *ctx, const char *order_id,
             answer.state = PAID;
             break;
         }
-        answer.quantity = attempt;
+        answer.quantity = attempt; /* the ledger's number: how many calls it took */
         shop_ledger_move(payments, order_id, 0, answer.state, &answer);
     }
     if (answer.state == DECLINED) {
-        shop_PaymentFailed failed = {
-            .order_id = (char *)order_id, .sku = order->sku, .quantity = order->quantity,
-            .reason = "card declined", .placed_at = order->placed_at};
+        shop_PaymentFailed failed = {.order_id = (char *)order_id,
+                                     .sku = order->sku,
+                                     .quantity = order->quantity,
+                                     .reason = "card declined",
+                                     .placed_at = order->placed_at};
         return payment_service_failed_send(svc, order_id, &failed) ? BROOK_RETRY : BROOK_OK;
     }
-    shop_PaymentCompleted paid = {
-        .order_id = (char *)order_id, .amount_cents = order->amount_cents,
-        .attempts = answer.quantity, .placed_at = order->placed_at};
+    shop_PaymentCompleted paid = {.order_id = (char *)order_id,
+                                  .amount_cents = order->amount_cents,
+                                  .attempts = answer.quantity,
+                                  .placed_at = order->placed_at};
     return payment_service_completed_send(svc, order_id, &paid) ? BROOK_RETRY : BROOK_OK;
 }
 

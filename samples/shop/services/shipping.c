@@ -6,7 +6,8 @@ enum { SHIPPED = 1 };
 
 static shop_ledger_t *shipments;
 
-brook_result_t ship_order(brook_ctx_t *ctx, const char *order_id, const shop_PaymentCompleted *paid) {
+brook_result_t ship_order(brook_ctx_t *ctx, const char *order_id,
+                          const shop_PaymentCompleted *paid) {
     char tracking[64];
     snprintf(tracking, sizeof(tracking), "TRK-%s", order_id);
     shop_ledger_move(shipments, order_id, 0, SHIPPED, NULL); /* a repeat ships nothing new */

@@ -190,9 +190,8 @@ static void test_shop_survives_a_killed_inventory(void **state) {
     pid_t notification = start_service("notification");
     char orders[16];
     snprintf(orders, sizeof(orders), "%d", ORDERS);
-    const char *order_argv[] = {shop_bin, "--service", "order", "--orders", orders,
-                                "--rate",  "40",        "--tag", TAG,       "--timeout",
-                                "150",     NULL};
+    const char *order_argv[] = {shop_bin, "--service", "order", "--orders",  orders, "--rate",
+                                "40",     "--tag",     TAG,     "--timeout", "150",  NULL};
     pid_t order = spawn(order_argv, NULL);
 
     /* Mid-run: once the inventory has reserved a good part of the orders, kill it outright
@@ -251,6 +250,7 @@ int main(int argc, char **argv) {
     devbroker_bin = argv[2];
     decls = argv + 3;
     decl_count = argc - 3;
-    const struct CMUnitTest tests[] = {cmocka_unit_test_teardown(test_shop_survives_a_killed_inventory, kill_children)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_shop_survives_a_killed_inventory, kill_children)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,8 +34,8 @@ static void test_shop_in_one_process(void **state) {
     }
     /* Asking for one record more than expected shows there is none. */
     brook_test_record_t *done, *cancelled, *dlt;
-    size_t n_done = brook_test_consume(c, "shop.orders.completed", expected_completed + 1, 1000,
-                                       &done);
+    size_t n_done =
+        brook_test_consume(c, "shop.orders.completed", expected_completed + 1, 1000, &done);
     size_t n_cancelled = brook_test_consume(c, "shop.orders.cancelled",
                                             ORDERS - expected_completed + 1, 1000, &cancelled);
     assert_int_equal(n_done, expected_completed);
@@ -63,7 +63,8 @@ static void test_shop_in_one_process(void **state) {
         assert_int_equal(shop_initial_stock[s] - shop_inventory_stock(s), sold[s]);
 
     /* The DLT holds exactly the malformed orders, each once, with the failure's name. */
-    size_t n_dlt = brook_test_consume(c, "shop.orders.placed-dlt", expected_invalid + 1, 1000, &dlt);
+    size_t n_dlt =
+        brook_test_consume(c, "shop.orders.placed-dlt", expected_invalid + 1, 1000, &dlt);
     assert_true(expected_invalid > 0);
     assert_int_equal(n_dlt, expected_invalid);
     for (size_t i = 0; i < n_dlt; i++) {
