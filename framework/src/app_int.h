@@ -88,9 +88,7 @@ struct brook__member_s {
     size_t pending_count, pending_cap;
     brook_ctx_t ctx;
     struct brook__retry_state_s *retry; /* retry.c */
-    bool commits_held;  /* a rebalance is under way: periodic commits wait for it to end */
-    int held_assigns;   /* assign callbacks until a cooperative rebalance ends */
-    int64_t held_since; /* brook__now_ms() when the hold began */
+    atomic_bool group_steady;           /* librdkafka's join state is "steady": commits may go */
 };
 
 struct brook_listener_s {
@@ -136,7 +134,8 @@ struct brook_app_s {
     atomic_bool running;  /* listeners keep polling while set */
     atomic_bool crashing; /* destroy without stop: leave without committing */
     atomic_bool stop_requested;
-    int wake[2]; /* brook_app_request_stop() wakes brook_app_run() through this pipe */
+    bool user_debug; /* the declaration sets librdkafka's "debug": its lines reach the log */
+    int wake[2];     /* brook_app_request_stop() wakes brook_app_run() through this pipe */
     /* Graceful stop: members count themselves committed, then wait to be let close. */
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;

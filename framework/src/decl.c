@@ -761,7 +761,7 @@ static int parse_dlt(const grp_t *lg, brook_decl_dlt_t *dlt) {
 }
 
 static int parse_listener(pctx_t *p, config_setting_t *list, size_t i, const char *service,
-                          brook_decl_listener_t *l) {
+                          bool several, brook_decl_listener_t *l) {
     static const char *const keys[] = {
         "id",          "topics", "topic_pattern", "group", "key", "value", "handler",
         "concurrency", "ack",    "start_from",    "retry", "dlt", NULL};
@@ -809,8 +809,14 @@ static int parse_listener(pctx_t *p, config_setting_t *list, size_t i, const cha
 
     if ((rc = get_str(&g, "group", false, &l->group, NULL)) < 0)
         return rc;
-    if (rc == 1 && !(l->group = strdup(service)))
-        return nomem(p->err);
+    /* Default group: the service's name; with several listeners each gets its own,
+     * "<service>.<id>", since members of one group rebalance together. */
+    if (rc == 1) {
+        size_t len = strlen(service) + strlen(l->id) + 2;
+        if (!(l->group = malloc(len)))
+            return nomem(p->err);
+        snprintf(l->group, len, several ? "%s.%s" : "%s", service, several ? l->id : "");
+    }
     if ((rc = get_serde(&g, "key", BROOK_SERDE_STRING, &l->key)) < 0)
         return rc;
     if ((rc = get_serde(&g, "value", BROOK_SERDE_BYTES, &l->value)) < 0)
@@ -926,7 +932,7 @@ static int parse_root(pctx_t *p, config_setting_t *root, brook_decl_t *d) {
         brook_decl_listener_t *l = &d->listeners[i];
         init_listener(l);
         d->listener_count = i + 1;
-        if ((rc = parse_listener(p, list, i, d->name, l)) != 0)
+        if ((rc = parse_listener(p, list, i, d->name, n > 1, l)) != 0)
             return rc;
         for (size_t j = 0; j < i; j++)
             if (strcmp(d->listeners[j].id, l->id) == 0)

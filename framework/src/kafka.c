@@ -4,7 +4,7 @@
 
 #include "kafka.h"
 
-static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+void brook__kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     /* librdkafka uses syslog levels; Brook's levels are the same numbers, coarser. */
     brook_log_level_t l = level <= 3   ? BROOK_LOG_ERROR
                           : level == 4 ? BROOK_LOG_WARN
@@ -15,7 +15,7 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
 
 rd_kafka_conf_t *brook__kafka_conf_new(void) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    rd_kafka_conf_set_log_cb(conf, brook__kafka_log);
     return conf;
 }
 

@@ -6,6 +6,9 @@
 
 #include "brook/brook.h"
 
+/* librdkafka's log callback: a line through brook_log (component "rdkafka"). */
+void brook__kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
 /* A new configuration whose logs go through brook_log (component "rdkafka"). */
 rd_kafka_conf_t *brook__kafka_conf_new(void);
 

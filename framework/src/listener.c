@@ -16,9 +16,6 @@
 #include "app_int.h"
 #include "retry.h"
 
-/* Longest a rebalance may hold periodic commits back. */
-#define COMMIT_HOLD_MAX_MS 30000
-
 /* Properties that mean something to one client type only; applying them to the other makes
  * librdkafka warn at every start. */
 static const char *const producer_only[] = {"linger.ms",
@@ -156,10 +153,6 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     brook_listener_t *l = m->listener;
     bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        /* A cooperative revoke is followed by an assign of what else this round gave, then
-         * by a second round; commits stay held until the assign that ends it. */
-        if (m->held_assigns == 0 || --m->held_assigns == 0)
-            m->commits_held = false;
         atomic_fetch_add(&l->rebalances, 1);
         brook_log(BROOK_LOG_DEBUG, "listener", "%s[%d]: assigned %d partition(s)", l->decl->id,
                   m->index, parts->cnt);
@@ -181,17 +174,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk))
             commit_sync(m, "revoke");
     }
-    if (cooperative) {
+    if (cooperative)
         rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
-        /* librdkafka rejoins now; a commit sent meanwhile would wait behind the JoinGroup
-         * and come back ILLEGAL_GENERATION, which costs the whole assignment. */
-        m->commits_held = true;
-        m->held_assigns = 2;
-        m->held_since = brook__now_ms();
-    } else {
+    else
         rd_kafka_assign(rk, NULL);
-        m->commits_held = false;
-    }
 }
 
 /* ---- handling -----------------------------------------------------------------------------------
@@ -291,25 +277,40 @@ static bool handle_message(brook__member_t *m, rd_kafka_message_t *msg) {
     return false;
 }
 
-/* Runs on the member's thread, inside poll: an asynchronous commit finished. */
+/* Runs on the member's thread, inside poll: an asynchronous commit finished. Refusals while
+ * the group rebalances are expected; the offsets stay stored for the next commit. */
 static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque) {
     brook__member_t *m = opaque;
-    /* The group is rebalancing: a commit now would carry a generation about to end (and one
-     * that is refused with ILLEGAL_GENERATION makes librdkafka drop the assignment). Wait
-     * for the rebalance callback, which commits in the new generation. */
-    if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
-        err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION) {
-        if (!m->commits_held)
-            m->held_since = brook__now_ms();
-        m->commits_held = true;
+    if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
         return;
+    bool rebalancing = err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+                       err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION;
+    brook_log(rebalancing ? BROOK_LOG_DEBUG : BROOK_LOG_WARN, "listener",
+              "%s[%d]: commit failed: %s (stored offsets are committed again at the next "
+              "interval)",
+              m->listener->decl->id, m->index, rd_kafka_err2str(err));
+}
+
+/*
+ * librdkafka 2.0 sends a commit whenever asked, even while the member is rejoining the
+ * group. Such a commit waits behind the JoinGroup on the coordinator connection, comes back
+ * ILLEGAL_GENERATION, and librdkafka then drops the member's whole assignment: its partitions
+ * are redelivered from the last commit. So periodic commits are sent only while the member's
+ * join state is "steady". librdkafka tells its join state only in its "cgrp" debug lines, so
+ * members enable that context and read CGRPJOINSTATE lines here (on librdkafka's threads);
+ * the debug lines the user did not ask for go no further.
+ */
+static void member_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    brook__member_t *m = rd_kafka_opaque(rk);
+    if (m && !strcmp(fac, "CGRPJOINSTATE")) {
+        const char *to = strstr(buf, "-> ");
+        if (to)
+            atomic_store(&m->group_steady, !strncmp(to + 3, "steady ", 7));
     }
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        brook_log(BROOK_LOG_WARN, "listener",
-                  "%s[%d]: commit failed: %s (stored offsets are "
-                  "committed again at the next interval)",
-                  m->listener->decl->id, m->index, rd_kafka_err2str(err));
+    if (level >= 7 && m && !m->listener->app->user_debug)
+        return;
+    brook__kafka_log(rk, level, fac, buf);
 }
 
 static void *member_main(void *arg) {
@@ -326,12 +327,7 @@ static void *member_main(void *arg) {
         if (now >= next_commit) {
             if (batch)
                 store_pending(m);
-            /* A hold outlives no rebalance: one that seems stuck ends after a while. */
-            if (m->commits_held && now - m->held_since > COMMIT_HOLD_MAX_MS) {
-                m->commits_held = false;
-                m->held_assigns = 0;
-            }
-            if (!m->commits_held)
+            if (atomic_load(&m->group_steady))
                 rd_kafka_commit(m->rk, NULL, 1);
             next_commit = now + interval;
         }
@@ -397,7 +393,7 @@ static int member_conf(brook__member_t *m, rd_kafka_conf_t *conf, brook_error_t 
     } props[] = {
         {"bootstrap.servers", app->bootstrap},
         {"client.id", client_id},
-        {"group.id", d->group ? d->group : app->decl->name},
+        {"group.id", d->group},
         /* Brook commits stored offsets itself, asynchronously every commit_interval_ms from
          * the poll thread: librdkafka's auto-commit would also commit at destroy, and a
          * crash must not. */
@@ -422,14 +418,25 @@ static int member_conf(brook__member_t *m, rd_kafka_conf_t *conf, brook_error_t 
     if (!rc && !has_user_kafka(app, "partition.assignment.strategy"))
         rc =
             brook__kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err);
-    /* A resumed partition's next fetch would otherwise wait behind one already in flight. */
-    if (!rc && d->retry.declared && d->retry.attempts > 1 &&
-        !has_user_kafka(app, "fetch.wait.max.ms"))
-        rc = brook__kafka_conf_set(conf, "fetch.wait.max.ms", "100", err);
+    /* The embedded cluster answers a fetch with no data only after fetch.wait.max.ms: with
+     * the default 500 ms every hop of a chain of services would wait that long. Elsewhere, a
+     * resumed partition's next fetch would otherwise wait behind one already in flight. */
+    if (!rc && !has_user_kafka(app, "fetch.wait.max.ms") &&
+        (app->cluster || (d->retry.declared && d->retry.attempts > 1)))
+        rc = brook__kafka_conf_set(conf, "fetch.wait.max.ms", app->cluster ? "50" : "100", err);
     if (!rc && d->topic_pattern && !has_user_kafka(app, "topic.metadata.refresh.interval.ms"))
         rc = brook__kafka_conf_set(conf, "topic.metadata.refresh.interval.ms", "5000", err);
     if (!rc)
         rc = brook__apply_user_kafka(app, conf, false, err);
+    if (!rc) {
+        /* The join state comes with the "cgrp" debug lines (see member_log_cb). */
+        char debug[512] = "";
+        size_t size = sizeof(debug);
+        rd_kafka_conf_get(conf, "debug", debug, &size);
+        char with_cgrp[600];
+        snprintf(with_cgrp, sizeof(with_cgrp), "%s%scgrp", debug, debug[0] ? "," : "");
+        rc = brook__kafka_conf_set(conf, "debug", with_cgrp, err);
+    }
     return rc;
 }
 
@@ -445,6 +452,7 @@ int brook__listener_start(brook_listener_t *l, brook_error_t *err) {
         return brook_error_set(err, BROOK_ERR_STATE,
                                "%s:%d: listener \"%s\": no handler bound (handler \"%s\")",
                                l->app->decl->source, d->line, d->id, d->handler);
+    l->app->user_debug = has_user_kafka(l->app, "debug");
     l->members = calloc((size_t)d->concurrency, sizeof(*l->members));
     if (!l->members)
         return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
@@ -478,6 +486,7 @@ int brook__listener_start(brook_listener_t *l, brook_error_t *err) {
         if ((rc = brook__retry_member_init(m, err)))
             break;
         rd_kafka_conf_t *conf = brook__kafka_conf_new();
+        rd_kafka_conf_set_log_cb(conf, member_log_cb);
         rd_kafka_conf_set_opaque(conf, m);
         rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
         rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
@@ -510,8 +519,7 @@ int brook__listener_start(brook_listener_t *l, brook_error_t *err) {
         m->thread_started = true;
     }
     brook_log(BROOK_LOG_INFO, "listener", "%s: %d member(s) in group %s, ack %s", d->id,
-              l->member_count, d->group ? d->group : l->app->decl->name,
-              brook_decl_ack_name(d->ack));
+              l->member_count, d->group, brook_decl_ack_name(d->ack));
     return 0;
 }
 

@@ -98,6 +98,12 @@ static void dlt_name(const brook_listener_t *l, const char *source, char *out, s
         snprintf(out, size, "%s-dlt", source);
 }
 
+/* A DLT gets no DLT of its own: a record a DLT handler fails on stays where it is. */
+static bool is_dlt(const char *topic) {
+    size_t n = strlen(topic);
+    return n >= 4 && !strcmp(topic + n - 4, "-dlt");
+}
+
 void brook__retry_topics_foreach(const brook_listener_t *l,
                                  void (*fn)(const char *topic, const char *source, void *opaque),
                                  void *opaque) {
@@ -119,7 +125,7 @@ void brook__retry_topics_foreach(const brook_listener_t *l,
                 if (fixed || delay >= r->max_delay_ms)
                     break; /* every later attempt uses this topic */
             }
-        if (l->decl->dlt.enabled) {
+        if (l->decl->dlt.enabled && !is_dlt(source)) {
             dlt_name(l, source, name, sizeof(name));
             fn(name, source, opaque);
         }
@@ -258,8 +264,7 @@ static rd_kafka_headers_t *forward_headers(const brook_ctx_t *ctx) {
                                                                           : "NoTimestampType",
                             -1);
     if (!brook_ctx_header(ctx, BROOK_HDR_DLT_GROUP, NULL, NULL))
-        rd_kafka_header_add(h, BROOK_HDR_DLT_GROUP, -1,
-                            l->decl->group ? l->decl->group : l->app->decl->name, -1);
+        rd_kafka_header_add(h, BROOK_HDR_DLT_GROUP, -1, l->decl->group, -1);
     return h;
 }
 
@@ -500,16 +505,17 @@ bool brook__retry_failed(brook__member_t *m, rd_kafka_message_t *msg, brook_resu
         return forward(m, topic, h);
     }
 
-    if (!d->dlt.enabled) {
+    char source[512], topic[600];
+    source_topic(ctx, source, sizeof(source));
+    if (!d->dlt.enabled || is_dlt(source)) {
         brook_log(BROOK_LOG_ERROR, "retry",
-                  "%s: giving up on %s [%d] @%lld after %d attempt(s): %s: %s (no DLT declared)",
-                  d->id, r->topic, (int)r->partition, (long long)r->offset, ctx->attempt,
-                  ctx->failure_name, ctx->failure_message);
+                  "%s: giving up on %s [%d] @%lld after %d attempt(s): %s: %s (%s)", d->id,
+                  r->topic, (int)r->partition, (long long)r->offset, ctx->attempt,
+                  ctx->failure_name, ctx->failure_message,
+                  d->dlt.enabled ? "a DLT's record stays in the DLT" : "no DLT declared");
         forget(m, r);
         return true;
     }
-    char source[512], topic[600];
-    source_topic(ctx, source, sizeof(source));
     dlt_name(l, source, topic, sizeof(topic));
     brook_log(BROOK_LOG_WARN, "retry", "%s: %s [%d] @%lld to %s after %d attempt(s): %s: %s", d->id,
               r->topic, (int)r->partition, (long long)r->offset, topic, ctx->attempt,

@@ -35,7 +35,7 @@ static brook_result_t on_record(brook_ctx_t *ctx, const void *key, const void *v
 static brook_app_t *make_app(const char *topic, int partitions, int concurrency) {
     char decl[1024];
     snprintf(decl, sizeof(decl),
-             "service = { name = \"grp-%s\"; commit_interval_ms = 200; };\n"
+             "service = { name = \"grp-%s\"; };\n"
              "topics = ( { name = \"%s\"; partitions = %d; } );\n"
              "listeners = ( { id = \"l\"; topics = [ \"%s\" ]; value = \"string\";\n"
              "  handler = \"on_record\"; concurrency = %d; } );\n",

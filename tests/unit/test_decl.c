@@ -739,6 +739,21 @@ static void test_writer_schemas(void **state) {
     brook_decl_destroy(d);
 }
 
+/* One listener: the group is the service's name; several: each its own. */
+static void test_default_groups(void **state) {
+    brook_decl_t *d =
+        parse_ok("service = { name = \"svc\"; };\n"
+                 "listeners = (\n"
+                 "  { id = \"a\"; topics = [ \"t\" ]; handler = \"h\"; },\n"
+                 "  { id = \"b\"; topics = [ \"u\" ]; handler = \"h\"; },\n"
+                 "  { id = \"c\"; topics = [ \"v\" ]; handler = \"h\"; group = \"g\"; }\n"
+                 ");\n");
+    assert_string_equal(d->listeners[0].group, "svc.a");
+    assert_string_equal(d->listeners[1].group, "svc.b");
+    assert_string_equal(d->listeners[2].group, "g");
+    brook_decl_destroy(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_design_example), cmocka_unit_test(test_defaults),
@@ -746,7 +761,7 @@ int main(void) {
         cmocka_unit_test(test_invalid),        cmocka_unit_test(test_io_error),
         cmocka_unit_test(test_merge_tunables), cmocka_unit_test(test_merge_structural),
         cmocka_unit_test(test_merge_identity), cmocka_unit_test(test_env),
-        cmocka_unit_test(test_writer_schemas),
+        cmocka_unit_test(test_writer_schemas), cmocka_unit_test(test_default_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
