@@ -6,8 +6,9 @@
  * construction.
  *
  * Offsets: a record's offset is stored once it is done (handled, retried elsewhere or
- * dead-lettered) and librdkafka commits stored offsets in the background every
- * commit_interval_ms; revoke and stop commit synchronously.
+ * dead-lettered); the member commits stored offsets asynchronously every commit_interval_ms
+ * (not librdkafka's auto-commit, which would also commit at a crash-like destroy), and
+ * synchronously on revoke and stop.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,7 +127,9 @@ static bool member_done(brook__member_t *m, rd_kafka_message_t *msg, bool recove
         break;
     case BROOK_ACK_RECORD_SYNC:
         store_offset(msg);
-        commit_sync(m, "record");
+        /* Not while the member rejoins (see member_log_cb): the next commit takes it. */
+        if (atomic_load(&m->group_steady))
+            commit_sync(m, "record");
         break;
     case BROOK_ACK_MANUAL:
         /* The handler acks what it handled; a record given to a retry topic or the DLT is
