@@ -222,11 +222,12 @@ int brook_app_start(brook_app_t *app, brook_error_t *err);
 int brook_app_run(brook_app_t *app);
 
 /* Graceful stop: stop polling, finish in-flight records, commit, flush the producer, close
- * consumers, all within shutdown_timeout_ms. Safe from a signal handler? No: use
- * brook_app_request_stop() there. Idempotent. */
+ * consumers, all within shutdown_timeout_ms. Call it from the controlling thread; from a
+ * handler or a signal handler use brook_app_request_stop() (stop joins the handlers' threads).
+ * Idempotent. */
 int brook_app_stop(brook_app_t *app);
 
-/* Async-signal-safe: asks brook_app_run() to return. */
+/* Async-signal-safe and callable from handlers: asks brook_app_run() to stop and return. */
 void brook_app_request_stop(brook_app_t *app);
 
 /* Frees the app. Without a prior stop this is a crash-like exit: consumers leave without
