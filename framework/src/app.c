@@ -173,6 +173,14 @@ brook_template_t *brook_app_template(brook_app_t *app, const char *name) {
     return NULL;
 }
 
+size_t brook_app_listener_count(const brook_app_t *app) {
+    return app->listener_count;
+}
+
+brook_listener_t *brook_app_listener_at(brook_app_t *app, size_t i) {
+    return i < app->listener_count ? &app->listeners[i] : NULL;
+}
+
 brook_listener_t *brook_app_listener(brook_app_t *app, const char *id) {
     if (!app || !id)
         return NULL;

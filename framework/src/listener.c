@@ -157,6 +157,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         atomic_fetch_add(&l->rebalances, 1);
+        atomic_store(&m->assigned, true);
         brook_log(BROOK_LOG_DEBUG, "listener", "%s[%d]: assigned %d partition(s)", l->decl->id,
                   m->index, parts->cnt);
         brook__retry_assigned(m, parts);
@@ -560,6 +561,19 @@ void brook_listener_stats(const brook_listener_t *l, brook_listener_stats_t *out
     out->retried = atomic_load(&l->retried);
     out->dead_lettered = atomic_load(&l->dead_lettered);
     out->rebalances = atomic_load(&l->rebalances);
+}
+
+const char *brook_listener_id(const brook_listener_t *l) {
+    return l->decl->id;
+}
+
+bool brook_listener_assigned(const brook_listener_t *l) {
+    if (!l->member_count)
+        return false;
+    for (int i = 0; i < l->member_count; i++)
+        if (!atomic_load(&l->members[i].assigned))
+            return false;
+    return true;
 }
 
 /* ---- context ------------------------------------------------------------------------------------

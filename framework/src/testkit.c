@@ -295,6 +295,18 @@ void brook_test_nap(void) {
     nanosleep(&ts, NULL);
 }
 
+static bool all_assigned(void *arg) {
+    brook_app_t *app = arg;
+    for (size_t i = 0; i < brook_app_listener_count(app); i++)
+        if (!brook_listener_assigned(brook_app_listener_at(app, i)))
+            return false;
+    return true;
+}
+
+bool brook_test_wait_assigned(brook_app_t *app, int timeout_ms) {
+    return brook_test_wait(all_assigned, app, timeout_ms);
+}
+
 bool brook_test_wait(bool (*cond)(void *arg), void *arg, int timeout_ms) {
     int64_t deadline = brook__now_ms() + timeout_ms;
     for (;;) {

@@ -326,6 +326,15 @@ typedef struct brook_listener_stats_s {
 
 void brook_listener_stats(const brook_listener_t *l, brook_listener_stats_t *out);
 
+/* The listener's declared id. Borrowed, valid for the app's life. */
+const char *brook_listener_id(const brook_listener_t *l);
+/* Listeners in declaration order: i < brook_app_listener_count(). Borrowed. */
+size_t brook_app_listener_count(const brook_app_t *app);
+brook_listener_t *brook_app_listener_at(brook_app_t *app, size_t i);
+/* true once every member of the listener has joined its group and received its first
+ * assignment (possibly empty). */
+bool brook_listener_assigned(const brook_listener_t *l);
+
 /* ---- the embedded cluster ------------------------------------------------------------------ */
 
 /* A Kafka-protocol cluster inside this process (librdkafka's mock cluster) on loopback ports:

@@ -76,6 +76,10 @@ int brook_test_broker_down(brook_test_cluster_t *c, int32_t broker_id);
 int brook_test_broker_up(brook_test_cluster_t *c, int32_t broker_id);
 int brook_test_broker_rtt(brook_test_cluster_t *c, int32_t broker_id, int rtt_ms);
 
+/* Waits until every listener of the app has all its members assigned
+ * (brook_listener_assigned), so records produced from now on are seen by the group. */
+bool brook_test_wait_assigned(brook_app_t *app, int timeout_ms);
+
 /* Polls `cond(arg)` every few milliseconds until it is true (returns true) or timeout_ms has
  * passed (returns false). */
 bool brook_test_wait(bool (*cond)(void *arg), void *arg, int timeout_ms);
