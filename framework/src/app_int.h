@@ -89,6 +89,7 @@ struct brook__member_s {
     brook_ctx_t ctx;
     struct brook__retry_state_s *retry; /* retry.c */
     atomic_bool group_steady;           /* librdkafka's join state is "steady": commits may go */
+    atomic_bool assigned;               /* has received an assignment since it joined */
 };
 
 struct brook_listener_s {
