@@ -154,10 +154,18 @@ typedef struct {
     char **writer_texts;
     schema_t **writer_types; /* the current type each writer schema is a version of */
     size_t nwriters;
+    /* Multi-declaration runs (one service of several): the shared types unit, and the model
+     * of this service's own schemas (the types it may use; `model` holds every service's). */
+    const char *types_unit;
+    model_t *scope;
 } gen_t;
 
-/* Renders <unit>.brook.h and .c into *h and *c. Errors go to diag(). */
+/* Renders <unit>.brook.h and .c into *h and *c: the unit's types, and its service when decl
+ * is set. Errors go to diag(). */
 void gen_unit(gen_t *g, char **h, char **c);
+/* Renders the glue of one service of a multi-declaration run (decl, types_unit and scope set):
+ * the header includes <types_unit>.brook.h, the source defines no type. */
+void gen_service_unit(gen_t *g, char **h, char **c);
 
 /* C helpers used by model.c and gen.c */
 char *c_string_literal(const char *s, size_t len);

@@ -597,6 +597,8 @@ static const char *logical_note(const schema_t *s) {
 
 /* ---- per-type rendering ---------------------------------------------------------------------- */
 
+static void render_guarded(sb_t *out, const schema_t *s, char *body);
+
 static void render_members(sb_t *out, const schema_t *rec) {
     for (size_t i = 0; i < rec->nfields; i++) {
         const field_t *f = &rec->fields[i];
@@ -665,8 +667,9 @@ static void emit_struct(sb_t *out, schema_t *s) {
     sb_t members = {0};
     render_members(&members, s);
     char *m = chomp(sb_take(&members));
-    tmpl_render(out, "h.record",
-                (tvar_t[]){V("doc", doc), V("type", s->cname), V("members", m), TEND});
+    render_guarded(out, s,
+                   tmpl_str("h.record",
+                            (tvar_t[]){V("doc", doc), V("type", s->cname), V("members", m), TEND}));
     sb_puts(out, "\n");
     free(doc);
     free(m);
@@ -676,6 +679,25 @@ static void emit_struct(sb_t *out, schema_t *s) {
 
 static char *fp_hex(const char *pcf) {
     return xprintf("0x%016" PRIx64, brook_avro_crc64(pcf, strlen(pcf)));
+}
+
+/* The include guard of one type's declarations in a header: its C name and fingerprint. Two
+ * headers that declare the same type from the same schema (say, the units of two brookc runs)
+ * can then be included together, while two versions of a type under one C name still clash
+ * at compile time instead of one silently hiding the other. */
+static char *type_guard(const schema_t *s) {
+    char *pcf = model_pcf(s);
+    char *g = xprintf("BROOK_TYPE_%s_%016" PRIx64, s->cname, brook_avro_crc64(pcf, strlen(pcf)));
+    free(pcf);
+    return g;
+}
+
+/* Renders `body` (a complete declaration of type s) inside s's include guard. */
+static void render_guarded(sb_t *out, const schema_t *s, char *body) {
+    char *g = type_guard(s);
+    tmpl_render(out, "h.guarded", (tvar_t[]){V("guard", g), V("body", chomp(body)), TEND});
+    free(g);
+    free(body);
 }
 
 static void render_type_source(gen_t *g, sb_t *out, schema_t *s) {
@@ -782,7 +804,10 @@ static char *serde_ctype(gen_t *g, const brook_decl_serde_t *sd, const char *wha
     case BROOK_SERDE_BYTES:
         return xstrdup("const brook_bytes_t *");
     case BROOK_SERDE_AVRO: {
-        schema_t *t = model_find(g->model, sd->type_name);
+        /* a service uses the types of its own schemas, also when its units share them */
+        schema_t *t = model_find(g->scope ? g->scope : g->model, sd->type_name);
+        if (t)
+            t = model_find(g->model, sd->type_name);
         if (!t) {
             diag(g->decl_display, sd->line ? sd->line : line,
                  "%s: type \"%s\" is not defined by any schema of the service", what,
@@ -959,8 +984,8 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
 
 /* ---- the unit ---------------------------------------------------------------------------------- */
 
-void gen_unit(gen_t *g, char **h_out, char **c_out) {
-    model_t *m = g->model;
+/* The banner's list of inputs: the declaration file, schema files and writer schemas. */
+static char *banner_inputs(const gen_t *g, const model_t *m) {
     sb_t inputs = {0};
     if (g->decl_display) {
         char *t = c_comment_text(g->decl_display);
@@ -977,13 +1002,59 @@ void gen_unit(gen_t *g, char **h_out, char **c_out) {
         tmpl_render(&inputs, "h.input", (tvar_t[]){V("path", t), TEND});
         free(t);
     }
-    char *ins = chomp(sb_take(&inputs));
+    return chomp(sb_take(&inputs));
+}
 
-    sb_t fwd = {0}, types = {0}, protos = {0};
+static char *header_guard(const char *unit) {
+    char *guard = xprintf("BROOK_GENERATED_%s_BROOK_H", unit);
+    for (char *p = guard; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    return guard;
+}
+
+/* One service of a multi-declaration run: its header includes the shared types unit's header
+ * and its source defines only the service glue, so that any number of services link into one
+ * binary with each type defined once. <unit>_types[] points at the shared descriptors. */
+void gen_service_unit(gen_t *g, char **h_out, char **c_out) {
+    char *ins = banner_inputs(g, g->scope);
+    sb_t table = {0};
+    for (size_t i = 0; i < g->scope->nnamed; i++) {
+        schema_t *s = model_find(g->model, g->scope->named[i]->fullname);
+        tmpl_render(&table, "c.table_entry", (tvar_t[]){V("type", s->cname), TEND});
+    }
+    char *hs = NULL, *cs = NULL;
+    render_service(g, &hs, &cs);
+    char *guard = header_guard(g->unit);
+    char abi[16];
+    snprintf(abi, sizeof abi, "%d", BROOK_ABI_VERSION);
+    char *ta = chomp(sb_take(&table));
+    chomp(hs);
+    chomp(cs);
+    *h_out = tmpl_str("h.service_file",
+                      (tvar_t[]){V("unit", g->unit), V("version", BROOK_VERSION_STR),
+                                 V("inputs", ins), V("guard", guard), V("abi", abi),
+                                 V("types", g->types_unit), V("service", hs), TEND});
+    *c_out = tmpl_str("c.service_file",
+                      (tvar_t[]){V("unit", g->unit), V("version", BROOK_VERSION_STR),
+                                 V("inputs", ins), V("abi", abi), V("table", ta),
+                                 V("service", cs), TEND});
+    free(ins);
+    free(guard);
+    free(ta);
+    free(hs);
+    free(cs);
+}
+
+void gen_unit(gen_t *g, char **h_out, char **c_out) {
+    model_t *m = g->model;
+    char *ins = banner_inputs(g, m);
+
+    sb_t fwd = {0}, types = {0}, protos = {0}, guards = {0};
     for (size_t i = 0; i < m->nnamed; i++) {
         schema_t *s = m->named[i];
         if (s->kind != K_ENUM)
-            tmpl_render(&fwd, "h.forward", (tvar_t[]){V("type", s->cname), TEND});
+            render_guarded(&fwd, s, tmpl_str("h.forward", (tvar_t[]){V("type", s->cname), TEND}));
     }
     for (size_t i = 0; i < m->nnamed; i++) {
         schema_t *s = m->named[i];
@@ -999,8 +1070,9 @@ void gen_unit(gen_t *g, char **h_out, char **c_out) {
                                        V("comment", is_def ? " /* default */" : ""), TEND});
             }
             char *sy = chomp(sb_take(&syms));
-            tmpl_render(&types, "h.enum",
-                        (tvar_t[]){V("doc", doc), V("type", s->cname), V("symbols", sy), TEND});
+            render_guarded(&types, s,
+                           tmpl_str("h.enum", (tvar_t[]){V("doc", doc), V("type", s->cname),
+                                                         V("symbols", sy), TEND}));
             sb_puts(&types, "\n");
             free(sy);
         } else if (s->kind == K_FIXED) {
@@ -1009,9 +1081,10 @@ void gen_unit(gen_t *g, char **h_out, char **c_out) {
             char *comment = s->logical ? xprintf(" /* logicalType %s%s */", s->logical,
                                                  s->size ? "" : "; size 0, one unused byte")
                                        : xstrdup(s->size ? "" : " /* size 0: one unused byte */");
-            tmpl_render(&types, "h.fixed", (tvar_t[]){V("doc", doc), V("type", s->cname),
-                                                       V("size", size), V("comment", comment),
-                                                       TEND});
+            render_guarded(&types, s,
+                           tmpl_str("h.fixed", (tvar_t[]){V("doc", doc), V("type", s->cname),
+                                                          V("size", size),
+                                                          V("comment", comment), TEND}));
             sb_puts(&types, "\n");
             free(comment);
         }
@@ -1026,10 +1099,14 @@ void gen_unit(gen_t *g, char **h_out, char **c_out) {
         schema_t *s = m->named[i];
         char *pcf = model_pcf(s);
         char *fp = fp_hex(pcf);
-        tmpl_render(&protos, "h.protos", (tvar_t[]){V("type", s->cname),
-                                                     V("fullname", s->fullname),
-                                                     V("fp_hex", fp), TEND});
+        render_guarded(&protos, s,
+                       tmpl_str("h.protos", (tvar_t[]){V("type", s->cname),
+                                                       V("fullname", s->fullname),
+                                                       V("fp_hex", fp), TEND}));
         sb_puts(&protos, "\n");
+        char *guard = type_guard(s);
+        tmpl_render(&guards, "h.define_guard", (tvar_t[]){V("guard", guard), TEND});
+        free(guard);
         free(pcf);
         free(fp);
     }
@@ -1063,19 +1140,17 @@ void gen_unit(gen_t *g, char **h_out, char **c_out) {
         free(cs);
         render_service(g, &hs, &cs);
     }
-    char *guard = xprintf("BROOK_GENERATED_%s_BROOK_H", g->unit);
-    for (char *p = guard; *p; p++)
-        if (*p >= 'a' && *p <= 'z')
-            *p = (char)(*p - 'a' + 'A');
+    char *guard = header_guard(g->unit);
     char abi[16];
     snprintf(abi, sizeof abi, "%d", BROOK_ABI_VERSION);
     char *fw = chomp(sb_take(&fwd)), *ty = chomp(sb_take(&types)), *pr = chomp(sb_take(&protos));
+    char *gu = chomp(sb_take(&guards));
     char *svc_h = chomp(hs);
     char *svc_h2 = *svc_h ? xprintf("\n%s", svc_h) : xstrdup("");
     *h_out = tmpl_str("h.file", (tvar_t[]){V("unit", g->unit), V("version", BROOK_VERSION_STR),
                                             V("inputs", ins), V("guard", guard), V("abi", abi),
                                             V("forwards", fw), V("types", ty), V("protos", pr),
-                                            V("service", svc_h2), TEND});
+                                            V("guards", gu), V("service", svc_h2), TEND});
     char *st = sb_take(&statics), *bo = sb_take(&bodies), *ta = chomp(sb_take(&table));
     *c_out = tmpl_str("c.file", (tvar_t[]){V("unit", g->unit), V("version", BROOK_VERSION_STR),
                                             V("inputs", ins), V("abi", abi), V("statics", st),
@@ -1086,6 +1161,7 @@ void gen_unit(gen_t *g, char **h_out, char **c_out) {
     free(fw);
     free(ty);
     free(pr);
+    free(gu);
     free(svc_h);
     free(svc_h2);
     free(st);

@@ -2,11 +2,15 @@
  * brookc: Brook's code generator.
  *
  *   brookc DECL.brook --out DIR [--templates DIR] [--name UNIT]
+ *   brookc A.brook B.brook ... --types-name TYPES --out DIR [--templates DIR]
  *   brookc --schemas a.avsc b.avsc ... --name NAME --out DIR [--templates DIR]
  *
  * Reads a service's declarations (with the framework's own parser, decl.c) and its Avro
- * schemas, and writes DIR/<unit>.brook.h and DIR/<unit>.brook.c. Every error is printed as
- * "file:line: message"; when there is any, nothing is written and the exit status is 1.
+ * schemas, and writes DIR/<unit>.brook.h and DIR/<unit>.brook.c. With several declarations
+ * (or --types-name), the services share their types: DIR/<TYPES>.brook.h/.c define every named
+ * type of all their schemas once, and each service's unit holds only its glue, so the services
+ * link into one binary. Every error is printed as "file:line: message"; when there is any,
+ * nothing is written and the exit status is 1.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +32,8 @@ schema_t *model_writer_type(model_t *m, const char *path, const char *display, c
 
 static void usage(FILE *f) {
     fprintf(f, "usage: brookc DECL.brook --out DIR [--templates DIR] [--name UNIT]\n"
+               "       brookc A.brook [B.brook ...] --types-name TYPES --out DIR "
+               "[--templates DIR]\n"
                "       brookc --schemas A.avsc [B.avsc ...] --name NAME --out DIR "
                "[--templates DIR]\n");
 }
@@ -105,22 +111,240 @@ static char *join(const char *dir, const char *rel) {
     return xprintf("%s/%s", dir, rel);
 }
 
+/* "a/./b/../c" -> "a/c": how a schema file shared by several declarations is named once. */
+static char *normalize_path(const char *path) {
+    bool abs = path[0] == '/';
+    char *copy = xstrdup(path);
+    char **parts = NULL;
+    size_t n = 0;
+    for (char *save = NULL, *p = strtok_r(copy, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
+        if (!strcmp(p, "."))
+            continue;
+        if (!strcmp(p, "..") && n && strcmp(parts[n - 1], "..")) {
+            n--;
+            continue;
+        }
+        if (!strcmp(p, "..") && abs)
+            continue;
+        parts = xrealloc(parts, (n + 1) * sizeof(char *));
+        parts[n++] = p;
+    }
+    sb_t b = {0};
+    if (abs)
+        sb_puts(&b, "/");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sb_puts(&b, "/");
+        sb_puts(&b, parts[i]);
+    }
+    if (!n && !abs)
+        sb_puts(&b, ".");
+    free(parts);
+    free(copy);
+    return sb_take(&b);
+}
+
+/* Loads the writer schemas of g->decl: each is an older version of a type of `scope` (the
+ * service's schemas), embedded in canonical form, and checked against its current type now,
+ * since the runtime will resolve one to the other. */
+static void load_writers(gen_t *g, model_t *scope) {
+    brook_decl_t *d = g->decl;
+    g->nwriters = d->writer_schema_count;
+    g->writer_paths = xcalloc(g->nwriters, sizeof(char *));
+    g->writer_texts = xcalloc(g->nwriters, sizeof(char *));
+    g->writer_types = xcalloc(g->nwriters, sizeof(schema_t *));
+    for (size_t i = 0; i < g->nwriters; i++) {
+        char *p = join(d->base_dir, d->writer_schemas[i]);
+        g->writer_paths[i] = d->writer_schemas[i];
+        char *text = NULL;
+        g->writer_types[i] = model_writer_type(scope, p, p, &text);
+        if (!g->writer_types[i])
+            continue;
+        /* embedded in canonical form: the runtime fingerprints the text it is given */
+        brook_buf_t pcf;
+        brook_buf_init(&pcf);
+        brook_error_t perr = {0, ""};
+        if (brook_avro_canonical_form(text, &pcf, &perr) || brook_buf_append(&pcf, "", 1)) {
+            diag(p, 0, "%s", perr.message);
+            continue;
+        }
+        g->writer_texts[i] = (char *)pcf.data;
+        char *reader = model_full_json(g->writer_types[i]);
+        brook_error_t err = {0, ""};
+        brook__avro_resolver_t *r = brook__avro_resolver_new(g->writer_texts[i], reader, &err);
+        if (!r)
+            diag(p, 0, "%s", err.message);
+        brook__avro_resolver_destroy(r);
+        free(reader);
+    }
+}
+
+typedef struct {
+    char *h, *c; /* file names in the output directory */
+    char *h_text, *c_text;
+} out_unit_t;
+
+static int write_units(const char *out_dir, out_unit_t *u, size_t n) {
+    if (mkdirs(out_dir)) {
+        fprintf(stderr, "%s: cannot create directory: %s\n", out_dir, strerror(errno));
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *hp = xprintf("%s/%s", out_dir, u[i].h);
+        char *cp = xprintf("%s/%s", out_dir, u[i].c);
+        if (write_if_changed(hp, u[i].h_text) || write_if_changed(cp, u[i].c_text))
+            return 1;
+        free(hp);
+        free(cp);
+    }
+    return 0;
+}
+
+static void set_unit_files(out_unit_t *u, const char *unit, char *h, char *c) {
+    u->h = xprintf("%s.brook.h", unit);
+    u->c = xprintf("%s.brook.c", unit);
+    u->h_text = h;
+    u->c_text = c;
+}
+
+/* Several services in one run: one types unit for all their schemas, one glue unit each. */
+static int generate_services(char **decl_paths, size_t ndecls, const char *types_name,
+                             const char *out_dir) {
+    brook_decl_t **decls = xcalloc(ndecls, sizeof *decls);
+    char **units = xcalloc(ndecls, sizeof(char *));
+    int bad = 0;
+    for (size_t i = 0; i < ndecls; i++) {
+        brook_error_t err = {0, ""};
+        if (brook_decl_parse_file(decl_paths[i], &decls[i], &err)) {
+            fprintf(stderr, "%s\n", err.message);
+            bad = 1;
+            continue;
+        }
+        units[i] = unit_name(decls[i]->name);
+        if (!strcmp(units[i], types_name)) {
+            diag(decl_paths[i], decls[i]->line,
+                 "service \"%s\": its unit \"%s\" is also the name of the types unit "
+                 "(--types-name)",
+                 decls[i]->name, units[i]);
+        }
+        for (size_t k = 0; k < i; k++)
+            if (units[k] && !strcmp(units[k], units[i]))
+                diag(decl_paths[i], decls[i]->line,
+                     "service \"%s\": its unit \"%s\" is also that of %s", decls[i]->name,
+                     units[i], decl_paths[k]);
+    }
+    if (bad || diag_count())
+        return 1;
+
+    /* Every schema file once, in order of first mention; a file is the same file however
+     * each declaration reaches it. */
+    char **paths = NULL, **display = NULL, **keys = NULL;
+    size_t nfiles = 0;
+    char ***svc_paths = xcalloc(ndecls, sizeof(char **));
+    char ***svc_display = xcalloc(ndecls, sizeof(char **));
+    for (size_t i = 0; i < ndecls; i++) {
+        brook_decl_t *d = decls[i];
+        svc_paths[i] = xcalloc(d->schema_count, sizeof(char *));
+        svc_display[i] = xcalloc(d->schema_count, sizeof(char *));
+        for (size_t k = 0; k < d->schema_count; k++) {
+            char *p = join(d->base_dir, d->schemas[k]);
+            char *norm = normalize_path(p);
+            char *real = realpath(p, NULL);
+            char *key = real ? real : xstrdup(norm);
+            size_t f = 0;
+            while (f < nfiles && strcmp(keys[f], key))
+                f++;
+            if (f == nfiles) {
+                paths = xrealloc(paths, (nfiles + 1) * sizeof(char *));
+                display = xrealloc(display, (nfiles + 1) * sizeof(char *));
+                keys = xrealloc(keys, (nfiles + 1) * sizeof(char *));
+                paths[nfiles] = p;
+                display[nfiles] = norm;
+                keys[nfiles++] = key;
+            } else {
+                free(p);
+                free(norm);
+                free(key);
+            }
+            svc_paths[i][k] = paths[f];
+            svc_display[i][k] = display[f];
+        }
+    }
+    model_t model = {0};
+    model_load(&model, paths, display, nfiles);
+    if (!diag_count()) {
+        model_assign_names(&model);
+        model_validate_avro(&model);
+    }
+    model.files = display;
+    if (diag_count())
+        return 1;
+
+    /* Each service on its own, as a single run would see it: its schemas must be complete
+     * without the other services' (its declarations travel with it), and its declarations
+     * may only use its own types. */
+    model_t *scopes = xcalloc(ndecls, sizeof(model_t));
+    gen_t *gens = xcalloc(ndecls, sizeof(gen_t));
+    for (size_t i = 0; i < ndecls; i++) {
+        brook_decl_t *d = decls[i];
+        int before = diag_count();
+        model_load(&scopes[i], svc_paths[i], svc_display[i], d->schema_count);
+        if (diag_count() > before)
+            diag(decl_paths[i], d->line,
+                 "service \"%s\": its schemas use types that none of them defines (each "
+                 "declaration lists every schema file its types need)",
+                 d->name);
+        scopes[i].files = d->schemas;
+        gen_t *g = &gens[i];
+        g->unit = units[i];
+        g->out_dir = out_dir;
+        g->model = &model;
+        g->decl = d;
+        g->decl_text = read_text(decl_paths[i]);
+        g->decl_base = base_name(decl_paths[i]);
+        g->decl_display = decl_paths[i];
+        g->types_unit = types_name;
+        g->scope = &scopes[i];
+        if (!diag_count())
+            load_writers(g, &scopes[i]);
+    }
+    if (diag_count())
+        return 1;
+
+    out_unit_t *out = xcalloc(ndecls + 1, sizeof(out_unit_t));
+    gen_t tg = {0};
+    tg.unit = types_name;
+    tg.out_dir = out_dir;
+    tg.model = &model;
+    char *h = NULL, *c = NULL;
+    gen_unit(&tg, &h, &c);
+    set_unit_files(&out[0], types_name, h, c);
+    for (size_t i = 0; i < ndecls; i++) {
+        gen_service_unit(&gens[i], &h, &c);
+        set_unit_files(&out[i + 1], units[i], h, c);
+    }
+    if (diag_count())
+        return 1;
+    return write_units(out_dir, out, ndecls + 1);
+}
+
 int main(int argc, char **argv) {
-    const char *out_dir = NULL, *templates = NULL, *name = NULL, *decl_path = NULL;
+    const char *out_dir = NULL, *templates = NULL, *name = NULL, *types_name = NULL;
+    char **decl_paths = NULL;
+    size_t ndecls = 0;
     char **schemas = NULL;
     size_t nschemas = 0;
-    bool schemas_mode = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--out") && i + 1 < argc) {
             out_dir = argv[++i];
-            schemas_mode = schemas_mode && false;
         } else if (!strcmp(a, "--templates") && i + 1 < argc) {
             templates = argv[++i];
         } else if (!strcmp(a, "--name") && i + 1 < argc) {
             name = argv[++i];
+        } else if (!strcmp(a, "--types-name") && i + 1 < argc) {
+            types_name = argv[++i];
         } else if (!strcmp(a, "--schemas")) {
-            schemas_mode = true;
             while (i + 1 < argc && strncmp(argv[i + 1], "--", 2)) {
                 schemas = xrealloc(schemas, (nschemas + 1) * sizeof(char *));
                 schemas[nschemas++] = argv[++i];
@@ -131,15 +355,16 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--version")) {
             printf("brookc %s (ABI %d)\n", BROOK_VERSION_STR, BROOK_ABI_VERSION);
             return 0;
-        } else if (a[0] == '-' || decl_path) {
+        } else if (a[0] == '-' || nschemas) {
             fprintf(stderr, "brookc: unexpected argument \"%s\"\n", a);
             usage(stderr);
             return 2;
         } else {
-            decl_path = a;
+            decl_paths = xrealloc(decl_paths, (ndecls + 1) * sizeof(char *));
+            decl_paths[ndecls++] = argv[i];
         }
     }
-    if (!out_dir || (!decl_path && !nschemas) || (decl_path && nschemas)) {
+    if (!out_dir || (!ndecls && !nschemas) || (ndecls && nschemas)) {
         usage(stderr);
         return 2;
     }
@@ -147,13 +372,35 @@ int main(int argc, char **argv) {
         fprintf(stderr, "brookc: --schemas needs --name NAME\n");
         return 2;
     }
+    if (nschemas && types_name) {
+        fprintf(stderr, "brookc: --types-name is for declarations; --schemas takes --name\n");
+        return 2;
+    }
+    if (ndecls > 1 && !types_name) {
+        fprintf(stderr, "brookc: several declarations share their types: pass --types-name "
+                        "NAME\n");
+        return 2;
+    }
+    if (types_name && name) {
+        fprintf(stderr, "brookc: with --types-name, each service's unit is named after the "
+                        "service; --name does not apply\n");
+        return 2;
+    }
     if (name && !is_c_identifier(name)) {
         fprintf(stderr, "brookc: --name \"%s\" is not a C identifier\n", name);
         return 2;
     }
+    if (types_name && (!is_c_identifier(types_name) || is_c_reserved(types_name))) {
+        fprintf(stderr, "brookc: --types-name \"%s\" is not a usable C identifier\n",
+                types_name);
+        return 2;
+    }
     if (tmpl_load(templates))
         return 1;
+    if (types_name)
+        return generate_services(decl_paths, ndecls, types_name, out_dir);
 
+    const char *decl_path = ndecls ? decl_paths[0] : NULL;
     model_t model = {0};
     gen_t g = {0};
     g.out_dir = out_dir;
@@ -194,51 +441,15 @@ int main(int argc, char **argv) {
         model_validate_avro(&model);
     }
     model.files = banner;
-    if (g.decl && !diag_count()) {
-        brook_decl_t *d = g.decl;
-        g.nwriters = d->writer_schema_count;
-        g.writer_paths = xcalloc(g.nwriters, sizeof(char *));
-        g.writer_texts = xcalloc(g.nwriters, sizeof(char *));
-        g.writer_types = xcalloc(g.nwriters, sizeof(schema_t *));
-        for (size_t i = 0; i < g.nwriters; i++) {
-            char *p = join(d->base_dir, d->writer_schemas[i]);
-            g.writer_paths[i] = d->writer_schemas[i];
-            char *text = NULL;
-            g.writer_types[i] = model_writer_type(&model, p, p, &text);
-            if (!g.writer_types[i])
-                continue;
-            /* embedded in canonical form: the runtime fingerprints the text it is given */
-            brook_buf_t pcf;
-            brook_buf_init(&pcf);
-            brook_error_t perr = {0, ""};
-            if (brook_avro_canonical_form(text, &pcf, &perr) || brook_buf_append(&pcf, "", 1)) {
-                diag(p, 0, "%s", perr.message);
-                continue;
-            }
-            g.writer_texts[i] = (char *)pcf.data;
-            /* the runtime will resolve this writer schema to the current type: check now */
-            char *reader = model_full_json(g.writer_types[i]);
-            brook_error_t err = {0, ""};
-            brook__avro_resolver_t *r = brook__avro_resolver_new(g.writer_texts[i], reader, &err);
-            if (!r)
-                diag(p, 0, "%s", err.message);
-            brook__avro_resolver_destroy(r);
-            free(reader);
-        }
-    }
+    if (g.decl && !diag_count())
+        load_writers(&g, &model);
     if (diag_count())
         return 1;
+    out_unit_t out = {0};
     char *h = NULL, *c = NULL;
     gen_unit(&g, &h, &c);
     if (diag_count())
         return 1;
-    if (mkdirs(out_dir)) {
-        fprintf(stderr, "%s: cannot create directory: %s\n", out_dir, strerror(errno));
-        return 1;
-    }
-    char *hp = xprintf("%s/%s.brook.h", out_dir, g.unit);
-    char *cp = xprintf("%s/%s.brook.c", out_dir, g.unit);
-    if (write_if_changed(hp, h) || write_if_changed(cp, c))
-        return 1;
-    return 0;
+    set_unit_files(&out, g.unit, h, c);
+    return write_units(out_dir, &out, 1);
 }

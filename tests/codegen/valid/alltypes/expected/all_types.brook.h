@@ -31,33 +31,64 @@ extern "C" {
 
 /* ---- types ---- */
 
+#ifndef BROOK_TYPE_shop_Money_7a13fdfb622c4f83
 typedef struct shop_Money shop_Money;
+#endif
+#ifndef BROOK_TYPE_shop_Md5_bdd651fffe6e5b1f
 typedef struct shop_Md5 shop_Md5;
+#endif
+#ifndef BROOK_TYPE_test_Node_835cb9eca460a707
 typedef struct test_Node test_Node;
+#endif
+#ifndef BROOK_TYPE_test_A_a2e680e9494e2f1d
 typedef struct test_A test_A;
+#endif
+#ifndef BROOK_TYPE_test_B_edb5f4971e858621
 typedef struct test_B test_B;
+#endif
+#ifndef BROOK_TYPE_a_b_c_eb33f3832249b448
 typedef struct a_b_c a_b_c;
+#endif
+#ifndef BROOK_TYPE_a_b_c_2_d2bc118b526c51cb
 typedef struct a_b_c_2 a_b_c_2;
+#endif
+#ifndef BROOK_TYPE_x_y_Outer_a482e046498d5c3c
 typedef struct x_y_Outer x_y_Outer;
+#endif
+#ifndef BROOK_TYPE_x_y_Local_c34c5d1ea6ff209e
 typedef struct x_y_Local x_y_Local;
+#endif
+#ifndef BROOK_TYPE_test_Empty_904a55c2a94deacd
 typedef struct test_Empty test_Empty;
+#endif
+#ifndef BROOK_TYPE_test_All_de9839a2affed3e9
 typedef struct test_All test_All;
+#endif
+#ifndef BROOK_TYPE_test_Dec8_150f54e805e11956
 typedef struct test_Dec8 test_Dec8;
+#endif
 
+#ifndef BROOK_TYPE_shop_Currency_f74e06bd29f69c24
 typedef enum shop_Currency_e {
     shop_Currency_EUR = 0, /* default */
     shop_Currency_USD = 1,
     shop_Currency_GBP = 2,
 } shop_Currency;
+#endif
 
+#ifndef BROOK_TYPE_shop_Md5_bdd651fffe6e5b1f
 struct shop_Md5 {
     uint8_t bytes[16];
 };
+#endif
 
+#ifndef BROOK_TYPE_test_Dec8_150f54e805e11956
 struct test_Dec8 {
     uint8_t bytes[8]; /* logicalType decimal */
 };
+#endif
 
+#ifndef BROOK_TYPE_shop_Money_7a13fdfb622c4f83
 /* An amount of money. Ends a comment: * / and a trigraph ??/ */
 struct shop_Money {
     shop_Currency currency;
@@ -65,7 +96,9 @@ struct shop_Money {
     int32_t nanos;
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
+#ifndef BROOK_TYPE_test_Node_835cb9eca460a707
 struct test_Node {
     int32_t value;
     struct { size_t n; test_Node *items; } children;
@@ -73,45 +106,61 @@ struct test_Node {
     test_Node *next;
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
+#ifndef BROOK_TYPE_test_A_a2e680e9494e2f1d
 struct test_A {
     bool has_b;
     test_B *b;
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
+#ifndef BROOK_TYPE_test_B_edb5f4971e858621
 struct test_B {
     test_A *a;
     char *tag;
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
+#ifndef BROOK_TYPE_a_b_c_eb33f3832249b448
 struct a_b_c {
     int32_t x;
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
+#ifndef BROOK_TYPE_a_b_c_2_d2bc118b526c51cb
 struct a_b_c_2 {
     char *y;
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
+#ifndef BROOK_TYPE_x_y_Local_c34c5d1ea6ff209e
 struct x_y_Local {
     bool z;
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
+#ifndef BROOK_TYPE_x_y_Outer_a482e046498d5c3c
 struct x_y_Outer {
     x_y_Local inner;
     x_y_Local again;
     shop_Money money;
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
+#ifndef BROOK_TYPE_test_Empty_904a55c2a94deacd
 struct test_Empty {
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
+#ifndef BROOK_TYPE_test_All_de9839a2affed3e9
 /* Every Avro type. "Quotes", backslash \ and * / in a doc. */
 struct test_All {
     bool b;
@@ -158,11 +207,13 @@ struct test_All {
     x_y_Outer outer;
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
 /* ---- functions (DESIGN.md section 3): T_init fills defaults, T_clear frees what T_decode or
  * T_from_json allocated (one arena per top-level value; values built by hand are never
  * freed), T_encode appends Avro binary (no framing), T_decode is bounds-checked. ---- */
 
+#ifndef BROOK_TYPE_shop_Money_7a13fdfb622c4f83
 void shop_Money_init(shop_Money *v);
 void shop_Money_clear(shop_Money *v);
 int shop_Money_encode(const shop_Money *v, brook_buf_t *out);
@@ -171,7 +222,9 @@ int shop_Money_to_json(const shop_Money *v, brook_buf_t *out);
 int shop_Money_from_json(shop_Money *v, const char *json, size_t len, brook_error_t *err);
 /* "shop.Money", fingerprint 0x7a13fdfb622c4f83 */
 extern const brook_type_t shop_Money_type;
+#endif
 
+#ifndef BROOK_TYPE_shop_Currency_f74e06bd29f69c24
 void shop_Currency_init(shop_Currency *v);
 void shop_Currency_clear(shop_Currency *v);
 int shop_Currency_encode(const shop_Currency *v, brook_buf_t *out);
@@ -180,7 +233,9 @@ int shop_Currency_to_json(const shop_Currency *v, brook_buf_t *out);
 int shop_Currency_from_json(shop_Currency *v, const char *json, size_t len, brook_error_t *err);
 /* "shop.Currency", fingerprint 0xf74e06bd29f69c24 */
 extern const brook_type_t shop_Currency_type;
+#endif
 
+#ifndef BROOK_TYPE_shop_Md5_bdd651fffe6e5b1f
 void shop_Md5_init(shop_Md5 *v);
 void shop_Md5_clear(shop_Md5 *v);
 int shop_Md5_encode(const shop_Md5 *v, brook_buf_t *out);
@@ -189,7 +244,9 @@ int shop_Md5_to_json(const shop_Md5 *v, brook_buf_t *out);
 int shop_Md5_from_json(shop_Md5 *v, const char *json, size_t len, brook_error_t *err);
 /* "shop.Md5", fingerprint 0xbdd651fffe6e5b1f */
 extern const brook_type_t shop_Md5_type;
+#endif
 
+#ifndef BROOK_TYPE_test_Node_835cb9eca460a707
 void test_Node_init(test_Node *v);
 void test_Node_clear(test_Node *v);
 int test_Node_encode(const test_Node *v, brook_buf_t *out);
@@ -198,7 +255,9 @@ int test_Node_to_json(const test_Node *v, brook_buf_t *out);
 int test_Node_from_json(test_Node *v, const char *json, size_t len, brook_error_t *err);
 /* "test.Node", fingerprint 0x835cb9eca460a707 */
 extern const brook_type_t test_Node_type;
+#endif
 
+#ifndef BROOK_TYPE_test_A_a2e680e9494e2f1d
 void test_A_init(test_A *v);
 void test_A_clear(test_A *v);
 int test_A_encode(const test_A *v, brook_buf_t *out);
@@ -207,7 +266,9 @@ int test_A_to_json(const test_A *v, brook_buf_t *out);
 int test_A_from_json(test_A *v, const char *json, size_t len, brook_error_t *err);
 /* "test.A", fingerprint 0xa2e680e9494e2f1d */
 extern const brook_type_t test_A_type;
+#endif
 
+#ifndef BROOK_TYPE_test_B_edb5f4971e858621
 void test_B_init(test_B *v);
 void test_B_clear(test_B *v);
 int test_B_encode(const test_B *v, brook_buf_t *out);
@@ -216,7 +277,9 @@ int test_B_to_json(const test_B *v, brook_buf_t *out);
 int test_B_from_json(test_B *v, const char *json, size_t len, brook_error_t *err);
 /* "test.B", fingerprint 0xedb5f4971e858621 */
 extern const brook_type_t test_B_type;
+#endif
 
+#ifndef BROOK_TYPE_a_b_c_eb33f3832249b448
 void a_b_c_init(a_b_c *v);
 void a_b_c_clear(a_b_c *v);
 int a_b_c_encode(const a_b_c *v, brook_buf_t *out);
@@ -225,7 +288,9 @@ int a_b_c_to_json(const a_b_c *v, brook_buf_t *out);
 int a_b_c_from_json(a_b_c *v, const char *json, size_t len, brook_error_t *err);
 /* "a.b_c", fingerprint 0xeb33f3832249b448 */
 extern const brook_type_t a_b_c_type;
+#endif
 
+#ifndef BROOK_TYPE_a_b_c_2_d2bc118b526c51cb
 void a_b_c_2_init(a_b_c_2 *v);
 void a_b_c_2_clear(a_b_c_2 *v);
 int a_b_c_2_encode(const a_b_c_2 *v, brook_buf_t *out);
@@ -234,7 +299,9 @@ int a_b_c_2_to_json(const a_b_c_2 *v, brook_buf_t *out);
 int a_b_c_2_from_json(a_b_c_2 *v, const char *json, size_t len, brook_error_t *err);
 /* "a_b.c", fingerprint 0xd2bc118b526c51cb */
 extern const brook_type_t a_b_c_2_type;
+#endif
 
+#ifndef BROOK_TYPE_x_y_Outer_a482e046498d5c3c
 void x_y_Outer_init(x_y_Outer *v);
 void x_y_Outer_clear(x_y_Outer *v);
 int x_y_Outer_encode(const x_y_Outer *v, brook_buf_t *out);
@@ -243,7 +310,9 @@ int x_y_Outer_to_json(const x_y_Outer *v, brook_buf_t *out);
 int x_y_Outer_from_json(x_y_Outer *v, const char *json, size_t len, brook_error_t *err);
 /* "x.y.Outer", fingerprint 0xa482e046498d5c3c */
 extern const brook_type_t x_y_Outer_type;
+#endif
 
+#ifndef BROOK_TYPE_x_y_Local_c34c5d1ea6ff209e
 void x_y_Local_init(x_y_Local *v);
 void x_y_Local_clear(x_y_Local *v);
 int x_y_Local_encode(const x_y_Local *v, brook_buf_t *out);
@@ -252,7 +321,9 @@ int x_y_Local_to_json(const x_y_Local *v, brook_buf_t *out);
 int x_y_Local_from_json(x_y_Local *v, const char *json, size_t len, brook_error_t *err);
 /* "x.y.Local", fingerprint 0xc34c5d1ea6ff209e */
 extern const brook_type_t x_y_Local_type;
+#endif
 
+#ifndef BROOK_TYPE_test_Empty_904a55c2a94deacd
 void test_Empty_init(test_Empty *v);
 void test_Empty_clear(test_Empty *v);
 int test_Empty_encode(const test_Empty *v, brook_buf_t *out);
@@ -261,7 +332,9 @@ int test_Empty_to_json(const test_Empty *v, brook_buf_t *out);
 int test_Empty_from_json(test_Empty *v, const char *json, size_t len, brook_error_t *err);
 /* "test.Empty", fingerprint 0x904a55c2a94deacd */
 extern const brook_type_t test_Empty_type;
+#endif
 
+#ifndef BROOK_TYPE_test_All_de9839a2affed3e9
 void test_All_init(test_All *v);
 void test_All_clear(test_All *v);
 int test_All_encode(const test_All *v, brook_buf_t *out);
@@ -270,7 +343,9 @@ int test_All_to_json(const test_All *v, brook_buf_t *out);
 int test_All_from_json(test_All *v, const char *json, size_t len, brook_error_t *err);
 /* "test.All", fingerprint 0xde9839a2affed3e9 */
 extern const brook_type_t test_All_type;
+#endif
 
+#ifndef BROOK_TYPE_test_Dec8_150f54e805e11956
 void test_Dec8_init(test_Dec8 *v);
 void test_Dec8_clear(test_Dec8 *v);
 int test_Dec8_encode(const test_Dec8 *v, brook_buf_t *out);
@@ -279,6 +354,24 @@ int test_Dec8_to_json(const test_Dec8 *v, brook_buf_t *out);
 int test_Dec8_from_json(test_Dec8 *v, const char *json, size_t len, brook_error_t *err);
 /* "test.Dec8", fingerprint 0x150f54e805e11956 */
 extern const brook_type_t test_Dec8_type;
+#endif
+
+/* Each type's declarations above are guarded by BROOK_TYPE_<C name>_<fingerprint>, defined
+ * here: another generated header that declares the same type from the same schema can be
+ * included in the same file (a different schema under the same C name still clashes). */
+#define BROOK_TYPE_shop_Money_7a13fdfb622c4f83
+#define BROOK_TYPE_shop_Currency_f74e06bd29f69c24
+#define BROOK_TYPE_shop_Md5_bdd651fffe6e5b1f
+#define BROOK_TYPE_test_Node_835cb9eca460a707
+#define BROOK_TYPE_test_A_a2e680e9494e2f1d
+#define BROOK_TYPE_test_B_edb5f4971e858621
+#define BROOK_TYPE_a_b_c_eb33f3832249b448
+#define BROOK_TYPE_a_b_c_2_d2bc118b526c51cb
+#define BROOK_TYPE_x_y_Outer_a482e046498d5c3c
+#define BROOK_TYPE_x_y_Local_c34c5d1ea6ff209e
+#define BROOK_TYPE_test_Empty_904a55c2a94deacd
+#define BROOK_TYPE_test_All_de9839a2affed3e9
+#define BROOK_TYPE_test_Dec8_150f54e805e11956
 
 /* Every named type of this unit, NULL-terminated. */
 extern const brook_type_t *const all_types_types[];

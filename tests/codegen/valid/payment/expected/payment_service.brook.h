@@ -28,15 +28,22 @@ extern "C" {
 
 /* ---- types ---- */
 
+#ifndef BROOK_TYPE_shop_OrderPlaced_d1e2631d3b86577d
 typedef struct shop_OrderPlaced shop_OrderPlaced;
+#endif
+#ifndef BROOK_TYPE_shop_PaymentCompleted_a21354ba35350d16
 typedef struct shop_PaymentCompleted shop_PaymentCompleted;
+#endif
 
+#ifndef BROOK_TYPE_shop_Currency_4e6a2aa4e1eb19ed
 typedef enum shop_Currency_e {
     shop_Currency_EUR = 0,
     shop_Currency_USD = 1,
     shop_Currency_OTHER = 2, /* default */
 } shop_Currency;
+#endif
 
+#ifndef BROOK_TYPE_shop_OrderPlaced_d1e2631d3b86577d
 struct shop_OrderPlaced {
     char *order_id;
     int64_t amount_cents;
@@ -45,17 +52,21 @@ struct shop_OrderPlaced {
     char *note;
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
+#ifndef BROOK_TYPE_shop_PaymentCompleted_a21354ba35350d16
 struct shop_PaymentCompleted {
     char *order_id;
     int64_t paid; /* logicalType timestamp-millis */
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
 /* ---- functions (DESIGN.md section 3): T_init fills defaults, T_clear frees what T_decode or
  * T_from_json allocated (one arena per top-level value; values built by hand are never
  * freed), T_encode appends Avro binary (no framing), T_decode is bounds-checked. ---- */
 
+#ifndef BROOK_TYPE_shop_OrderPlaced_d1e2631d3b86577d
 void shop_OrderPlaced_init(shop_OrderPlaced *v);
 void shop_OrderPlaced_clear(shop_OrderPlaced *v);
 int shop_OrderPlaced_encode(const shop_OrderPlaced *v, brook_buf_t *out);
@@ -64,7 +75,9 @@ int shop_OrderPlaced_to_json(const shop_OrderPlaced *v, brook_buf_t *out);
 int shop_OrderPlaced_from_json(shop_OrderPlaced *v, const char *json, size_t len, brook_error_t *err);
 /* "shop.OrderPlaced", fingerprint 0xd1e2631d3b86577d */
 extern const brook_type_t shop_OrderPlaced_type;
+#endif
 
+#ifndef BROOK_TYPE_shop_Currency_4e6a2aa4e1eb19ed
 void shop_Currency_init(shop_Currency *v);
 void shop_Currency_clear(shop_Currency *v);
 int shop_Currency_encode(const shop_Currency *v, brook_buf_t *out);
@@ -73,7 +86,9 @@ int shop_Currency_to_json(const shop_Currency *v, brook_buf_t *out);
 int shop_Currency_from_json(shop_Currency *v, const char *json, size_t len, brook_error_t *err);
 /* "shop.Currency", fingerprint 0x4e6a2aa4e1eb19ed */
 extern const brook_type_t shop_Currency_type;
+#endif
 
+#ifndef BROOK_TYPE_shop_PaymentCompleted_a21354ba35350d16
 void shop_PaymentCompleted_init(shop_PaymentCompleted *v);
 void shop_PaymentCompleted_clear(shop_PaymentCompleted *v);
 int shop_PaymentCompleted_encode(const shop_PaymentCompleted *v, brook_buf_t *out);
@@ -82,6 +97,14 @@ int shop_PaymentCompleted_to_json(const shop_PaymentCompleted *v, brook_buf_t *o
 int shop_PaymentCompleted_from_json(shop_PaymentCompleted *v, const char *json, size_t len, brook_error_t *err);
 /* "shop.PaymentCompleted", fingerprint 0xa21354ba35350d16 */
 extern const brook_type_t shop_PaymentCompleted_type;
+#endif
+
+/* Each type's declarations above are guarded by BROOK_TYPE_<C name>_<fingerprint>, defined
+ * here: another generated header that declares the same type from the same schema can be
+ * included in the same file (a different schema under the same C name still clashes). */
+#define BROOK_TYPE_shop_OrderPlaced_d1e2631d3b86577d
+#define BROOK_TYPE_shop_Currency_4e6a2aa4e1eb19ed
+#define BROOK_TYPE_shop_PaymentCompleted_a21354ba35350d16
 
 /* Every named type of this unit, NULL-terminated. */
 extern const brook_type_t *const payment_service_types[];

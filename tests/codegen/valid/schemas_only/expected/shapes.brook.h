@@ -27,16 +27,25 @@ extern "C" {
 
 /* ---- types ---- */
 
+#ifndef BROOK_TYPE_geo_struct_7bba3e5e9b4b0b72
 typedef struct geo_struct geo_struct;
+#endif
+#ifndef BROOK_TYPE_geo_Shape_ab9c7fea551d9608
 typedef struct geo_Shape geo_Shape;
+#endif
+#ifndef BROOK_TYPE_geo_Point_88d03518a58e18e0
 typedef struct geo_Point geo_Point;
+#endif
 
+#ifndef BROOK_TYPE_geo_for_5c858b61853e2968
 typedef enum geo_for_e {
     geo_for_if = 0,
     geo_for_else = 1,
     geo_for_NULL = 2,
 } geo_for;
+#endif
 
+#ifndef BROOK_TYPE_geo_struct_7bba3e5e9b4b0b72
 /* A record named like a C keyword. / * nested comment * / end */
 struct geo_struct {
     /* field named int */
@@ -47,7 +56,9 @@ struct geo_struct {
     int64_t v;
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
+#ifndef BROOK_TYPE_geo_Shape_ab9c7fea551d9608
 struct geo_Shape {
     geo_for kind;
     geo_struct where;
@@ -55,17 +66,21 @@ struct geo_Shape {
     struct { size_t n; char **keys; struct { bool has; char *value; } *values; } labels;
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
+#ifndef BROOK_TYPE_geo_Point_88d03518a58e18e0
 struct geo_Point {
     double x;
     double y;
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
 /* ---- functions (DESIGN.md section 3): T_init fills defaults, T_clear frees what T_decode or
  * T_from_json allocated (one arena per top-level value; values built by hand are never
  * freed), T_encode appends Avro binary (no framing), T_decode is bounds-checked. ---- */
 
+#ifndef BROOK_TYPE_geo_struct_7bba3e5e9b4b0b72
 void geo_struct_init(geo_struct *v);
 void geo_struct_clear(geo_struct *v);
 int geo_struct_encode(const geo_struct *v, brook_buf_t *out);
@@ -74,7 +89,9 @@ int geo_struct_to_json(const geo_struct *v, brook_buf_t *out);
 int geo_struct_from_json(geo_struct *v, const char *json, size_t len, brook_error_t *err);
 /* "geo.struct", fingerprint 0x7bba3e5e9b4b0b72 */
 extern const brook_type_t geo_struct_type;
+#endif
 
+#ifndef BROOK_TYPE_geo_for_5c858b61853e2968
 void geo_for_init(geo_for *v);
 void geo_for_clear(geo_for *v);
 int geo_for_encode(const geo_for *v, brook_buf_t *out);
@@ -83,7 +100,9 @@ int geo_for_to_json(const geo_for *v, brook_buf_t *out);
 int geo_for_from_json(geo_for *v, const char *json, size_t len, brook_error_t *err);
 /* "geo.for", fingerprint 0x5c858b61853e2968 */
 extern const brook_type_t geo_for_type;
+#endif
 
+#ifndef BROOK_TYPE_geo_Shape_ab9c7fea551d9608
 void geo_Shape_init(geo_Shape *v);
 void geo_Shape_clear(geo_Shape *v);
 int geo_Shape_encode(const geo_Shape *v, brook_buf_t *out);
@@ -92,7 +111,9 @@ int geo_Shape_to_json(const geo_Shape *v, brook_buf_t *out);
 int geo_Shape_from_json(geo_Shape *v, const char *json, size_t len, brook_error_t *err);
 /* "geo.Shape", fingerprint 0xab9c7fea551d9608 */
 extern const brook_type_t geo_Shape_type;
+#endif
 
+#ifndef BROOK_TYPE_geo_Point_88d03518a58e18e0
 void geo_Point_init(geo_Point *v);
 void geo_Point_clear(geo_Point *v);
 int geo_Point_encode(const geo_Point *v, brook_buf_t *out);
@@ -101,6 +122,15 @@ int geo_Point_to_json(const geo_Point *v, brook_buf_t *out);
 int geo_Point_from_json(geo_Point *v, const char *json, size_t len, brook_error_t *err);
 /* "geo.Point", fingerprint 0x88d03518a58e18e0 */
 extern const brook_type_t geo_Point_type;
+#endif
+
+/* Each type's declarations above are guarded by BROOK_TYPE_<C name>_<fingerprint>, defined
+ * here: another generated header that declares the same type from the same schema can be
+ * included in the same file (a different schema under the same C name still clashes). */
+#define BROOK_TYPE_geo_struct_7bba3e5e9b4b0b72
+#define BROOK_TYPE_geo_for_5c858b61853e2968
+#define BROOK_TYPE_geo_Shape_ab9c7fea551d9608
+#define BROOK_TYPE_geo_Point_88d03518a58e18e0
 
 /* Every named type of this unit, NULL-terminated. */
 extern const brook_type_t *const shapes_types[];

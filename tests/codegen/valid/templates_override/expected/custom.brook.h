@@ -26,19 +26,24 @@ extern "C" {
 
 /* ---- types ---- */
 
+#ifndef BROOK_TYPE_geo_Point_88d03518a58e18e0
 typedef struct geo_Point geo_Point;
+#endif
 
+#ifndef BROOK_TYPE_geo_Point_88d03518a58e18e0
 /** A point. (documented by a custom template) */
 struct geo_Point {
     double x;
     double y;
     brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
 };
+#endif
 
 /* ---- functions (DESIGN.md section 3): T_init fills defaults, T_clear frees what T_decode or
  * T_from_json allocated (one arena per top-level value; values built by hand are never
  * freed), T_encode appends Avro binary (no framing), T_decode is bounds-checked. ---- */
 
+#ifndef BROOK_TYPE_geo_Point_88d03518a58e18e0
 void geo_Point_init(geo_Point *v);
 void geo_Point_clear(geo_Point *v);
 int geo_Point_encode(const geo_Point *v, brook_buf_t *out);
@@ -47,6 +52,12 @@ int geo_Point_to_json(const geo_Point *v, brook_buf_t *out);
 int geo_Point_from_json(geo_Point *v, const char *json, size_t len, brook_error_t *err);
 /* "geo.Point", fingerprint 0x88d03518a58e18e0 */
 extern const brook_type_t geo_Point_type;
+#endif
+
+/* Each type's declarations above are guarded by BROOK_TYPE_<C name>_<fingerprint>, defined
+ * here: another generated header that declares the same type from the same schema can be
+ * included in the same file (a different schema under the same C name still clashes). */
+#define BROOK_TYPE_geo_Point_88d03518a58e18e0
 
 /* Every named type of this unit, NULL-terminated. */
 extern const brook_type_t *const custom_types[];
