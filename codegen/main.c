@@ -230,8 +230,8 @@ static int generate_services(char **decl_paths, size_t ndecls, const char *types
         for (size_t k = 0; k < i; k++)
             if (units[k] && !strcmp(units[k], units[i]))
                 diag(decl_paths[i], decls[i]->line,
-                     "service \"%s\": its unit \"%s\" is also that of %s", decls[i]->name,
-                     units[i], decl_paths[k]);
+                     "service \"%s\": its unit \"%s\" is also that of %s", decls[i]->name, units[i],
+                     decl_paths[k]);
     }
     if (bad || diag_count())
         return 1;
@@ -391,8 +391,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (types_name && (!is_c_identifier(types_name) || is_c_reserved(types_name))) {
-        fprintf(stderr, "brookc: --types-name \"%s\" is not a usable C identifier\n",
-                types_name);
+        fprintf(stderr, "brookc: --types-name \"%s\" is not a usable C identifier\n", types_name);
         return 2;
     }
     if (tmpl_load(templates))

@@ -22,7 +22,8 @@ static int failures;
     } while (0)
 
 /* The handlers the three services declare; never called here. */
-brook_result_t orders_on_shipped(brook_ctx_t *ctx, const char *key, const shop_OrderShipped *value) {
+brook_result_t orders_on_shipped(brook_ctx_t *ctx, const char *key,
+                                 const shop_OrderShipped *value) {
     return BROOK_OK;
 }
 
