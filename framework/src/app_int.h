@@ -71,6 +71,7 @@ struct brook_ctx_s {
     rd_kafka_message_t *msg;
     int attempt;
     bool acked;
+    bool headers_ready; /* record.headers filled (on first use: parsing them allocates) */
     char failure_name[128];
     char failure_message[512];
 };
@@ -143,6 +144,9 @@ struct brook_app_s {
     int stop_committed;
     bool stop_may_close;
 };
+
+/* Fills ctx->record.headers from the message on first use. Poll thread. */
+void brook__ctx_headers(brook_ctx_t *ctx);
 
 const brook_type_t *brook__app_find_type(const brook_app_t *app, const char *name);
 

@@ -187,22 +187,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 /* ---- handling -----------------------------------------------------------------------------------
  */
 
-static void fill_record(brook__member_t *m, rd_kafka_message_t *msg) {
-    brook_record_t *r = &m->ctx.record;
-    rd_kafka_timestamp_type_t tstype;
-    r->topic = rd_kafka_topic_name(msg->rkt);
-    r->partition = msg->partition;
-    r->offset = msg->offset;
-    r->timestamp = rd_kafka_message_timestamp(msg, &tstype);
-    r->timestamp_type = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? BROOK_TS_CREATE_TIME
-                        : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? BROOK_TS_LOG_APPEND_TIME
-                                                                       : BROOK_TS_NONE;
-    r->key = msg->key;
-    r->key_len = msg->key_len;
-    r->value = msg->payload;
-    r->value_len = msg->len;
-    r->headers = NULL;
-    r->header_count = 0;
+/* librdkafka parses a record's header block (allocating a list even for an empty one) when
+ * asked for it: ask only when the handler or the retry path looks. */
+void brook__ctx_headers(brook_ctx_t *ctx) {
+    if (ctx->headers_ready || !ctx->msg)
+        return;
+    ctx->headers_ready = true;
+    brook__member_t *m = ctx->member;
+    brook_record_t *r = &ctx->record;
+    rd_kafka_message_t *msg = ctx->msg;
     rd_kafka_headers_t *hdrs;
     if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         size_t n = rd_kafka_header_cnt(hdrs);
@@ -228,6 +221,25 @@ static void fill_record(brook__member_t *m, rd_kafka_message_t *msg) {
         }
         r->headers = m->headers;
     }
+}
+
+static void fill_record(brook__member_t *m, rd_kafka_message_t *msg) {
+    brook_record_t *r = &m->ctx.record;
+    rd_kafka_timestamp_type_t tstype;
+    r->topic = rd_kafka_topic_name(msg->rkt);
+    r->partition = msg->partition;
+    r->offset = msg->offset;
+    r->timestamp = rd_kafka_message_timestamp(msg, &tstype);
+    r->timestamp_type = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? BROOK_TS_CREATE_TIME
+                        : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? BROOK_TS_LOG_APPEND_TIME
+                                                                       : BROOK_TS_NONE;
+    r->key = msg->key;
+    r->key_len = msg->key_len;
+    r->value = msg->payload;
+    r->value_len = msg->len;
+    r->headers = NULL;
+    r->header_count = 0;
+    m->ctx.headers_ready = false;
     m->ctx.msg = msg;
     m->ctx.acked = false;
     m->ctx.failure_name[0] = 0;
@@ -427,7 +439,7 @@ static int member_conf(brook__member_t *m, rd_kafka_conf_t *conf, brook_error_t 
      * resumed partition's next fetch would otherwise wait behind one already in flight. */
     if (!rc && !has_user_kafka(app, "fetch.wait.max.ms") &&
         (app->cluster || (d->retry.declared && d->retry.attempts > 1)))
-        rc = brook__kafka_conf_set(conf, "fetch.wait.max.ms", app->cluster ? "50" : "100", err);
+        rc = brook__kafka_conf_set(conf, "fetch.wait.max.ms", app->cluster ? "20" : "100", err);
     if (!rc && d->topic_pattern && !has_user_kafka(app, "topic.metadata.refresh.interval.ms"))
         rc = brook__kafka_conf_set(conf, "topic.metadata.refresh.interval.ms", "5000", err);
     if (!rc)
@@ -580,10 +592,12 @@ bool brook_listener_assigned(const brook_listener_t *l) {
  */
 
 const brook_record_t *brook_ctx_record(const brook_ctx_t *ctx) {
+    brook__ctx_headers((brook_ctx_t *)ctx);
     return &ctx->record;
 }
 
 int brook_ctx_header(const brook_ctx_t *ctx, const char *name, const void **value, size_t *len) {
+    brook__ctx_headers((brook_ctx_t *)ctx);
     for (size_t i = 0; i < ctx->record.header_count; i++) {
         if (!strcmp(ctx->record.headers[i].name, name)) {
             if (value)

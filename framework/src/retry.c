@@ -225,6 +225,7 @@ static int header_attempts(const void *value, size_t len) {
 /* The original record's headers, minus what a forward sets anew. kafka_dlt-original-* and
  * retry_topic-original-timestamp stay when present: they describe the first record. */
 static rd_kafka_headers_t *forward_headers(const brook_ctx_t *ctx) {
+    brook__ctx_headers((brook_ctx_t *)ctx);
     const brook_record_t *r = &ctx->record;
     rd_kafka_headers_t *h = rd_kafka_headers_new(r->header_count + 12);
     for (size_t i = 0; i < r->header_count; i++) {
@@ -396,6 +397,7 @@ bool brook__retry_intercept(brook__member_t *m, rd_kafka_message_t *msg) {
 
 int brook__retry_attempt_of(brook__member_t *m, const brook_record_t *r) {
     if (uses_retry_topics(m->listener)) {
+        brook__ctx_headers(&m->ctx);
         for (size_t i = 0; i < r->header_count; i++)
             if (!strcmp(r->headers[i].name, BROOK_HDR_ATTEMPTS)) {
                 int a = header_attempts(r->headers[i].value, r->headers[i].len);
