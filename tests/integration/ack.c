@@ -1,7 +1,6 @@
 /* Ack modes: batch, manual and record_sync commit what they promise. */
 #include "itest.h"
 
-static brook_test_cluster_t *cluster;
 static atomic_int handled;
 static atomic_int ack_below; /* manual: ack records whose index is below this */
 
@@ -76,21 +75,11 @@ static void test_record_sync_survives_crash(void **state) {
     assert_int_equal(brook_test_committed(cluster, "ack-sync", "ack.sync", 0), 300);
 }
 
-static int setup(void **state) {
-    cluster = brook_test_cluster_new(1);
-    return cluster ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    brook_test_cluster_destroy(cluster);
-    return 0;
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_manual),
         cmocka_unit_test(test_record_sync_survives_crash),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, it_setup, it_teardown);
 }

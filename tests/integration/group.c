@@ -3,7 +3,6 @@
 
 #include "itest.h"
 
-static brook_test_cluster_t *cluster;
 static it_tracker_t tracker;
 static pthread_mutex_t owners_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t owners[IT_MAX_PARTITIONS];
@@ -112,20 +111,10 @@ static void test_second_instance_joins(void **state) {
     it_tracker_free(&tracker);
 }
 
-static int setup(void **state) {
-    cluster = brook_test_cluster_new(1);
-    return cluster ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    brook_test_cluster_destroy(cluster);
-    return 0;
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrency),
         cmocka_unit_test(test_second_instance_joins),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, it_setup, it_teardown);
 }

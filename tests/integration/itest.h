@@ -19,6 +19,20 @@
 
 #define IT_MAX_PARTITIONS 16
 
+/* The embedded cluster a test file's tests share, held from setup to teardown so apps can be
+ * destroyed and started again against the same data. */
+static brook_test_cluster_t *cluster;
+
+static inline int it_setup(void **state) {
+    cluster = brook_test_cluster_new(1);
+    return cluster ? 0 : -1;
+}
+
+static inline int it_teardown(void **state) {
+    brook_test_cluster_destroy(cluster);
+    return 0;
+}
+
 typedef struct {
     pthread_mutex_t lock;
     int n;     /* records expected: values "<prefix>-<i>", i < n */

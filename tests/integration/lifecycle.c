@@ -3,7 +3,6 @@
 
 #include "itest.h"
 
-static brook_test_cluster_t *cluster;
 static it_tracker_t tracker;
 
 static atomic_int work_us; /* simulated work per record */
@@ -123,21 +122,11 @@ static void test_crash_and_restart(void **state) {
     it_tracker_free(&tracker);
 }
 
-static int setup(void **state) {
-    cluster = brook_test_cluster_new(1);
-    return cluster ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    brook_test_cluster_destroy(cluster);
-    return 0;
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ten_thousand_in_order),
         cmocka_unit_test(test_stop_and_restart),
         cmocka_unit_test(test_crash_and_restart),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, it_setup, it_teardown);
 }

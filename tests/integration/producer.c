@@ -1,7 +1,6 @@
 /* Templates under broker faults: every record delivered once, failures never silent. */
 #include "itest.h"
 
-static brook_test_cluster_t *cluster;
 static atomic_int delivered, failed;
 
 static void on_delivery(brook_template_t *tpl, int err, const char *topic, int32_t partition,
@@ -98,20 +97,10 @@ static void test_undeliverable_is_reported(void **state) {
     brook_app_destroy(app);
 }
 
-static int setup(void **state) {
-    cluster = brook_test_cluster_new(1);
-    return cluster ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    brook_test_cluster_destroy(cluster);
-    return 0;
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_faults_deliver_exactly_once),
         cmocka_unit_test(test_undeliverable_is_reported),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, it_setup, it_teardown);
 }

@@ -5,7 +5,6 @@
 
 #define K 3 /* failures before success */
 
-static brook_test_cluster_t *cluster;
 static rt_log_t calls;
 
 /* "flaky*" fails K times, then succeeds; anything else succeeds. */
@@ -160,20 +159,10 @@ static void test_topics_fails_then_succeeds(void **state) {
     rt_log_free(&calls);
 }
 
-static int setup(void **state) {
-    cluster = brook_test_cluster_new(1);
-    return cluster ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    brook_test_cluster_destroy(cluster);
-    return 0;
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocking_fails_then_succeeds),
         cmocka_unit_test(test_topics_fails_then_succeeds),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, it_setup, it_teardown);
 }

@@ -3,7 +3,6 @@
  * kafka_dlt-* header with Spring's encodings, and the original's partition. */
 #include "retry_it.h"
 
-static brook_test_cluster_t *cluster;
 static rt_log_t calls;
 
 /* ex-*: always fails (retryable); inv-*, named-*: not retryable; plain-*: BROOK_FAIL without a
@@ -153,20 +152,10 @@ static void test_blocking_fail(void **state) {
     rt_log_free(&calls);
 }
 
-static int setup(void **state) {
-    cluster = brook_test_cluster_new(1);
-    return cluster ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    brook_test_cluster_destroy(cluster);
-    return 0;
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_topics_exhausted_and_not_retryable),
         cmocka_unit_test(test_blocking_fail),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, it_setup, it_teardown);
 }

@@ -5,7 +5,6 @@
 
 #define BEHIND 20
 
-static brook_test_cluster_t *cluster;
 static rt_log_t calls;
 
 /* "slow" fails its first attempt; everything else succeeds. */
@@ -65,19 +64,9 @@ static void test_records_behind_do_not_wait(void **state) {
     rt_log_free(&calls);
 }
 
-static int setup(void **state) {
-    cluster = brook_test_cluster_new(1);
-    return cluster ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    brook_test_cluster_destroy(cluster);
-    return 0;
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_records_behind_do_not_wait),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, it_setup, it_teardown);
 }

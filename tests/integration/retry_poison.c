@@ -76,7 +76,6 @@ static brook_type_t msg_type = {
     .decode = msg_decode,
 };
 
-static brook_test_cluster_t *cluster;
 static rt_log_t calls;
 
 static brook_result_t on_msg(brook_ctx_t *ctx, const void *key, const void *value, void *op) {
@@ -178,19 +177,9 @@ static void test_poison_pills_go_to_dlt(void **state) {
     rt_log_free(&calls);
 }
 
-static int setup(void **state) {
-    cluster = brook_test_cluster_new(1);
-    return cluster ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    brook_test_cluster_destroy(cluster);
-    return 0;
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_poison_pills_go_to_dlt),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, it_setup, it_teardown);
 }

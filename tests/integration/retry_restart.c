@@ -4,7 +4,6 @@
 
 #define N 24
 
-static brook_test_cluster_t *cluster;
 static rt_log_t calls;
 static atomic_int successes[N];
 
@@ -127,19 +126,9 @@ static void test_crash_with_records_in_retry_topics(void **state) {
     rt_log_free(&calls);
 }
 
-static int setup(void **state) {
-    cluster = brook_test_cluster_new(1);
-    return cluster ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    brook_test_cluster_destroy(cluster);
-    return 0;
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crash_with_records_in_retry_topics),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, it_setup, it_teardown);
 }
