@@ -497,6 +497,11 @@ int brook_app_start(brook_app_t *app, brook_error_t *err) {
     brook_decl_t *d = app->decl;
     int rc = 0;
     char errstr[512];
+    /* What the declaration alone can refuse, before anything starts. */
+    for (size_t i = 0; i < app->template_count && !rc; i++)
+        rc = brook__template_init(&app->templates[i], app, &d->templates[i], err);
+    if (rc)
+        return rc;
     if (brook_decl_is_embedded(d)) {
         if (!app->cluster &&
             !(app->cluster = brook_cluster_acquire(d->embedded_brokers, errstr, sizeof(errstr))))
@@ -507,8 +512,6 @@ int brook_app_start(brook_app_t *app, brook_error_t *err) {
     }
     if (!app->bootstrap)
         return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < app->template_count && !rc; i++)
-        rc = brook__template_init(&app->templates[i], app, &d->templates[i], err);
     if (!rc)
         rc = start_producer(app, err);
     if (!rc)

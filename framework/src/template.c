@@ -49,6 +49,12 @@ int brook__template_init(brook_template_t *t, brook_app_t *app, const brook_decl
     memset(t, 0, sizeof(*t));
     t->app = app;
     t->decl = d;
+    /* Refused rather than ignored: a user who asks for exactly-once must not get less. */
+    if (d->transactional)
+        return brook_error_set(err, BROOK_ERR_DECL,
+                               "%s:%d: templates[\"%s\"].transactional: transactions are not "
+                               "supported yet; remove it to send with the idempotent producer",
+                               app->decl->source, d->line, d->name);
     int rc = brook__serde_resolve(&t->key, app, &d->key, d->framing, d->schema_id, err);
     if (!rc)
         rc = brook__serde_resolve(&t->value, app, &d->value, d->framing, d->schema_id, err);

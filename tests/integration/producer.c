@@ -97,10 +97,27 @@ static void test_undeliverable_is_reported(void **state) {
     brook_app_destroy(app);
 }
 
+/* A transactional template is refused at start, naming the setting, rather than quietly
+ * sending without a transaction. */
+static void test_transactional_refused(void **state) {
+    const char *decl = "service = { name = \"pf3\"; };\n"
+                       "templates = (\n"
+                       "  { name = \"out\"; topic = \"pf.tx\"; transactional = true; }\n"
+                       ");\n";
+    brook_app_t *app = it_app(decl);
+    brook_error_t err = {0};
+    assert_int_equal(brook_app_start(app, &err), BROOK_ERR_DECL);
+    assert_string_equal(err.message, "it.brook:3: templates[\"out\"].transactional: transactions "
+                                     "are not supported yet; remove it to send with the "
+                                     "idempotent producer");
+    brook_app_destroy(app);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_faults_deliver_exactly_once),
         cmocka_unit_test(test_undeliverable_is_reported),
+        cmocka_unit_test(test_transactional_refused),
     };
     return cmocka_run_group_tests(tests, it_setup, it_teardown);
 }
