@@ -19,6 +19,8 @@
 #define TEND                                                                                   \
     { NULL, NULL }
 
+static char *chomp(char *s);
+
 /* ---- graph helpers ---------------------------------------------------------------------------- */
 
 static int walk_gen;
@@ -58,6 +60,87 @@ static bool needs_ptr(const schema_t *owner, const schema_t *t) {
         return true;
     walk_gen++;
     return reaches_walk(t, owner, true) || t == owner;
+}
+
+/* Whether a value of s can hold `target` (any depth, through anything) or, with target NULL,
+ * a string, bytes or map: walk_gen must have been advanced. */
+static bool holds_walk(const schema_t *s, const schema_t *target) {
+    switch (s->kind) {
+    case K_STRING:
+    case K_BYTES:
+    case K_MAP:
+        if (!target)
+            return true;
+        return s->kind == K_MAP && holds_walk(s->items, target);
+    case K_ARRAY:
+        return holds_walk(s->items, target);
+    case K_UNION:
+        for (size_t i = 0; i < s->nbranches; i++)
+            if (holds_walk(s->branches[i], target))
+                return true;
+        return false;
+    case K_RECORD:
+        if (s == target)
+            return true;
+        if (s->mark == walk_gen)
+            return false;
+        ((schema_t *)s)->mark = walk_gen;
+        for (size_t i = 0; i < s->nfields; i++)
+            if (holds_walk(s->fields[i].type, target))
+                return true;
+        return false;
+    default:
+        return false;
+    }
+}
+
+/* Records that can hold themselves: only their decoders count the depth. */
+static bool is_recursive(const schema_t *s) {
+    if (s->kind != K_RECORD)
+        return false;
+    walk_gen++;
+    ((schema_t *)s)->mark = walk_gen;
+    for (size_t i = 0; i < s->nfields; i++)
+        if (holds_walk(s->fields[i].type, s))
+            return true;
+    return false;
+}
+
+/* Roughly how many values a codec of s reads or writes (nested records counted in). */
+static size_t codec_weight(const schema_t *s, int depth) {
+    if (depth > 8)
+        return 1000;
+    switch (s->kind) {
+    case K_RECORD: {
+        size_t n = 1;
+        for (size_t i = 0; i < s->nfields; i++)
+            n += codec_weight(s->fields[i].type, depth + 1);
+        return n;
+    }
+    case K_ARRAY:
+    case K_MAP:
+        return 1 + codec_weight(s->items, depth + 1);
+    case K_UNION: {
+        size_t n = 1;
+        for (size_t i = 0; i < s->nbranches; i++)
+            n += codec_weight(s->branches[i], depth + 1);
+        return n;
+    }
+    default:
+        return 1;
+    }
+}
+
+/* Codecs of small records that cannot hold themselves are inlined into their callers (an
+ * array of them then costs no call per item); the rest are plain static functions. */
+static bool codec_inline(const schema_t *s) {
+    return s->kind == K_RECORD && !is_recursive(s) && codec_weight(s, 0) <= 16;
+}
+
+/* Whether decoding s copies strings (its decoder then takes a string region). */
+static bool holds_strings(const schema_t *s) {
+    walk_gen++;
+    return holds_walk(s, NULL);
 }
 
 static size_t min_size(const schema_t *s, int depth) {
@@ -181,6 +264,140 @@ static char *json_branch_name(const schema_t *b) {
     return xstrdup(is_named(b) ? b->fullname : kind_name(b->kind));
 }
 
+/* ---- runs (encoders) ---------------------------------------------------------------------------- */
+
+/* Consecutive values whose encoded size is bounded by a constant plus the lengths of their
+ * strings and bytes are written as one run (encf.run): the lengths first, then one check that
+ * the buffer has room for all of them, then writes without checks. */
+typedef struct {
+    sb_t lens;    /* statements computing the lengths */
+    sb_t puts;    /* the unchecked writes */
+    sb_t vars;    /* the variable part of the size: "l_0 + l_1 + " */
+    size_t fixed; /* the constant part */
+    int nvar;
+    bool any;
+} run_t;
+
+/* Most strings and bytes in one run: each is below BROOK__AVRO_MAX_RUN_LEN (bytes are checked,
+ * strings are bounded by the address space), so the size of a run cannot overflow. */
+#define RUN_MAX_VARS 64
+
+/* Whether s can be part of a run. */
+static bool enc_flat(const schema_t *s) {
+    switch (s->kind) {
+    case K_NULL:
+    case K_BOOLEAN:
+    case K_INT:
+    case K_LONG:
+    case K_FLOAT:
+    case K_DOUBLE:
+    case K_BYTES:
+    case K_STRING:
+    case K_ENUM:
+    case K_FIXED:
+        return true;
+    case K_UNION:
+        return schema_is_optional(s) && enc_flat(schema_optional_value(s));
+    default:
+        return false;
+    }
+}
+
+/* Adds the writes of `v` (flat schema s; `has` its flag when optional) to the run. */
+static void run_add(run_t *r, const schema_t *s, const char *v, const char *has) {
+    const schema_t *val = s;
+    bool opt = s->kind == K_UNION;
+    if (opt)
+        val = schema_optional_value(s);
+    if (val->kind == K_NULL)
+        return;
+    r->any = true;
+    char l[24], size[32], blk[64];
+    snprintf(l, sizeof l, "l_%d", r->nvar);
+    size_t n = 0;
+    switch (val->kind) {
+    case K_BOOLEAN:
+        n = 1;
+        break;
+    case K_INT:
+    case K_ENUM:
+        n = 5;
+        break;
+    case K_LONG:
+        n = 10;
+        break;
+    case K_FLOAT:
+        n = 4;
+        break;
+    case K_DOUBLE:
+        n = 8;
+        break;
+    case K_FIXED:
+        n = val->size;
+        break;
+    case K_STRING:
+    case K_BYTES: {
+        bool str = val->kind == K_STRING;
+        char *len = chomp(tmpl_str(str ? "encf.string_len" : "encf.bytes_len",
+                                   (tvar_t[]){V("v", v), TEND}));
+        tmpl_render(&r->lens, opt ? "encf.len_optional" : "encf.len",
+                    (tvar_t[]){V("l", l), V("len", len), V("has", has), TEND});
+        if (!str)
+            tmpl_render(&r->lens, "encf.len_check", (tvar_t[]){V("l", l), TEND});
+        sb_printf(&r->vars, "%s + ", l);
+        r->nvar++;
+        n = 10;
+        free(len);
+        break;
+    }
+    default:
+        break;
+    }
+    r->fixed += n + (opt ? 1 : 0);
+    snprintf(size, sizeof size, "%zu", val->size);
+    snprintf(blk, sizeof blk, "encf.%s", kind_name(val->kind));
+    char *put = tmpl_str(blk, (tvar_t[]){V("v", v), V("l", l), V("size", size), TEND});
+    if (opt) {
+        /* the branch index, zigzag-encoded: one byte */
+        char some[16], none[16];
+        snprintf(some, sizeof some, "%d", 2 * (1 - s->null_index));
+        snprintf(none, sizeof none, "%d", 2 * s->null_index);
+        tmpl_render(&r->puts, "encf.optional",
+                    (tvar_t[]){V("has", has), V("some", some), V("none", none),
+                               V("body", put), TEND});
+    } else {
+        sb_puts(&r->puts, put);
+    }
+    free(put);
+}
+
+/* Renders the run (if it writes anything) onto out and empties it. */
+static void run_flush(sb_t *out, run_t *r) {
+    if (r->any) {
+        char *lens = chomp(sb_take(&r->lens));
+        char *puts = chomp(sb_take(&r->puts));
+        char *vars = sb_take(&r->vars);
+        char *size = xprintf("%s%zu", vars, r->fixed);
+        tmpl_render(out, "encf.run",
+                    (tvar_t[]){V("lens", lens), V("size", size), V("puts", puts), TEND});
+        free(lens);
+        free(puts);
+        free(vars);
+        free(size);
+    }
+    free(sb_take(&r->lens));
+    free(sb_take(&r->puts));
+    free(sb_take(&r->vars));
+    *r = (run_t){0};
+}
+
+/* Adds v to the run, first flushing the run when it is full. */
+static void run_push(sb_t *out, run_t *r, const schema_t *s, const char *v, const char *has) {
+    if (r->nvar >= RUN_MAX_VARS)
+        run_flush(out, r);
+    run_add(r, s, v, has);
+}
+
 /* Statements for value `v` of schema s in direction d. `j` is the JSON node variable (from).
  * `has` is the has-expression when s is optional. */
 static char *stmts(dir_t d, const schema_t *owner, const schema_t *s, const char *v,
@@ -233,7 +450,31 @@ static char *stmts(dir_t d, const schema_t *owner, const schema_t *s, const char
         bool arr = s->kind == K_ARRAY;
         char *ev = xprintf("%s.%s[%s]", v, arr ? "items" : "values", i);
         char *body;
-        if (schema_is_optional(s->items)) {
+        if (d == D_ENC) {
+            /* a map's key and a flat value make one run */
+            static const schema_t string_schema = {.kind = K_STRING};
+            char *kv = xprintf("%s.keys[%s]", v, i);
+            char *hv = xprintf("%s.has", ev);
+            char *vv = xprintf("%s.value", ev);
+            bool opt = schema_is_optional(s->items);
+            sb_t b = {0};
+            run_t r = {0};
+            if (!arr)
+                run_push(&b, &r, &string_schema, kv, NULL);
+            if (enc_flat(s->items)) {
+                run_push(&b, &r, s->items, opt ? vv : ev, hv);
+                run_flush(&b, &r);
+            } else {
+                run_flush(&b, &r);
+                char *x = stmts(d, NULL, s->items, opt ? vv : ev, hv, jn, depth + 1);
+                sb_puts(&b, x);
+                free(x);
+            }
+            body = chomp(sb_take(&b));
+            free(kv);
+            free(hv);
+            free(vv);
+        } else if (schema_is_optional(s->items)) {
             char *hv = xprintf("%s.has", ev);
             char *vv = xprintf("%s.value", ev);
             body = stmts(d, NULL, s->items, vv, hv, jn, depth + 1);
@@ -708,6 +949,7 @@ static void render_type_source(gen_t *g, sb_t *out, schema_t *s) {
     char *full_init = c_text_initializer(full);
     bool rec = s->kind == K_RECORD;
     sb_t enc = {0}, dec = {0}, json = {0}, from = {0}, init = {0};
+    run_t run = {0};
     if (rec) {
         tmpl_render(&json, "c.record_json_begin", (tvar_t[]){TEND});
         tmpl_render(&from, "c.record_from_begin", (tvar_t[]){V("type", s->cname), TEND});
@@ -715,7 +957,14 @@ static void render_type_source(gen_t *g, sb_t *out, schema_t *s) {
             const field_t *f = &s->fields[i];
             char *fv = xprintf("v->%s", f->cname);
             char *hv = f->has_cname ? xprintf("v->%s", f->has_cname) : NULL;
-            char *e = stmts(D_ENC, s, f->type, fv, hv, "j", 0);
+            char *e;
+            if (enc_flat(f->type)) {
+                run_push(&enc, &run, f->type, fv, hv);
+                e = xstrdup("");
+            } else {
+                run_flush(&enc, &run);
+                e = stmts(D_ENC, s, f->type, fv, hv, "j", 0);
+            }
             char *dd = stmts(D_DEC, s, f->type, fv, hv, "j", 0);
             char *js = chomp(stmts(D_JSON, s, f->type, fv, hv, "j", 0));
             char *fr = chomp(stmts(D_FROM, s, f->type, fv, hv, "j_f", 1));
@@ -743,6 +992,7 @@ static void render_type_source(gen_t *g, sb_t *out, schema_t *s) {
             free(namelit);
             free(missing);
         }
+        run_flush(&enc, &run);
         tmpl_render(&json, "c.record_json_end", (tvar_t[]){TEND});
         init_record_fields(&init, s, "v->", NULL, 0);
     } else {
@@ -762,8 +1012,9 @@ static void render_type_source(gen_t *g, sb_t *out, schema_t *s) {
     char *encs = chomp(sb_take(&enc)), *decs = chomp(sb_take(&dec));
     char *jsons = chomp(sb_take(&json)), *froms = chomp(sb_take(&from));
     char *inits = chomp(sb_take(&init));
-    char *enter = rec ? chomp(tmpl_str("c.dec_enter", (tvar_t[]){TEND})) : xstrdup("");
-    char *leave = rec ? chomp(tmpl_str("c.dec_leave", (tvar_t[]){TEND})) : xstrdup("");
+    bool deep = is_recursive(s);
+    char *enter = deep ? chomp(tmpl_str("c.dec_enter", (tvar_t[]){TEND})) : xstrdup("");
+    char *leave = deep ? chomp(tmpl_str("c.dec_leave", (tvar_t[]){TEND})) : xstrdup("");
     char *init_public = rec ? xprintf("%s__init(v, &v->brook_arena_);", s->cname)
                             : xprintf("%s__init(v, NULL);", s->cname);
     char *clear_public = rec ? xprintf("brook_arena_free(&v->brook_arena_);\n"
@@ -776,7 +1027,9 @@ static void render_type_source(gen_t *g, sb_t *out, schema_t *s) {
                            V("init", inits), V("enc", encs), V("dec", decs),
                            V("dec_enter", enter), V("dec_leave", leave), V("json", jsons),
                            V("from", froms), V("init_public", init_public),
-                           V("clear_public", clear_public), V("arena", arena), TEND});
+                           V("clear_public", clear_public), V("arena", arena),
+                           V("strings", holds_strings(s) ? "true" : "false"),
+                           V("codec", codec_inline(s) ? "BROOK__AVRO_INLINE" : "static"), TEND});
     (void)g;
     free(pcf);
     free(fp);
@@ -1113,7 +1366,10 @@ void gen_unit(gen_t *g, char **h_out, char **c_out) {
 
     sb_t statics = {0}, bodies = {0}, table = {0};
     for (size_t i = 0; i < m->nnamed; i++) {
-        tmpl_render(&statics, "c.static_protos", (tvar_t[]){V("type", m->named[i]->cname), TEND});
+        tmpl_render(&statics, "c.static_protos",
+                    (tvar_t[]){V("type", m->named[i]->cname),
+                               V("codec", codec_inline(m->named[i]) ? "BROOK__AVRO_INLINE" : "static"),
+                               TEND});
         tmpl_render(&table, "c.table_entry", (tvar_t[]){V("type", m->named[i]->cname), TEND});
     }
     for (size_t k = 0; k < m->nnamed; k++) {

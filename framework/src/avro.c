@@ -15,19 +15,28 @@
  */
 
 /* One spare first block per thread: decoding a value and clearing it, over and over, then
- * costs no malloc/free at all. */
+ * costs no malloc/free at all. The thread-locals are initial-exec: reading one is a single
+ * load, where the default model calls __tls_get_addr. */
 #define ARENA_FIRST 1024
-static _Thread_local brook_arena_t *spare_block;
+#if defined(__GNUC__)
+#define TLS_FAST __attribute__((tls_model("initial-exec")))
+#else
+#define TLS_FAST
+#endif
+static _Thread_local brook_arena_t *spare_block TLS_FAST;
+static _Thread_local bool spare_registered TLS_FAST;
 /* The key only makes a thread's spare block freed when the thread exits (and atexit frees
- * the exiting thread's), so that leak checkers see nothing. */
+ * the exiting thread's), so that leak checkers see nothing. It is set once per thread, to a
+ * marker: the destructor frees whatever block the thread holds then. */
 static pthread_key_t spare_key;
 static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
 static bool spare_ok;
 
 static void spare_destroy(void *p) {
-    if (p == spare_block)
-        spare_block = NULL;
-    free(p);
+    (void)p;
+    free(spare_block);
+    spare_block = NULL;
+    spare_registered = false;
 }
 
 static void spare_atexit(void) {
@@ -39,20 +48,36 @@ static void spare_init(void) {
     spare_ok = pthread_key_create(&spare_key, spare_destroy) == 0 && atexit(spare_atexit) == 0;
 }
 
-static void spare_set(brook_arena_t *a) {
-    spare_block = a;
-    pthread_setspecific(spare_key, a);
+/* Whether this thread may keep a spare block (registers the thread the first time). */
+static bool spare_register(void) {
+    if (spare_registered)
+        return true;
+    pthread_once(&spare_once, spare_init);
+    if (!spare_ok || pthread_setspecific(spare_key, &spare_key))
+        return false;
+    spare_registered = true;
+    return true;
+}
+
+/* The thread's spare block as an empty arena with n bytes used, or NULL when there is none. */
+static brook_arena_t *spare_take(size_t n) {
+    brook_arena_t *a = spare_block;
+    if (!a)
+        return NULL;
+    spare_block = NULL;
+    a->next = NULL;
+    a->used = n;
+    return a;
 }
 
 void *brook__arena_alloc_block(brook_arena_t **arena, size_t n) {
     brook_arena_t *head = *arena;
-    if (!head && n <= ARENA_FIRST && spare_block) {
-        brook_arena_t *a = spare_block;
-        spare_set(NULL);
-        a->next = NULL;
-        a->used = n;
-        *arena = a;
-        return a + 1;
+    if (!head && n <= ARENA_FIRST) {
+        brook_arena_t *a = spare_take(n);
+        if (a) {
+            *arena = a;
+            return a + 1;
+        }
     }
     size_t cap = head ? head->cap * 2 : ARENA_FIRST;
     if (cap > ((size_t)1 << 24))
@@ -84,13 +109,52 @@ void brook_arena_free(brook_arena_t **arena) {
     brook_arena_t *a = *arena;
     while (a) {
         brook_arena_t *next = a->next;
-        if (a->cap == ARENA_FIRST && !spare_block && (pthread_once(&spare_once, spare_init), spare_ok))
-            spare_set(a);
+        if (a->cap == ARENA_FIRST && !spare_block && spare_register())
+            spare_block = a;
         else
             free(a);
         a = next;
     }
     *arena = NULL;
+}
+
+/* The string region comes first in the value's first block; what is left of the block serves
+ * the arrays and maps. When that leaves a quarter of a first block or more, the block is a
+ * first block (the spare one, if the thread has it); otherwise it is the region's size plus
+ * ARENA_FIRST. */
+uint8_t *brook__avro_dec_strings(brook_arena_t **arena, size_t len) {
+    if (len > SIZE_MAX / 2)
+        return NULL;
+    size_t n = (len + 15u) & ~(size_t)15u;
+    brook_arena_t *a = NULL;
+    bool small = !*arena && n + ARENA_FIRST / 4 <= ARENA_FIRST;
+    if (small)
+        a = spare_take(n);
+    if (!a) {
+        size_t cap = small ? ARENA_FIRST : n + (*arena ? 0 : ARENA_FIRST);
+        a = malloc(sizeof(brook_arena_t) + cap);
+        if (!a)
+            return NULL;
+        a->cap = cap;
+        a->used = n;
+        a->pad_ = 0;
+        if (*arena) { /* behind the current block, which keeps its free space */
+            a->next = (*arena)->next;
+            (*arena)->next = a;
+            return (uint8_t *)(a + 1);
+        }
+        a->next = NULL;
+    }
+    *arena = a;
+    return (uint8_t *)(a + 1);
+}
+
+int brook__avro_dec_error(brook_error_t *err, const brook_avro_dec_t *d, const char *type_name) {
+    if (d->rc == BROOK_ERR_NOMEM)
+        return brook_error_set(err, d->rc, "%s: out of memory while decoding", type_name);
+    return brook_error_set(err, BROOK_ERR_DECODE,
+                           "%s: invalid or truncated Avro data at byte %zu of %zu", type_name,
+                           (size_t)(d->at - d->start), (size_t)(d->end - d->start));
 }
 
 uint8_t *brook__avro_enc_grow(brook_avro_enc_t *e, uint8_t *p, size_t n) {

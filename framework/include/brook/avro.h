@@ -32,6 +32,21 @@ extern "C" {
 #define BROOK__AVRO_INLINE static inline
 #endif
 
+#if defined(__GNUC__)
+#define BROOK__AVRO_LIKELY(x) __builtin_expect(!!(x), 1)
+#define BROOK__AVRO_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define BROOK__AVRO_LIKELY(x) (x)
+#define BROOK__AVRO_UNLIKELY(x) (x)
+#endif
+
+/* Avro's float and double are little-endian: on a little-endian host they are stored as is. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define BROOK__AVRO_LE 1
+#else
+#define BROOK__AVRO_LE 0
+#endif
+
 /* ---- arena ---------------------------------------------------------------------------------- */
 
 /* A chain of blocks; the newest is first. Allocation is a pointer bump in the first block. */
@@ -67,16 +82,117 @@ BROOK__AVRO_INLINE void *brook_arena_alloc(brook_arena_t **arena, size_t n) {
             return BROOK_ERR_NOMEM;                                                            \
     } while (0)
 
-/* Zigzag varint at p, which has room for 10 bytes; returns the end. */
-BROOK__AVRO_INLINE uint8_t *brook__avro_put_long(uint8_t *p, int64_t v) {
-    uint64_t z = ((uint64_t)v << 1) ^ (0 - ((uint64_t)v >> 63));
-    while (z > 0x7f) {
+/* ---- unchecked writes: the caller made room first ------------------------------------------ */
+
+/* Varint of z at p, which has room for 10 bytes; returns the end. One byte is the common
+ * case (lengths, counts, union branches, small numbers): it is tested first. */
+BROOK__AVRO_INLINE uint8_t *brook__avro_put_varint(uint8_t *p, uint64_t z) {
+    if (BROOK__AVRO_LIKELY(z < 0x80)) {
+        *p = (uint8_t)z;
+        return p + 1;
+    }
+    do {
         *p++ = (uint8_t)(z | 0x80);
         z >>= 7;
-    }
+    } while (z > 0x7f);
     *p++ = (uint8_t)z;
     return p;
 }
+
+/* Zigzag varint at p, which has room for 10 bytes; returns the end. */
+BROOK__AVRO_INLINE uint8_t *brook__avro_put_long(uint8_t *p, int64_t v) {
+    return brook__avro_put_varint(p, ((uint64_t)v << 1) ^ (0 - ((uint64_t)v >> 63)));
+}
+
+/* An int at p, which has room for 5 bytes (the zigzag of an int32 fits in 32 bits). */
+BROOK__AVRO_INLINE uint8_t *brook__avro_put_int(uint8_t *p, int32_t v) {
+    uint32_t z = ((uint32_t)v << 1) ^ (0 - ((uint32_t)v >> 31));
+    if (BROOK__AVRO_LIKELY(z < 0x80)) {
+        *p = (uint8_t)z;
+        return p + 1;
+    }
+    do {
+        *p++ = (uint8_t)(z | 0x80);
+        z >>= 7;
+    } while (z > 0x7f);
+    *p++ = (uint8_t)z;
+    return p;
+}
+
+BROOK__AVRO_INLINE uint8_t *brook__avro_put_float(uint8_t *p, float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    if (BROOK__AVRO_LE) {
+        memcpy(p, &u, 4);
+    } else {
+        for (int i = 0; i < 4; i++)
+            p[i] = (uint8_t)(u >> (8 * i));
+    }
+    return p + 4;
+}
+
+BROOK__AVRO_INLINE uint8_t *brook__avro_put_double(uint8_t *p, double v) {
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    if (BROOK__AVRO_LE) {
+        memcpy(p, &u, 8);
+    } else {
+        for (int i = 0; i < 8; i++)
+            p[i] = (uint8_t)(u >> (8 * i));
+    }
+    return p + 8;
+}
+
+/* memcpy for the short strings records are full of: up to 32 bytes it is two (possibly
+ * overlapping) loads and stores inline, instead of a call into libc. Reads and writes exactly
+ * [0, n) of both sides. */
+BROOK__AVRO_INLINE void brook__avro_copy(void *dst, const void *src, size_t n) {
+    uint8_t *d = (uint8_t *)dst;
+    const uint8_t *s = (const uint8_t *)src;
+    if (n <= 16) {
+        if (n >= 8) {
+            uint64_t a, b;
+            memcpy(&a, s, 8);
+            memcpy(&b, s + n - 8, 8);
+            memcpy(d, &a, 8);
+            memcpy(d + n - 8, &b, 8);
+        } else if (n >= 4) {
+            uint32_t a, b;
+            memcpy(&a, s, 4);
+            memcpy(&b, s + n - 4, 4);
+            memcpy(d, &a, 4);
+            memcpy(d + n - 4, &b, 4);
+        } else if (n) {
+            d[0] = s[0];
+            d[n / 2] = s[n / 2];
+            d[n - 1] = s[n - 1];
+        }
+    } else if (n <= 32) {
+        uint64_t a[2], b[2];
+        memcpy(a, s, 16);
+        memcpy(b, s + n - 16, 16);
+        memcpy(d, a, 16);
+        memcpy(d + n - 16, b, 16);
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
+/* Length-prefixed data at p, which has room for n + 10 bytes. */
+BROOK__AVRO_INLINE uint8_t *brook__avro_put_data(uint8_t *p, const void *data, size_t n) {
+    p = brook__avro_put_varint(p, (uint64_t)n << 1);
+    brook__avro_copy(p, data, n);
+    return p + n;
+}
+
+/* strlen that takes NULL (written as the empty string). */
+BROOK__AVRO_INLINE size_t brook__avro_strlen(const char *s) {
+    return s ? strlen(s) : 0;
+}
+
+/* Longest bytes value a generated encoder sizes together with others before writing: the
+ * sum of a few such lengths cannot overflow. Longer ones fail (no memory holds them). */
+#define BROOK__AVRO_MAX_RUN_LEN (SIZE_MAX >> 8)
 
 BROOK__AVRO_INLINE int brook_avro_write_long(brook_buf_t *b, int64_t v) {
     BROOK__AVRO_ROOM(b, 10);
@@ -184,7 +300,8 @@ BROOK__AVRO_INLINE uint8_t *brook_avro_put_long(uint8_t *p, brook_avro_enc_t *e,
 }
 
 BROOK__AVRO_INLINE uint8_t *brook_avro_put_int(uint8_t *p, brook_avro_enc_t *e, int32_t v) {
-    return brook_avro_put_long(p, e, v);
+    BROOK__AVRO_ENSURE(e, p, 5);
+    return brook__avro_put_int(p, v);
 }
 
 BROOK__AVRO_INLINE uint8_t *brook_avro_put_boolean(uint8_t *p, brook_avro_enc_t *e, bool v) {
@@ -194,23 +311,13 @@ BROOK__AVRO_INLINE uint8_t *brook_avro_put_boolean(uint8_t *p, brook_avro_enc_t 
 }
 
 BROOK__AVRO_INLINE uint8_t *brook_avro_put_float(uint8_t *p, brook_avro_enc_t *e, float v) {
-    uint32_t u;
-    memcpy(&u, &v, 4);
     BROOK__AVRO_ENSURE(e, p, 4);
-    p[0] = (uint8_t)u;
-    p[1] = (uint8_t)(u >> 8);
-    p[2] = (uint8_t)(u >> 16);
-    p[3] = (uint8_t)(u >> 24);
-    return p + 4;
+    return brook__avro_put_float(p, v);
 }
 
 BROOK__AVRO_INLINE uint8_t *brook_avro_put_double(uint8_t *p, brook_avro_enc_t *e, double v) {
-    uint64_t u;
-    memcpy(&u, &v, 8);
     BROOK__AVRO_ENSURE(e, p, 8);
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(u >> (8 * i));
-    return p + 8;
+    return brook__avro_put_double(p, v);
 }
 
 BROOK__AVRO_INLINE uint8_t *brook_avro_put_fixed(uint8_t *p, brook_avro_enc_t *e,
@@ -226,16 +333,13 @@ BROOK__AVRO_INLINE uint8_t *brook_avro_put_bytes(uint8_t *p, brook_avro_enc_t *e
     if (n > SIZE_MAX - 10)
         return NULL;
     BROOK__AVRO_ENSURE(e, p, n + 10);
-    p = brook__avro_put_long(p, (int64_t)n);
-    if (n)
-        memcpy(p, data, n);
-    return p + n;
+    return brook__avro_put_data(p, data, n);
 }
 
 /* A NULL string is written as the empty string. */
 BROOK__AVRO_INLINE uint8_t *brook_avro_put_string(uint8_t *p, brook_avro_enc_t *e,
                                                   const char *s) {
-    return brook_avro_put_bytes(p, e, s, s ? strlen(s) : 0);
+    return brook_avro_put_bytes(p, e, s, brook__avro_strlen(s));
 }
 
 /* ---- reading (Avro binary) ------------------------------------------------------------------ */
@@ -385,6 +489,227 @@ BROOK__AVRO_INLINE void *brook_avro_grow(brook_avro_reader_t *r, const void *ite
     if (need > SIZE_MAX / (size ? size : 1) - 1)
         return NULL;
     void *p = brook_arena_alloc(r->arena, need * size + 1);
+    if (!p)
+        return NULL;
+    if (n)
+        memcpy(p, items, n * size);
+    memset((uint8_t *)p + n * size, 0, (need - n) * size);
+    return p;
+}
+
+/* ---- reading with a cursor (what generated decoders use) ------------------------------------ */
+
+/* Generated decoders keep the read position in a local pointer, passed along and returned
+ * (NULL once something failed), for the reason given for encoders above. Strings and bytes
+ * are copied into one region taken at the start: each takes n + 1 bytes (the NUL) out of the
+ * n + 1 or more it was read from, so all of them together fit in the input's length and a
+ * copy needs no check. Arrays, maps and records held by pointer come from the arena. */
+typedef struct brook_avro_dec_s {
+    const uint8_t *start;
+    const uint8_t *end;
+    uint8_t *str;          /* the next string goes here */
+    brook_arena_t **arena; /* where everything else goes */
+    const uint8_t *at;     /* failure: where */
+    int rc;                /* failure: BROOK_ERR_DECODE or BROOK_ERR_NOMEM */
+    int depth;             /* records entered (recursive schemas only) */
+} brook_avro_dec_t;
+
+/* Records a failure at p; returns NULL. */
+BROOK__AVRO_INLINE const uint8_t *brook__avro_dec_fail(brook_avro_dec_t *d, const uint8_t *p,
+                                                       int rc) {
+    d->at = p;
+    d->rc = rc;
+    return NULL;
+}
+/* The string region of brook__avro_dec_begin: the first block of *arena. NULL when out of
+ * memory. */
+uint8_t *brook__avro_dec_strings(brook_arena_t **arena, size_t len);
+
+/* Starts decoding data[0, len): the first position, or NULL (d says why). `strings`: whether
+ * the type holds any string, bytes or map (a region the input's size is then taken). */
+BROOK__AVRO_INLINE const uint8_t *brook__avro_dec_begin(brook_avro_dec_t *d, const void *data,
+                                                        size_t len, brook_arena_t **arena,
+                                                        bool strings) {
+    static const uint8_t empty[1] = {0};
+    const uint8_t *p = data ? (const uint8_t *)data : empty;
+    d->start = p;
+    d->end = p + (data ? len : 0);
+    d->str = NULL;
+    d->arena = arena;
+    d->at = p;
+    d->rc = 0;
+    d->depth = 0;
+    if (!data && len)
+        return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
+    if (strings && len && !(d->str = brook__avro_dec_strings(arena, len)))
+        return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
+    return p;
+}
+
+/* Sets the error message of a failed generated decoder. Returns d->rc. */
+int brook__avro_dec_error(brook_error_t *err, const brook_avro_dec_t *d, const char *type_name);
+
+/* A varint of two bytes or more (at most 10, as brook_avro_read_long). With 10 bytes left, no
+ * byte needs a bounds check. */
+BROOK__AVRO_INLINE const uint8_t *brook__avro_get_varint_long(const uint8_t *p, const uint8_t *end,
+                                                         brook_avro_dec_t *d, uint64_t *out) {
+    uint64_t v = 0;
+    if (end - p >= 10) {
+        for (unsigned i = 0; i < 10; i++) {
+            uint64_t c = p[i];
+            v |= (c & 0x7f) << (7 * i);
+            if (c < 0x80) {
+                *out = v;
+                return p + i + 1;
+            }
+        }
+        return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
+    }
+    const uint8_t *q = p;
+    for (unsigned shift = 0;; shift += 7) {
+        if (q >= end || shift > 63)
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
+        uint8_t c = *q++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            break;
+    }
+    *out = v;
+    return q;
+}
+
+BROOK__AVRO_INLINE const uint8_t *brook_avro_get_long(const uint8_t *p, const uint8_t *end,
+                                                      brook_avro_dec_t *d, int64_t *out) {
+    uint64_t v;
+    if (BROOK__AVRO_LIKELY(p < end && *p < 0x80)) {
+        v = *p++;
+    } else if (!(p = brook__avro_get_varint_long(p, end, d, &v))) {
+        *out = 0;
+        return NULL;
+    }
+    *out = (int64_t)((v >> 1) ^ (0 - (v & 1)));
+    return p;
+}
+
+BROOK__AVRO_INLINE const uint8_t *brook_avro_get_int(const uint8_t *p, const uint8_t *end,
+                                                     brook_avro_dec_t *d, int32_t *out) {
+    int64_t v;
+    const uint8_t *q = brook_avro_get_long(p, end, d, &v);
+    if (!q)
+        return NULL;
+    if (v < INT32_MIN || v > INT32_MAX)
+        return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
+    *out = (int32_t)v;
+    return q;
+}
+
+BROOK__AVRO_INLINE const uint8_t *brook_avro_get_boolean(const uint8_t *p, const uint8_t *end,
+                                                         brook_avro_dec_t *d, bool *out) {
+    if (p >= end || *p > 1)
+        return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
+    *out = *p != 0;
+    return p + 1;
+}
+
+BROOK__AVRO_INLINE const uint8_t *brook_avro_get_float(const uint8_t *p, const uint8_t *end,
+                                                       brook_avro_dec_t *d, float *out) {
+    if (end - p < 4)
+        return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
+    uint32_t u;
+    if (BROOK__AVRO_LE)
+        memcpy(&u, p, 4);
+    else
+        u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    memcpy(out, &u, 4);
+    return p + 4;
+}
+
+BROOK__AVRO_INLINE const uint8_t *brook_avro_get_double(const uint8_t *p, const uint8_t *end,
+                                                        brook_avro_dec_t *d, double *out) {
+    if (end - p < 8)
+        return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
+    uint64_t u = 0;
+    if (BROOK__AVRO_LE) {
+        memcpy(&u, p, 8);
+    } else {
+        for (int i = 0; i < 8; i++)
+            u |= (uint64_t)p[i] << (8 * i);
+    }
+    memcpy(out, &u, 8);
+    return p + 8;
+}
+
+BROOK__AVRO_INLINE const uint8_t *brook_avro_get_fixed(const uint8_t *p, const uint8_t *end,
+                                                       brook_avro_dec_t *d, void *out, size_t n) {
+    if ((size_t)(end - p) < n)
+        return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
+    if (n)
+        memcpy(out, p, n);
+    return p + n;
+}
+
+/* Length-prefixed data copied into the string region with a NUL after it. */
+BROOK__AVRO_INLINE const uint8_t *brook__avro_get_data(const uint8_t *p, const uint8_t *end,
+                                                       brook_avro_dec_t *d, uint8_t **out,
+                                                       size_t *len) {
+    uint64_t n;
+    const uint8_t *q = p;
+    if (BROOK__AVRO_LIKELY(q < end && *q < 0x80)) { /* a length below 64 */
+        n = *q++;
+    } else if (!(q = brook__avro_get_varint_long(p, end, d, &n))) {
+        return NULL;
+    }
+    if ((n & 1) || (n >>= 1) > (uint64_t)(end - q)) /* negative (zigzag) or too long */
+        return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
+    uint8_t *s = d->str;
+    brook__avro_copy(s, q, (size_t)n);
+    s[n] = 0;
+    d->str = s + n + 1;
+    *out = s;
+    *len = (size_t)n;
+    return q + n;
+}
+
+BROOK__AVRO_INLINE const uint8_t *brook_avro_get_bytes(const uint8_t *p, const uint8_t *end,
+                                                       brook_avro_dec_t *d, brook_bytes_t *out) {
+    return brook__avro_get_data(p, end, d, &out->data, &out->len);
+}
+
+BROOK__AVRO_INLINE const uint8_t *brook_avro_get_string(const uint8_t *p, const uint8_t *end,
+                                                        brook_avro_dec_t *d, char **out) {
+    size_t len;
+    return brook__avro_get_data(p, end, d, (uint8_t **)out, &len);
+}
+
+/* brook_avro_read_block_count with a cursor. */
+BROOK__AVRO_INLINE const uint8_t *brook_avro_get_block_count(const uint8_t *p, const uint8_t *end,
+                                                             brook_avro_dec_t *d,
+                                                             size_t min_item_size, size_t *out) {
+    int64_t n;
+    const uint8_t *q = brook_avro_get_long(p, end, d, &n);
+    if (!q)
+        return NULL;
+    if (BROOK__AVRO_UNLIKELY(n < 0)) {
+        int64_t size;
+        if (n == INT64_MIN || !(q = brook_avro_get_long(q, end, d, &size)) || size < 0)
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
+        n = -n;
+    }
+    size_t left = (size_t)(end - q);
+    if (min_item_size ? (uint64_t)n > left / min_item_size
+                      : (uint64_t)n > BROOK_AVRO_MAX_EMPTY_ITEMS)
+        return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
+    *out = (size_t)n;
+    return q;
+}
+
+/* brook_avro_grow for an arena: a copy of `n` items of `size` bytes grown to `need`, the new
+ * ones zeroed. NULL when out of memory. */
+BROOK__AVRO_INLINE void *brook__avro_arena_grow(brook_arena_t **arena, const void *items,
+                                                size_t n, size_t need, size_t size) {
+    if (need > SIZE_MAX / (size ? size : 1) - 1)
+        return NULL;
+    void *p = brook_arena_alloc(arena, need * size + 1);
     if (!p)
         return NULL;
     if (n)

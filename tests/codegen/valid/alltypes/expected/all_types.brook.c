@@ -19,12 +19,14 @@
 #error "all_types.brook.c was generated for Brook ABI 1; regenerate it with this Brook's brookc"
 #endif
 
-/* Encoders move a cursor: p is the write position, NULL once something failed. */
+/* Encoders and decoders move a cursor: p is the write or read position, NULL once something
+ * failed. */
 #define BROOK__PUT(x)                                                                          \
     do {                                                                                       \
         if (!(p = (x)))                                                                        \
             return NULL;                                                                       \
     } while (0)
+#define BROOK__GET(x) BROOK__PUT(x)
 
 #define BROOK__TRY(x)                                                                          \
     do {                                                                                       \
@@ -34,68 +36,68 @@
     } while (0)
 
 static void shop_Money__init(shop_Money *v, brook_arena_t **a);
-static uint8_t *shop_Money__enc(const shop_Money *v, uint8_t *p, brook_avro_enc_t *e);
-static int shop_Money__dec(shop_Money *v, brook_avro_reader_t *r);
+BROOK__AVRO_INLINE uint8_t *shop_Money__enc(const shop_Money *v, uint8_t *p, brook_avro_enc_t *e);
+BROOK__AVRO_INLINE const uint8_t *shop_Money__dec(shop_Money *v, const uint8_t *p, brook_avro_dec_t *d);
 static int shop_Money__json(const shop_Money *v, brook_buf_t *out);
 static int shop_Money__from(shop_Money *v, const brook_json_t *j, brook_arena_t **a);
 static void shop_Currency__init(shop_Currency *v, brook_arena_t **a);
 static uint8_t *shop_Currency__enc(const shop_Currency *v, uint8_t *p, brook_avro_enc_t *e);
-static int shop_Currency__dec(shop_Currency *v, brook_avro_reader_t *r);
+static const uint8_t *shop_Currency__dec(shop_Currency *v, const uint8_t *p, brook_avro_dec_t *d);
 static int shop_Currency__json(const shop_Currency *v, brook_buf_t *out);
 static int shop_Currency__from(shop_Currency *v, const brook_json_t *j, brook_arena_t **a);
 static void shop_Md5__init(shop_Md5 *v, brook_arena_t **a);
 static uint8_t *shop_Md5__enc(const shop_Md5 *v, uint8_t *p, brook_avro_enc_t *e);
-static int shop_Md5__dec(shop_Md5 *v, brook_avro_reader_t *r);
+static const uint8_t *shop_Md5__dec(shop_Md5 *v, const uint8_t *p, brook_avro_dec_t *d);
 static int shop_Md5__json(const shop_Md5 *v, brook_buf_t *out);
 static int shop_Md5__from(shop_Md5 *v, const brook_json_t *j, brook_arena_t **a);
 static void test_Node__init(test_Node *v, brook_arena_t **a);
 static uint8_t *test_Node__enc(const test_Node *v, uint8_t *p, brook_avro_enc_t *e);
-static int test_Node__dec(test_Node *v, brook_avro_reader_t *r);
+static const uint8_t *test_Node__dec(test_Node *v, const uint8_t *p, brook_avro_dec_t *d);
 static int test_Node__json(const test_Node *v, brook_buf_t *out);
 static int test_Node__from(test_Node *v, const brook_json_t *j, brook_arena_t **a);
 static void test_A__init(test_A *v, brook_arena_t **a);
 static uint8_t *test_A__enc(const test_A *v, uint8_t *p, brook_avro_enc_t *e);
-static int test_A__dec(test_A *v, brook_avro_reader_t *r);
+static const uint8_t *test_A__dec(test_A *v, const uint8_t *p, brook_avro_dec_t *d);
 static int test_A__json(const test_A *v, brook_buf_t *out);
 static int test_A__from(test_A *v, const brook_json_t *j, brook_arena_t **a);
 static void test_B__init(test_B *v, brook_arena_t **a);
 static uint8_t *test_B__enc(const test_B *v, uint8_t *p, brook_avro_enc_t *e);
-static int test_B__dec(test_B *v, brook_avro_reader_t *r);
+static const uint8_t *test_B__dec(test_B *v, const uint8_t *p, brook_avro_dec_t *d);
 static int test_B__json(const test_B *v, brook_buf_t *out);
 static int test_B__from(test_B *v, const brook_json_t *j, brook_arena_t **a);
 static void a_b_c__init(a_b_c *v, brook_arena_t **a);
-static uint8_t *a_b_c__enc(const a_b_c *v, uint8_t *p, brook_avro_enc_t *e);
-static int a_b_c__dec(a_b_c *v, brook_avro_reader_t *r);
+BROOK__AVRO_INLINE uint8_t *a_b_c__enc(const a_b_c *v, uint8_t *p, brook_avro_enc_t *e);
+BROOK__AVRO_INLINE const uint8_t *a_b_c__dec(a_b_c *v, const uint8_t *p, brook_avro_dec_t *d);
 static int a_b_c__json(const a_b_c *v, brook_buf_t *out);
 static int a_b_c__from(a_b_c *v, const brook_json_t *j, brook_arena_t **a);
 static void a_b_c_2__init(a_b_c_2 *v, brook_arena_t **a);
-static uint8_t *a_b_c_2__enc(const a_b_c_2 *v, uint8_t *p, brook_avro_enc_t *e);
-static int a_b_c_2__dec(a_b_c_2 *v, brook_avro_reader_t *r);
+BROOK__AVRO_INLINE uint8_t *a_b_c_2__enc(const a_b_c_2 *v, uint8_t *p, brook_avro_enc_t *e);
+BROOK__AVRO_INLINE const uint8_t *a_b_c_2__dec(a_b_c_2 *v, const uint8_t *p, brook_avro_dec_t *d);
 static int a_b_c_2__json(const a_b_c_2 *v, brook_buf_t *out);
 static int a_b_c_2__from(a_b_c_2 *v, const brook_json_t *j, brook_arena_t **a);
 static void x_y_Outer__init(x_y_Outer *v, brook_arena_t **a);
-static uint8_t *x_y_Outer__enc(const x_y_Outer *v, uint8_t *p, brook_avro_enc_t *e);
-static int x_y_Outer__dec(x_y_Outer *v, brook_avro_reader_t *r);
+BROOK__AVRO_INLINE uint8_t *x_y_Outer__enc(const x_y_Outer *v, uint8_t *p, brook_avro_enc_t *e);
+BROOK__AVRO_INLINE const uint8_t *x_y_Outer__dec(x_y_Outer *v, const uint8_t *p, brook_avro_dec_t *d);
 static int x_y_Outer__json(const x_y_Outer *v, brook_buf_t *out);
 static int x_y_Outer__from(x_y_Outer *v, const brook_json_t *j, brook_arena_t **a);
 static void x_y_Local__init(x_y_Local *v, brook_arena_t **a);
-static uint8_t *x_y_Local__enc(const x_y_Local *v, uint8_t *p, brook_avro_enc_t *e);
-static int x_y_Local__dec(x_y_Local *v, brook_avro_reader_t *r);
+BROOK__AVRO_INLINE uint8_t *x_y_Local__enc(const x_y_Local *v, uint8_t *p, brook_avro_enc_t *e);
+BROOK__AVRO_INLINE const uint8_t *x_y_Local__dec(x_y_Local *v, const uint8_t *p, brook_avro_dec_t *d);
 static int x_y_Local__json(const x_y_Local *v, brook_buf_t *out);
 static int x_y_Local__from(x_y_Local *v, const brook_json_t *j, brook_arena_t **a);
 static void test_Empty__init(test_Empty *v, brook_arena_t **a);
-static uint8_t *test_Empty__enc(const test_Empty *v, uint8_t *p, brook_avro_enc_t *e);
-static int test_Empty__dec(test_Empty *v, brook_avro_reader_t *r);
+BROOK__AVRO_INLINE uint8_t *test_Empty__enc(const test_Empty *v, uint8_t *p, brook_avro_enc_t *e);
+BROOK__AVRO_INLINE const uint8_t *test_Empty__dec(test_Empty *v, const uint8_t *p, brook_avro_dec_t *d);
 static int test_Empty__json(const test_Empty *v, brook_buf_t *out);
 static int test_Empty__from(test_Empty *v, const brook_json_t *j, brook_arena_t **a);
 static void test_All__init(test_All *v, brook_arena_t **a);
 static uint8_t *test_All__enc(const test_All *v, uint8_t *p, brook_avro_enc_t *e);
-static int test_All__dec(test_All *v, brook_avro_reader_t *r);
+static const uint8_t *test_All__dec(test_All *v, const uint8_t *p, brook_avro_dec_t *d);
 static int test_All__json(const test_All *v, brook_buf_t *out);
 static int test_All__from(test_All *v, const brook_json_t *j, brook_arena_t **a);
 static void test_Dec8__init(test_Dec8 *v, brook_arena_t **a);
 static uint8_t *test_Dec8__enc(const test_Dec8 *v, uint8_t *p, brook_avro_enc_t *e);
-static int test_Dec8__dec(test_Dec8 *v, brook_avro_reader_t *r);
+static const uint8_t *test_Dec8__dec(test_Dec8 *v, const uint8_t *p, brook_avro_dec_t *d);
 static int test_Dec8__json(const test_Dec8 *v, brook_buf_t *out);
 static int test_Dec8__from(test_Dec8 *v, const brook_json_t *j, brook_arena_t **a);
 static const char *const shop_Currency__symbols[] = {
@@ -117,30 +119,32 @@ static void shop_Money__init(shop_Money *v, brook_arena_t **a) {
     v->nanos = 0;
 }
 
-static uint8_t *shop_Money__enc(const shop_Money *v, uint8_t *p, brook_avro_enc_t *e) {
+BROOK__AVRO_INLINE uint8_t *shop_Money__enc(const shop_Money *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
-    BROOK__PUT(brook_avro_put_int(p, e, (int32_t)v->currency));
-    BROOK__PUT(brook_avro_put_long(p, e, v->units));
-    BROOK__PUT(brook_avro_put_int(p, e, v->nanos));
+    {
+        BROOK__AVRO_ENSURE(e, p, 20);
+        p = brook__avro_put_int(p, (int32_t)v->currency);
+        p = brook__avro_put_long(p, v->units);
+        p = brook__avro_put_int(p, v->nanos);
+    }
     return p;
 }
 
-static int shop_Money__dec(shop_Money *v, brook_avro_reader_t *r) {
+BROOK__AVRO_INLINE const uint8_t *shop_Money__dec(shop_Money *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
+    (void)end;
     {
         int32_t t_0;
-        BROOK__TRY(brook_avro_read_int(r, &t_0));
+        BROOK__GET(brook_avro_get_int(p, end, d, &t_0));
         if (t_0 < 0 || t_0 >= 3)
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         v->currency = (shop_Currency)t_0;
     }
-    BROOK__TRY(brook_avro_read_long(r, &v->units));
-    BROOK__TRY(brook_avro_read_int(r, &v->nanos));
-    r->depth--;
-    return 0;
+    BROOK__GET(brook_avro_get_long(p, end, d, &v->units));
+    BROOK__GET(brook_avro_get_int(p, end, d, &v->nanos));
+    return p;
 }
 
 static int shop_Money__json(const shop_Money *v, brook_buf_t *out) {
@@ -209,13 +213,14 @@ int shop_Money_encode(const shop_Money *v, brook_buf_t *out) {
 
 int shop_Money_decode(shop_Money *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? shop_Money__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "shop.Money", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
+    if (p)
+        p = shop_Money__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "shop.Money");
     return 0;
 }
 
@@ -288,16 +293,18 @@ static uint8_t *shop_Currency__enc(const shop_Currency *v, uint8_t *p, brook_avr
     return p;
 }
 
-static int shop_Currency__dec(shop_Currency *v, brook_avro_reader_t *r) {
+static const uint8_t *shop_Currency__dec(shop_Currency *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
+    (void)end;
     {
         int32_t t_0;
-        BROOK__TRY(brook_avro_read_int(r, &t_0));
+        BROOK__GET(brook_avro_get_int(p, end, d, &t_0));
         if (t_0 < 0 || t_0 >= 3)
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         (*v) = (shop_Currency)t_0;
     }
-    return 0;
+    return p;
 }
 
 static int shop_Currency__json(const shop_Currency *v, brook_buf_t *out) {
@@ -336,13 +343,14 @@ int shop_Currency_encode(const shop_Currency *v, brook_buf_t *out) {
 
 int shop_Currency_decode(shop_Currency *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, NULL, 0};
-    int rc = data || !len ? shop_Currency__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "shop.Currency", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
+    if (p)
+        p = shop_Currency__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "shop.Currency");
     return 0;
 }
 
@@ -415,10 +423,12 @@ static uint8_t *shop_Md5__enc(const shop_Md5 *v, uint8_t *p, brook_avro_enc_t *e
     return p;
 }
 
-static int shop_Md5__dec(shop_Md5 *v, brook_avro_reader_t *r) {
+static const uint8_t *shop_Md5__dec(shop_Md5 *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    BROOK__TRY(brook_avro_read_fixed(r, (*v).bytes, 16));
-    return 0;
+    (void)end;
+    BROOK__GET(brook_avro_get_fixed(p, end, d, (*v).bytes, 16));
+    return p;
 }
 
 static int shop_Md5__json(const shop_Md5 *v, brook_buf_t *out) {
@@ -451,13 +461,14 @@ int shop_Md5_encode(const shop_Md5 *v, brook_buf_t *out) {
 
 int shop_Md5_decode(shop_Md5 *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, NULL, 0};
-    int rc = data || !len ? shop_Md5__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "shop.Md5", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
+    if (p)
+        p = shop_Md5__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "shop.Md5");
     return 0;
 }
 
@@ -526,7 +537,10 @@ static void test_Node__init(test_Node *v, brook_arena_t **a) {
 static uint8_t *test_Node__enc(const test_Node *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
-    BROOK__PUT(brook_avro_put_int(p, e, v->value));
+    {
+        BROOK__AVRO_ENSURE(e, p, 5);
+        p = brook__avro_put_int(p, v->value);
+    }
     if (v->children.n) {
         BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->children.n));
         for (size_t i_0 = 0; i_0 < v->children.n; i_0++) {
@@ -545,46 +559,48 @@ static uint8_t *test_Node__enc(const test_Node *v, uint8_t *p, brook_avro_enc_t 
     return p;
 }
 
-static int test_Node__dec(test_Node *v, brook_avro_reader_t *r) {
+static const uint8_t *test_Node__dec(test_Node *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
-    BROOK__TRY(brook_avro_read_int(r, &v->value));
+    (void)end;
+    if (++d->depth > BROOK_AVRO_MAX_DEPTH)
+        return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
+    BROOK__GET(brook_avro_get_int(p, end, d, &v->value));
     {
         size_t n_0;
         v->children.n = 0;
         v->children.items = NULL;
-        BROOK__TRY(brook_avro_read_block_count(r, 3, &n_0));
+        BROOK__GET(brook_avro_get_block_count(p, end, d, 3, &n_0));
         while (n_0) {
             size_t i_0 = v->children.n;
-            v->children.items = brook_avro_grow(r, v->children.items, v->children.n, v->children.n + n_0, sizeof(*v->children.items));
+            v->children.items = brook__avro_arena_grow(d->arena, v->children.items, v->children.n, v->children.n + n_0, sizeof(*v->children.items));
             if (!v->children.items)
-                return BROOK_ERR_NOMEM;
+                return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
             v->children.n += n_0;
             for (; i_0 < v->children.n; i_0++) {
-                BROOK__TRY(test_Node__dec(&v->children.items[i_0], r));
+                BROOK__GET(test_Node__dec(&v->children.items[i_0], p, d));
             }
-            BROOK__TRY(brook_avro_read_block_count(r, 3, &n_0));
+            BROOK__GET(brook_avro_get_block_count(p, end, d, 3, &n_0));
         }
     }
     {
         int64_t t_0;
-        BROOK__TRY(brook_avro_read_long(r, &t_0));
+        BROOK__GET(brook_avro_get_long(p, end, d, &t_0));
         if (t_0 == 1) {
             v->has_next = true;
-            v->next = (test_Node *)brook_arena_alloc(r->arena, sizeof(test_Node));
+            v->next = (test_Node *)brook_arena_alloc(d->arena, sizeof(test_Node));
             if (!v->next)
-                return BROOK_ERR_NOMEM;
+                return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
             memset(v->next, 0, sizeof(test_Node));
-            BROOK__TRY(test_Node__dec(v->next, r));
+            BROOK__GET(test_Node__dec(v->next, p, d));
         } else if (t_0 == 0) {
             v->has_next = false;
         } else {
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         }
     }
-    r->depth--;
-    return 0;
+    d->depth--;
+    return p;
 }
 
 static int test_Node__json(const test_Node *v, brook_buf_t *out) {
@@ -687,13 +703,14 @@ int test_Node_encode(const test_Node *v, brook_buf_t *out) {
 
 int test_Node_decode(test_Node *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? test_Node__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "test.Node", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
+    if (p)
+        p = test_Node__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "test.Node");
     return 0;
 }
 
@@ -773,28 +790,30 @@ static uint8_t *test_A__enc(const test_A *v, uint8_t *p, brook_avro_enc_t *e) {
     return p;
 }
 
-static int test_A__dec(test_A *v, brook_avro_reader_t *r) {
+static const uint8_t *test_A__dec(test_A *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
+    (void)end;
+    if (++d->depth > BROOK_AVRO_MAX_DEPTH)
+        return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
     {
         int64_t t_0;
-        BROOK__TRY(brook_avro_read_long(r, &t_0));
+        BROOK__GET(brook_avro_get_long(p, end, d, &t_0));
         if (t_0 == 1) {
             v->has_b = true;
-            v->b = (test_B *)brook_arena_alloc(r->arena, sizeof(test_B));
+            v->b = (test_B *)brook_arena_alloc(d->arena, sizeof(test_B));
             if (!v->b)
-                return BROOK_ERR_NOMEM;
+                return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
             memset(v->b, 0, sizeof(test_B));
-            BROOK__TRY(test_B__dec(v->b, r));
+            BROOK__GET(test_B__dec(v->b, p, d));
         } else if (t_0 == 0) {
             v->has_b = false;
         } else {
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         }
     }
-    r->depth--;
-    return 0;
+    d->depth--;
+    return p;
 }
 
 static int test_A__json(const test_A *v, brook_buf_t *out) {
@@ -860,13 +879,14 @@ int test_A_encode(const test_A *v, brook_buf_t *out) {
 
 int test_A_decode(test_A *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? test_A__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "test.A", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
+    if (p)
+        p = test_A__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "test.A");
     return 0;
 }
 
@@ -938,22 +958,28 @@ static uint8_t *test_B__enc(const test_B *v, uint8_t *p, brook_avro_enc_t *e) {
     if (!v->a)
         return NULL;
     BROOK__PUT(test_A__enc(v->a, p, e));
-    BROOK__PUT(brook_avro_put_string(p, e, v->tag));
+    {
+        size_t l_0 = brook__avro_strlen(v->tag);
+        BROOK__AVRO_ENSURE(e, p, l_0 + 10);
+        p = brook__avro_put_data(p, v->tag, l_0);
+    }
     return p;
 }
 
-static int test_B__dec(test_B *v, brook_avro_reader_t *r) {
+static const uint8_t *test_B__dec(test_B *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
-    v->a = (test_A *)brook_arena_alloc(r->arena, sizeof(test_A));
+    (void)end;
+    if (++d->depth > BROOK_AVRO_MAX_DEPTH)
+        return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
+    v->a = (test_A *)brook_arena_alloc(d->arena, sizeof(test_A));
     if (!v->a)
-        return BROOK_ERR_NOMEM;
+        return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
     memset(v->a, 0, sizeof(test_A));
-    BROOK__TRY(test_A__dec(v->a, r));
-    BROOK__TRY(brook_avro_read_string(r, &v->tag));
-    r->depth--;
-    return 0;
+    BROOK__GET(test_A__dec(v->a, p, d));
+    BROOK__GET(brook_avro_get_string(p, end, d, &v->tag));
+    d->depth--;
+    return p;
 }
 
 static int test_B__json(const test_B *v, brook_buf_t *out) {
@@ -1015,13 +1041,14 @@ int test_B_encode(const test_B *v, brook_buf_t *out) {
 
 int test_B_decode(test_B *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? test_B__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "test.B", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
+    if (p)
+        p = test_B__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "test.B");
     return 0;
 }
 
@@ -1087,20 +1114,22 @@ static void a_b_c__init(a_b_c *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static uint8_t *a_b_c__enc(const a_b_c *v, uint8_t *p, brook_avro_enc_t *e) {
+BROOK__AVRO_INLINE uint8_t *a_b_c__enc(const a_b_c *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
-    BROOK__PUT(brook_avro_put_int(p, e, v->x));
+    {
+        BROOK__AVRO_ENSURE(e, p, 5);
+        p = brook__avro_put_int(p, v->x);
+    }
     return p;
 }
 
-static int a_b_c__dec(a_b_c *v, brook_avro_reader_t *r) {
+BROOK__AVRO_INLINE const uint8_t *a_b_c__dec(a_b_c *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
-    BROOK__TRY(brook_avro_read_int(r, &v->x));
-    r->depth--;
-    return 0;
+    (void)end;
+    BROOK__GET(brook_avro_get_int(p, end, d, &v->x));
+    return p;
 }
 
 static int a_b_c__json(const a_b_c *v, brook_buf_t *out) {
@@ -1147,13 +1176,14 @@ int a_b_c_encode(const a_b_c *v, brook_buf_t *out) {
 
 int a_b_c_decode(a_b_c *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? a_b_c__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "a.b_c", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
+    if (p)
+        p = a_b_c__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "a.b_c");
     return 0;
 }
 
@@ -1219,20 +1249,23 @@ static void a_b_c_2__init(a_b_c_2 *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static uint8_t *a_b_c_2__enc(const a_b_c_2 *v, uint8_t *p, brook_avro_enc_t *e) {
+BROOK__AVRO_INLINE uint8_t *a_b_c_2__enc(const a_b_c_2 *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
-    BROOK__PUT(brook_avro_put_string(p, e, v->y));
+    {
+        size_t l_0 = brook__avro_strlen(v->y);
+        BROOK__AVRO_ENSURE(e, p, l_0 + 10);
+        p = brook__avro_put_data(p, v->y, l_0);
+    }
     return p;
 }
 
-static int a_b_c_2__dec(a_b_c_2 *v, brook_avro_reader_t *r) {
+BROOK__AVRO_INLINE const uint8_t *a_b_c_2__dec(a_b_c_2 *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
-    BROOK__TRY(brook_avro_read_string(r, &v->y));
-    r->depth--;
-    return 0;
+    (void)end;
+    BROOK__GET(brook_avro_get_string(p, end, d, &v->y));
+    return p;
 }
 
 static int a_b_c_2__json(const a_b_c_2 *v, brook_buf_t *out) {
@@ -1279,13 +1312,14 @@ int a_b_c_2_encode(const a_b_c_2 *v, brook_buf_t *out) {
 
 int a_b_c_2_decode(a_b_c_2 *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? a_b_c_2__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "a_b.c", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
+    if (p)
+        p = a_b_c_2__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "a_b.c");
     return 0;
 }
 
@@ -1354,7 +1388,7 @@ static void x_y_Outer__init(x_y_Outer *v, brook_arena_t **a) {
     shop_Money__init(&v->money, a);
 }
 
-static uint8_t *x_y_Outer__enc(const x_y_Outer *v, uint8_t *p, brook_avro_enc_t *e) {
+BROOK__AVRO_INLINE uint8_t *x_y_Outer__enc(const x_y_Outer *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
     BROOK__PUT(x_y_Local__enc(&v->inner, p, e));
@@ -1363,15 +1397,14 @@ static uint8_t *x_y_Outer__enc(const x_y_Outer *v, uint8_t *p, brook_avro_enc_t 
     return p;
 }
 
-static int x_y_Outer__dec(x_y_Outer *v, brook_avro_reader_t *r) {
+BROOK__AVRO_INLINE const uint8_t *x_y_Outer__dec(x_y_Outer *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
-    BROOK__TRY(x_y_Local__dec(&v->inner, r));
-    BROOK__TRY(x_y_Local__dec(&v->again, r));
-    BROOK__TRY(shop_Money__dec(&v->money, r));
-    r->depth--;
-    return 0;
+    (void)end;
+    BROOK__GET(x_y_Local__dec(&v->inner, p, d));
+    BROOK__GET(x_y_Local__dec(&v->again, p, d));
+    BROOK__GET(shop_Money__dec(&v->money, p, d));
+    return p;
 }
 
 static int x_y_Outer__json(const x_y_Outer *v, brook_buf_t *out) {
@@ -1438,13 +1471,14 @@ int x_y_Outer_encode(const x_y_Outer *v, brook_buf_t *out) {
 
 int x_y_Outer_decode(x_y_Outer *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? x_y_Outer__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "x.y.Outer", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
+    if (p)
+        p = x_y_Outer__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "x.y.Outer");
     return 0;
 }
 
@@ -1510,20 +1544,22 @@ static void x_y_Local__init(x_y_Local *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static uint8_t *x_y_Local__enc(const x_y_Local *v, uint8_t *p, brook_avro_enc_t *e) {
+BROOK__AVRO_INLINE uint8_t *x_y_Local__enc(const x_y_Local *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
-    BROOK__PUT(brook_avro_put_boolean(p, e, v->z));
+    {
+        BROOK__AVRO_ENSURE(e, p, 1);
+        *p++ = v->z ? 1 : 0;
+    }
     return p;
 }
 
-static int x_y_Local__dec(x_y_Local *v, brook_avro_reader_t *r) {
+BROOK__AVRO_INLINE const uint8_t *x_y_Local__dec(x_y_Local *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
-    BROOK__TRY(brook_avro_read_boolean(r, &v->z));
-    r->depth--;
-    return 0;
+    (void)end;
+    BROOK__GET(brook_avro_get_boolean(p, end, d, &v->z));
+    return p;
 }
 
 static int x_y_Local__json(const x_y_Local *v, brook_buf_t *out) {
@@ -1570,13 +1606,14 @@ int x_y_Local_encode(const x_y_Local *v, brook_buf_t *out) {
 
 int x_y_Local_decode(x_y_Local *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? x_y_Local__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "x.y.Local", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
+    if (p)
+        p = x_y_Local__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "x.y.Local");
     return 0;
 }
 
@@ -1642,18 +1679,17 @@ static void test_Empty__init(test_Empty *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static uint8_t *test_Empty__enc(const test_Empty *v, uint8_t *p, brook_avro_enc_t *e) {
+BROOK__AVRO_INLINE uint8_t *test_Empty__enc(const test_Empty *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
     return p;
 }
 
-static int test_Empty__dec(test_Empty *v, brook_avro_reader_t *r) {
+BROOK__AVRO_INLINE const uint8_t *test_Empty__dec(test_Empty *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
-    r->depth--;
-    return 0;
+    (void)end;
+    return p;
 }
 
 static int test_Empty__json(const test_Empty *v, brook_buf_t *out) {
@@ -1690,13 +1726,14 @@ int test_Empty_encode(const test_Empty *v, brook_buf_t *out) {
 
 int test_Empty_decode(test_Empty *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? test_Empty__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "test.Empty", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
+    if (p)
+        p = test_Empty__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "test.Empty");
     return 0;
 }
 
@@ -1802,42 +1839,65 @@ static void test_All__init(test_All *v, brook_arena_t **a) {
 static uint8_t *test_All__enc(const test_All *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
-    BROOK__PUT(brook_avro_put_boolean(p, e, v->b));
-    BROOK__PUT(brook_avro_put_int(p, e, v->i));
-    BROOK__PUT(brook_avro_put_long(p, e, v->l));
-    BROOK__PUT(brook_avro_put_float(p, e, v->f));
-    BROOK__PUT(brook_avro_put_double(p, e, v->d));
-    BROOK__PUT(brook_avro_put_bytes(p, e, v->by.data, v->by.len));
-    BROOK__PUT(brook_avro_put_string(p, e, v->s));
-    BROOK__PUT(brook_avro_put_int(p, e, (int32_t)v->e));
-    BROOK__PUT(brook_avro_put_fixed(p, e, v->fx.bytes, 16));
+    {
+        size_t l_0 = v->by.len;
+        if (l_0 > BROOK__AVRO_MAX_RUN_LEN)
+            return NULL;
+        size_t l_1 = brook__avro_strlen(v->s);
+        BROOK__AVRO_ENSURE(e, p, l_0 + l_1 + 69);
+        *p++ = v->b ? 1 : 0;
+        p = brook__avro_put_int(p, v->i);
+        p = brook__avro_put_long(p, v->l);
+        p = brook__avro_put_float(p, v->f);
+        p = brook__avro_put_double(p, v->d);
+        p = brook__avro_put_data(p, v->by.data, l_0);
+        p = brook__avro_put_data(p, v->s, l_1);
+        p = brook__avro_put_int(p, (int32_t)v->e);
+        memcpy(p, v->fx.bytes, 16);
+        p += 16;
+    }
     if (v->arr.n) {
         BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->arr.n));
         for (size_t i_0 = 0; i_0 < v->arr.n; i_0++) {
-            BROOK__PUT(brook_avro_put_int(p, e, v->arr.items[i_0]));
+            {
+                BROOK__AVRO_ENSURE(e, p, 5);
+                p = brook__avro_put_int(p, v->arr.items[i_0]);
+            }
         }
     }
     BROOK__PUT(brook_avro_put_long(p, e, 0));
     if (v->arr_s.n) {
         BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->arr_s.n));
         for (size_t i_0 = 0; i_0 < v->arr_s.n; i_0++) {
-            BROOK__PUT(brook_avro_put_string(p, e, v->arr_s.items[i_0]));
+            {
+                size_t l_0 = brook__avro_strlen(v->arr_s.items[i_0]);
+                BROOK__AVRO_ENSURE(e, p, l_0 + 10);
+                p = brook__avro_put_data(p, v->arr_s.items[i_0], l_0);
+            }
         }
     }
     BROOK__PUT(brook_avro_put_long(p, e, 0));
     if (v->m.n) {
         BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->m.n));
         for (size_t i_0 = 0; i_0 < v->m.n; i_0++) {
-            BROOK__PUT(brook_avro_put_string(p, e, v->m.keys[i_0]));
-            BROOK__PUT(brook_avro_put_long(p, e, v->m.values[i_0]));
+            {
+                size_t l_0 = brook__avro_strlen(v->m.keys[i_0]);
+                BROOK__AVRO_ENSURE(e, p, l_0 + 20);
+                p = brook__avro_put_data(p, v->m.keys[i_0], l_0);
+                p = brook__avro_put_long(p, v->m.values[i_0]);
+            }
         }
     }
     BROOK__PUT(brook_avro_put_long(p, e, 0));
-    if (v->has_opt_2) {
-        BROOK__PUT(brook_avro_put_long(p, e, 1));
-        BROOK__PUT(brook_avro_put_string(p, e, v->opt));
-    } else {
-        BROOK__PUT(brook_avro_put_long(p, e, 0));
+    {
+        size_t l_0 = v->has_opt_2 ? brook__avro_strlen(v->opt) : 0;
+        BROOK__AVRO_ENSURE(e, p, l_0 + 11);
+        if (v->has_opt_2) {
+            *p++ = 2;
+            p = brook__avro_put_data(p, v->opt, l_0);
+        } else {
+            *p++ = 0;
+        }
     }
     if (v->has_opt_rec) {
         BROOK__PUT(brook_avro_put_long(p, e, 1));
@@ -1866,7 +1926,10 @@ static uint8_t *test_All__enc(const test_All *v, uint8_t *p, brook_avro_enc_t *e
         if (v->u.value.array.n) {
             BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->u.value.array.n));
             for (size_t i_1 = 0; i_1 < v->u.value.array.n; i_1++) {
-                BROOK__PUT(brook_avro_put_double(p, e, v->u.value.array.items[i_1]));
+                {
+                    BROOK__AVRO_ENSURE(e, p, 8);
+                    p = brook__avro_put_double(p, v->u.value.array.items[i_1]);
+                }
             }
         }
         BROOK__PUT(brook_avro_put_long(p, e, 0));
@@ -1898,15 +1961,22 @@ static uint8_t *test_All__enc(const test_All *v, uint8_t *p, brook_avro_enc_t *e
     if (v->map_arr.n) {
         BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->map_arr.n));
         for (size_t i_0 = 0; i_0 < v->map_arr.n; i_0++) {
-            BROOK__PUT(brook_avro_put_string(p, e, v->map_arr.keys[i_0]));
+            {
+                size_t l_0 = brook__avro_strlen(v->map_arr.keys[i_0]);
+                BROOK__AVRO_ENSURE(e, p, l_0 + 10);
+                p = brook__avro_put_data(p, v->map_arr.keys[i_0], l_0);
+            }
             if (v->map_arr.values[i_0].n) {
                 BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->map_arr.values[i_0].n));
                 for (size_t i_1 = 0; i_1 < v->map_arr.values[i_0].n; i_1++) {
-                    if (v->map_arr.values[i_0].items[i_1].has) {
-                        BROOK__PUT(brook_avro_put_long(p, e, 1));
-                        BROOK__PUT(brook_avro_put_int(p, e, v->map_arr.values[i_0].items[i_1].value));
-                    } else {
-                        BROOK__PUT(brook_avro_put_long(p, e, 0));
+                    {
+                        BROOK__AVRO_ENSURE(e, p, 6);
+                        if (v->map_arr.values[i_0].items[i_1].has) {
+                            *p++ = 2;
+                            p = brook__avro_put_int(p, v->map_arr.values[i_0].items[i_1].value);
+                        } else {
+                            *p++ = 0;
+                        }
                     }
                 }
             }
@@ -1914,25 +1984,34 @@ static uint8_t *test_All__enc(const test_All *v, uint8_t *p, brook_avro_enc_t *e
         }
     }
     BROOK__PUT(brook_avro_put_long(p, e, 0));
-    BROOK__PUT(brook_avro_put_int(p, e, v->int_));
-    BROOK__PUT(brook_avro_put_string(p, e, v->default_));
-    BROOK__PUT(brook_avro_put_boolean(p, e, v->has_opt));
-    if (v->has_rev) {
-        BROOK__PUT(brook_avro_put_long(p, e, 0));
-        BROOK__PUT(brook_avro_put_int(p, e, v->rev));
-    } else {
-        BROOK__PUT(brook_avro_put_long(p, e, 1));
+    {
+        size_t l_0 = brook__avro_strlen(v->default_);
+        size_t l_1 = brook__avro_strlen(v->id);
+        size_t l_2 = v->amount.len;
+        if (l_2 > BROOK__AVRO_MAX_RUN_LEN)
+            return NULL;
+        BROOK__AVRO_ENSURE(e, p, l_0 + l_1 + l_2 + 110);
+        p = brook__avro_put_int(p, v->int_);
+        p = brook__avro_put_data(p, v->default_, l_0);
+        *p++ = v->has_opt ? 1 : 0;
+        if (v->has_rev) {
+            *p++ = 0;
+            p = brook__avro_put_int(p, v->rev);
+        } else {
+            *p++ = 2;
+        }
+        p = brook__avro_put_int(p, v->day);
+        p = brook__avro_put_int(p, v->tm);
+        p = brook__avro_put_long(p, v->tu);
+        p = brook__avro_put_long(p, v->ts);
+        p = brook__avro_put_long(p, v->tsu);
+        p = brook__avro_put_long(p, v->lts);
+        p = brook__avro_put_long(p, v->ltsu);
+        p = brook__avro_put_data(p, v->id, l_1);
+        p = brook__avro_put_data(p, v->amount.data, l_2);
+        memcpy(p, v->amount_fx.bytes, 8);
+        p += 8;
     }
-    BROOK__PUT(brook_avro_put_int(p, e, v->day));
-    BROOK__PUT(brook_avro_put_int(p, e, v->tm));
-    BROOK__PUT(brook_avro_put_long(p, e, v->tu));
-    BROOK__PUT(brook_avro_put_long(p, e, v->ts));
-    BROOK__PUT(brook_avro_put_long(p, e, v->tsu));
-    BROOK__PUT(brook_avro_put_long(p, e, v->lts));
-    BROOK__PUT(brook_avro_put_long(p, e, v->ltsu));
-    BROOK__PUT(brook_avro_put_string(p, e, v->id));
-    BROOK__PUT(brook_avro_put_bytes(p, e, v->amount.data, v->amount.len));
-    BROOK__PUT(brook_avro_put_fixed(p, e, v->amount_fx.bytes, 8));
     BROOK__PUT(test_Node__enc(&v->node, p, e));
     BROOK__PUT(test_Empty__enc(&v->empty, p, e));
     if (v->has_outer) {
@@ -1944,57 +2023,57 @@ static uint8_t *test_All__enc(const test_All *v, uint8_t *p, brook_avro_enc_t *e
     return p;
 }
 
-static int test_All__dec(test_All *v, brook_avro_reader_t *r) {
+static const uint8_t *test_All__dec(test_All *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
-    BROOK__TRY(brook_avro_read_boolean(r, &v->b));
-    BROOK__TRY(brook_avro_read_int(r, &v->i));
-    BROOK__TRY(brook_avro_read_long(r, &v->l));
-    BROOK__TRY(brook_avro_read_float(r, &v->f));
-    BROOK__TRY(brook_avro_read_double(r, &v->d));
-    BROOK__TRY(brook_avro_read_bytes(r, &v->by));
-    BROOK__TRY(brook_avro_read_string(r, &v->s));
+    (void)end;
+    BROOK__GET(brook_avro_get_boolean(p, end, d, &v->b));
+    BROOK__GET(brook_avro_get_int(p, end, d, &v->i));
+    BROOK__GET(brook_avro_get_long(p, end, d, &v->l));
+    BROOK__GET(brook_avro_get_float(p, end, d, &v->f));
+    BROOK__GET(brook_avro_get_double(p, end, d, &v->d));
+    BROOK__GET(brook_avro_get_bytes(p, end, d, &v->by));
+    BROOK__GET(brook_avro_get_string(p, end, d, &v->s));
     {
         int32_t t_0;
-        BROOK__TRY(brook_avro_read_int(r, &t_0));
+        BROOK__GET(brook_avro_get_int(p, end, d, &t_0));
         if (t_0 < 0 || t_0 >= 3)
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         v->e = (shop_Currency)t_0;
     }
-    BROOK__TRY(brook_avro_read_fixed(r, v->fx.bytes, 16));
+    BROOK__GET(brook_avro_get_fixed(p, end, d, v->fx.bytes, 16));
     {
         size_t n_0;
         v->arr.n = 0;
         v->arr.items = NULL;
-        BROOK__TRY(brook_avro_read_block_count(r, 1, &n_0));
+        BROOK__GET(brook_avro_get_block_count(p, end, d, 1, &n_0));
         while (n_0) {
             size_t i_0 = v->arr.n;
-            v->arr.items = brook_avro_grow(r, v->arr.items, v->arr.n, v->arr.n + n_0, sizeof(*v->arr.items));
+            v->arr.items = brook__avro_arena_grow(d->arena, v->arr.items, v->arr.n, v->arr.n + n_0, sizeof(*v->arr.items));
             if (!v->arr.items)
-                return BROOK_ERR_NOMEM;
+                return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
             v->arr.n += n_0;
             for (; i_0 < v->arr.n; i_0++) {
-                BROOK__TRY(brook_avro_read_int(r, &v->arr.items[i_0]));
+                BROOK__GET(brook_avro_get_int(p, end, d, &v->arr.items[i_0]));
             }
-            BROOK__TRY(brook_avro_read_block_count(r, 1, &n_0));
+            BROOK__GET(brook_avro_get_block_count(p, end, d, 1, &n_0));
         }
     }
     {
         size_t n_0;
         v->arr_s.n = 0;
         v->arr_s.items = NULL;
-        BROOK__TRY(brook_avro_read_block_count(r, 1, &n_0));
+        BROOK__GET(brook_avro_get_block_count(p, end, d, 1, &n_0));
         while (n_0) {
             size_t i_0 = v->arr_s.n;
-            v->arr_s.items = brook_avro_grow(r, v->arr_s.items, v->arr_s.n, v->arr_s.n + n_0, sizeof(*v->arr_s.items));
+            v->arr_s.items = brook__avro_arena_grow(d->arena, v->arr_s.items, v->arr_s.n, v->arr_s.n + n_0, sizeof(*v->arr_s.items));
             if (!v->arr_s.items)
-                return BROOK_ERR_NOMEM;
+                return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
             v->arr_s.n += n_0;
             for (; i_0 < v->arr_s.n; i_0++) {
-                BROOK__TRY(brook_avro_read_string(r, &v->arr_s.items[i_0]));
+                BROOK__GET(brook_avro_get_string(p, end, d, &v->arr_s.items[i_0]));
             }
-            BROOK__TRY(brook_avro_read_block_count(r, 1, &n_0));
+            BROOK__GET(brook_avro_get_block_count(p, end, d, 1, &n_0));
         }
     }
     {
@@ -2002,116 +2081,116 @@ static int test_All__dec(test_All *v, brook_avro_reader_t *r) {
         v->m.n = 0;
         v->m.keys = NULL;
         v->m.values = NULL;
-        BROOK__TRY(brook_avro_read_block_count(r, 2, &n_0));
+        BROOK__GET(brook_avro_get_block_count(p, end, d, 2, &n_0));
         while (n_0) {
             size_t i_0 = v->m.n;
-            v->m.keys = brook_avro_grow(r, v->m.keys, v->m.n, v->m.n + n_0, sizeof(*v->m.keys));
-            v->m.values = brook_avro_grow(r, v->m.values, v->m.n, v->m.n + n_0, sizeof(*v->m.values));
+            v->m.keys = brook__avro_arena_grow(d->arena, v->m.keys, v->m.n, v->m.n + n_0, sizeof(*v->m.keys));
+            v->m.values = brook__avro_arena_grow(d->arena, v->m.values, v->m.n, v->m.n + n_0, sizeof(*v->m.values));
             if (!v->m.keys || !v->m.values)
-                return BROOK_ERR_NOMEM;
+                return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
             v->m.n += n_0;
             for (; i_0 < v->m.n; i_0++) {
-                BROOK__TRY(brook_avro_read_string(r, &v->m.keys[i_0]));
-                BROOK__TRY(brook_avro_read_long(r, &v->m.values[i_0]));
+                BROOK__GET(brook_avro_get_string(p, end, d, &v->m.keys[i_0]));
+                BROOK__GET(brook_avro_get_long(p, end, d, &v->m.values[i_0]));
             }
-            BROOK__TRY(brook_avro_read_block_count(r, 2, &n_0));
+            BROOK__GET(brook_avro_get_block_count(p, end, d, 2, &n_0));
         }
     }
     {
         int64_t t_0;
-        BROOK__TRY(brook_avro_read_long(r, &t_0));
+        BROOK__GET(brook_avro_get_long(p, end, d, &t_0));
         if (t_0 == 1) {
             v->has_opt_2 = true;
-            BROOK__TRY(brook_avro_read_string(r, &v->opt));
+            BROOK__GET(brook_avro_get_string(p, end, d, &v->opt));
         } else if (t_0 == 0) {
             v->has_opt_2 = false;
         } else {
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         }
     }
     {
         int64_t t_0;
-        BROOK__TRY(brook_avro_read_long(r, &t_0));
+        BROOK__GET(brook_avro_get_long(p, end, d, &t_0));
         if (t_0 == 1) {
             v->has_opt_rec = true;
-            BROOK__TRY(shop_Money__dec(&v->opt_rec, r));
+            BROOK__GET(shop_Money__dec(&v->opt_rec, p, d));
         } else if (t_0 == 0) {
             v->has_opt_rec = false;
         } else {
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         }
     }
     {
         int64_t t_0;
-        BROOK__TRY(brook_avro_read_long(r, &t_0));
+        BROOK__GET(brook_avro_get_long(p, end, d, &t_0));
         switch (t_0) {
         case 0:
             break;
         case 1:
-            BROOK__TRY(brook_avro_read_int(r, &v->u.value.int_));
+            BROOK__GET(brook_avro_get_int(p, end, d, &v->u.value.int_));
             break;
         case 2:
-            BROOK__TRY(brook_avro_read_string(r, &v->u.value.string));
+            BROOK__GET(brook_avro_get_string(p, end, d, &v->u.value.string));
             break;
         case 3:
-            BROOK__TRY(shop_Money__dec(&v->u.value.shop_Money, r));
+            BROOK__GET(shop_Money__dec(&v->u.value.shop_Money, p, d));
             break;
         case 4:
             {
                 size_t n_1;
                 v->u.value.array.n = 0;
                 v->u.value.array.items = NULL;
-                BROOK__TRY(brook_avro_read_block_count(r, 8, &n_1));
+                BROOK__GET(brook_avro_get_block_count(p, end, d, 8, &n_1));
                 while (n_1) {
                     size_t i_1 = v->u.value.array.n;
-                    v->u.value.array.items = brook_avro_grow(r, v->u.value.array.items, v->u.value.array.n, v->u.value.array.n + n_1, sizeof(*v->u.value.array.items));
+                    v->u.value.array.items = brook__avro_arena_grow(d->arena, v->u.value.array.items, v->u.value.array.n, v->u.value.array.n + n_1, sizeof(*v->u.value.array.items));
                     if (!v->u.value.array.items)
-                        return BROOK_ERR_NOMEM;
+                        return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
                     v->u.value.array.n += n_1;
                     for (; i_1 < v->u.value.array.n; i_1++) {
-                        BROOK__TRY(brook_avro_read_double(r, &v->u.value.array.items[i_1]));
+                        BROOK__GET(brook_avro_get_double(p, end, d, &v->u.value.array.items[i_1]));
                     }
-                    BROOK__TRY(brook_avro_read_block_count(r, 8, &n_1));
+                    BROOK__GET(brook_avro_get_block_count(p, end, d, 8, &n_1));
                 }
             }
             break;
         default:
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         }
         v->u.branch = (int)t_0;
     }
     {
         int64_t t_0;
-        BROOK__TRY(brook_avro_read_long(r, &t_0));
+        BROOK__GET(brook_avro_get_long(p, end, d, &t_0));
         switch (t_0) {
         case 0:
-            BROOK__TRY(brook_avro_read_string(r, &v->u2.value.string));
+            BROOK__GET(brook_avro_get_string(p, end, d, &v->u2.value.string));
             break;
         case 1:
-            BROOK__TRY(brook_avro_read_long(r, &v->u2.value.long_));
+            BROOK__GET(brook_avro_get_long(p, end, d, &v->u2.value.long_));
             break;
         default:
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         }
         v->u2.branch = (int)t_0;
     }
-    BROOK__TRY(shop_Money__dec(&v->nested, r));
-    BROOK__TRY(shop_Money__dec(&v->nested_def, r));
+    BROOK__GET(shop_Money__dec(&v->nested, p, d));
+    BROOK__GET(shop_Money__dec(&v->nested_def, p, d));
     {
         size_t n_0;
         v->arr_rec.n = 0;
         v->arr_rec.items = NULL;
-        BROOK__TRY(brook_avro_read_block_count(r, 3, &n_0));
+        BROOK__GET(brook_avro_get_block_count(p, end, d, 3, &n_0));
         while (n_0) {
             size_t i_0 = v->arr_rec.n;
-            v->arr_rec.items = brook_avro_grow(r, v->arr_rec.items, v->arr_rec.n, v->arr_rec.n + n_0, sizeof(*v->arr_rec.items));
+            v->arr_rec.items = brook__avro_arena_grow(d->arena, v->arr_rec.items, v->arr_rec.n, v->arr_rec.n + n_0, sizeof(*v->arr_rec.items));
             if (!v->arr_rec.items)
-                return BROOK_ERR_NOMEM;
+                return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
             v->arr_rec.n += n_0;
             for (; i_0 < v->arr_rec.n; i_0++) {
-                BROOK__TRY(shop_Money__dec(&v->arr_rec.items[i_0], r));
+                BROOK__GET(shop_Money__dec(&v->arr_rec.items[i_0], p, d));
             }
-            BROOK__TRY(brook_avro_read_block_count(r, 3, &n_0));
+            BROOK__GET(brook_avro_get_block_count(p, end, d, 3, &n_0));
         }
     }
     {
@@ -2119,89 +2198,88 @@ static int test_All__dec(test_All *v, brook_avro_reader_t *r) {
         v->map_arr.n = 0;
         v->map_arr.keys = NULL;
         v->map_arr.values = NULL;
-        BROOK__TRY(brook_avro_read_block_count(r, 2, &n_0));
+        BROOK__GET(brook_avro_get_block_count(p, end, d, 2, &n_0));
         while (n_0) {
             size_t i_0 = v->map_arr.n;
-            v->map_arr.keys = brook_avro_grow(r, v->map_arr.keys, v->map_arr.n, v->map_arr.n + n_0, sizeof(*v->map_arr.keys));
-            v->map_arr.values = brook_avro_grow(r, v->map_arr.values, v->map_arr.n, v->map_arr.n + n_0, sizeof(*v->map_arr.values));
+            v->map_arr.keys = brook__avro_arena_grow(d->arena, v->map_arr.keys, v->map_arr.n, v->map_arr.n + n_0, sizeof(*v->map_arr.keys));
+            v->map_arr.values = brook__avro_arena_grow(d->arena, v->map_arr.values, v->map_arr.n, v->map_arr.n + n_0, sizeof(*v->map_arr.values));
             if (!v->map_arr.keys || !v->map_arr.values)
-                return BROOK_ERR_NOMEM;
+                return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
             v->map_arr.n += n_0;
             for (; i_0 < v->map_arr.n; i_0++) {
-                BROOK__TRY(brook_avro_read_string(r, &v->map_arr.keys[i_0]));
+                BROOK__GET(brook_avro_get_string(p, end, d, &v->map_arr.keys[i_0]));
                 {
                     size_t n_1;
                     v->map_arr.values[i_0].n = 0;
                     v->map_arr.values[i_0].items = NULL;
-                    BROOK__TRY(brook_avro_read_block_count(r, 1, &n_1));
+                    BROOK__GET(brook_avro_get_block_count(p, end, d, 1, &n_1));
                     while (n_1) {
                         size_t i_1 = v->map_arr.values[i_0].n;
-                        v->map_arr.values[i_0].items = brook_avro_grow(r, v->map_arr.values[i_0].items, v->map_arr.values[i_0].n, v->map_arr.values[i_0].n + n_1, sizeof(*v->map_arr.values[i_0].items));
+                        v->map_arr.values[i_0].items = brook__avro_arena_grow(d->arena, v->map_arr.values[i_0].items, v->map_arr.values[i_0].n, v->map_arr.values[i_0].n + n_1, sizeof(*v->map_arr.values[i_0].items));
                         if (!v->map_arr.values[i_0].items)
-                            return BROOK_ERR_NOMEM;
+                            return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
                         v->map_arr.values[i_0].n += n_1;
                         for (; i_1 < v->map_arr.values[i_0].n; i_1++) {
                             {
                                 int64_t t_2;
-                                BROOK__TRY(brook_avro_read_long(r, &t_2));
+                                BROOK__GET(brook_avro_get_long(p, end, d, &t_2));
                                 if (t_2 == 1) {
                                     v->map_arr.values[i_0].items[i_1].has = true;
-                                    BROOK__TRY(brook_avro_read_int(r, &v->map_arr.values[i_0].items[i_1].value));
+                                    BROOK__GET(brook_avro_get_int(p, end, d, &v->map_arr.values[i_0].items[i_1].value));
                                 } else if (t_2 == 0) {
                                     v->map_arr.values[i_0].items[i_1].has = false;
                                 } else {
-                                    return BROOK_ERR_DECODE;
+                                    return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
                                 }
                             }
                         }
-                        BROOK__TRY(brook_avro_read_block_count(r, 1, &n_1));
+                        BROOK__GET(brook_avro_get_block_count(p, end, d, 1, &n_1));
                     }
                 }
             }
-            BROOK__TRY(brook_avro_read_block_count(r, 2, &n_0));
+            BROOK__GET(brook_avro_get_block_count(p, end, d, 2, &n_0));
         }
     }
-    BROOK__TRY(brook_avro_read_int(r, &v->int_));
-    BROOK__TRY(brook_avro_read_string(r, &v->default_));
-    BROOK__TRY(brook_avro_read_boolean(r, &v->has_opt));
+    BROOK__GET(brook_avro_get_int(p, end, d, &v->int_));
+    BROOK__GET(brook_avro_get_string(p, end, d, &v->default_));
+    BROOK__GET(brook_avro_get_boolean(p, end, d, &v->has_opt));
     {
         int64_t t_0;
-        BROOK__TRY(brook_avro_read_long(r, &t_0));
+        BROOK__GET(brook_avro_get_long(p, end, d, &t_0));
         if (t_0 == 0) {
             v->has_rev = true;
-            BROOK__TRY(brook_avro_read_int(r, &v->rev));
+            BROOK__GET(brook_avro_get_int(p, end, d, &v->rev));
         } else if (t_0 == 1) {
             v->has_rev = false;
         } else {
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         }
     }
-    BROOK__TRY(brook_avro_read_int(r, &v->day));
-    BROOK__TRY(brook_avro_read_int(r, &v->tm));
-    BROOK__TRY(brook_avro_read_long(r, &v->tu));
-    BROOK__TRY(brook_avro_read_long(r, &v->ts));
-    BROOK__TRY(brook_avro_read_long(r, &v->tsu));
-    BROOK__TRY(brook_avro_read_long(r, &v->lts));
-    BROOK__TRY(brook_avro_read_long(r, &v->ltsu));
-    BROOK__TRY(brook_avro_read_string(r, &v->id));
-    BROOK__TRY(brook_avro_read_bytes(r, &v->amount));
-    BROOK__TRY(brook_avro_read_fixed(r, v->amount_fx.bytes, 8));
-    BROOK__TRY(test_Node__dec(&v->node, r));
-    BROOK__TRY(test_Empty__dec(&v->empty, r));
+    BROOK__GET(brook_avro_get_int(p, end, d, &v->day));
+    BROOK__GET(brook_avro_get_int(p, end, d, &v->tm));
+    BROOK__GET(brook_avro_get_long(p, end, d, &v->tu));
+    BROOK__GET(brook_avro_get_long(p, end, d, &v->ts));
+    BROOK__GET(brook_avro_get_long(p, end, d, &v->tsu));
+    BROOK__GET(brook_avro_get_long(p, end, d, &v->lts));
+    BROOK__GET(brook_avro_get_long(p, end, d, &v->ltsu));
+    BROOK__GET(brook_avro_get_string(p, end, d, &v->id));
+    BROOK__GET(brook_avro_get_bytes(p, end, d, &v->amount));
+    BROOK__GET(brook_avro_get_fixed(p, end, d, v->amount_fx.bytes, 8));
+    BROOK__GET(test_Node__dec(&v->node, p, d));
+    BROOK__GET(test_Empty__dec(&v->empty, p, d));
     {
         int64_t t_0;
-        BROOK__TRY(brook_avro_read_long(r, &t_0));
+        BROOK__GET(brook_avro_get_long(p, end, d, &t_0));
         if (t_0 == 1) {
             v->has_outer = true;
-            BROOK__TRY(x_y_Outer__dec(&v->outer, r));
+            BROOK__GET(x_y_Outer__dec(&v->outer, p, d));
         } else if (t_0 == 0) {
             v->has_outer = false;
         } else {
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         }
     }
-    r->depth--;
-    return 0;
+    return p;
 }
 
 static int test_All__json(const test_All *v, brook_buf_t *out) {
@@ -2903,13 +2981,14 @@ int test_All_encode(const test_All *v, brook_buf_t *out) {
 
 int test_All_decode(test_All *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? test_All__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "test.All", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
+    if (p)
+        p = test_All__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "test.All");
     return 0;
 }
 
@@ -2982,10 +3061,12 @@ static uint8_t *test_Dec8__enc(const test_Dec8 *v, uint8_t *p, brook_avro_enc_t 
     return p;
 }
 
-static int test_Dec8__dec(test_Dec8 *v, brook_avro_reader_t *r) {
+static const uint8_t *test_Dec8__dec(test_Dec8 *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    BROOK__TRY(brook_avro_read_fixed(r, (*v).bytes, 8));
-    return 0;
+    (void)end;
+    BROOK__GET(brook_avro_get_fixed(p, end, d, (*v).bytes, 8));
+    return p;
 }
 
 static int test_Dec8__json(const test_Dec8 *v, brook_buf_t *out) {
@@ -3018,13 +3099,14 @@ int test_Dec8_encode(const test_Dec8 *v, brook_buf_t *out) {
 
 int test_Dec8_decode(test_Dec8 *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, NULL, 0};
-    int rc = data || !len ? test_Dec8__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "test.Dec8", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
+    if (p)
+        p = test_Dec8__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "test.Dec8");
     return 0;
 }
 

@@ -15,12 +15,14 @@
 #error "shapes.brook.c was generated for Brook ABI 1; regenerate it with this Brook's brookc"
 #endif
 
-/* Encoders move a cursor: p is the write position, NULL once something failed. */
+/* Encoders and decoders move a cursor: p is the write or read position, NULL once something
+ * failed. */
 #define BROOK__PUT(x)                                                                          \
     do {                                                                                       \
         if (!(p = (x)))                                                                        \
             return NULL;                                                                       \
     } while (0)
+#define BROOK__GET(x) BROOK__PUT(x)
 
 #define BROOK__TRY(x)                                                                          \
     do {                                                                                       \
@@ -30,23 +32,23 @@
     } while (0)
 
 static void geo_struct__init(geo_struct *v, brook_arena_t **a);
-static uint8_t *geo_struct__enc(const geo_struct *v, uint8_t *p, brook_avro_enc_t *e);
-static int geo_struct__dec(geo_struct *v, brook_avro_reader_t *r);
+BROOK__AVRO_INLINE uint8_t *geo_struct__enc(const geo_struct *v, uint8_t *p, brook_avro_enc_t *e);
+BROOK__AVRO_INLINE const uint8_t *geo_struct__dec(geo_struct *v, const uint8_t *p, brook_avro_dec_t *d);
 static int geo_struct__json(const geo_struct *v, brook_buf_t *out);
 static int geo_struct__from(geo_struct *v, const brook_json_t *j, brook_arena_t **a);
 static void geo_for__init(geo_for *v, brook_arena_t **a);
 static uint8_t *geo_for__enc(const geo_for *v, uint8_t *p, brook_avro_enc_t *e);
-static int geo_for__dec(geo_for *v, brook_avro_reader_t *r);
+static const uint8_t *geo_for__dec(geo_for *v, const uint8_t *p, brook_avro_dec_t *d);
 static int geo_for__json(const geo_for *v, brook_buf_t *out);
 static int geo_for__from(geo_for *v, const brook_json_t *j, brook_arena_t **a);
 static void geo_Shape__init(geo_Shape *v, brook_arena_t **a);
-static uint8_t *geo_Shape__enc(const geo_Shape *v, uint8_t *p, brook_avro_enc_t *e);
-static int geo_Shape__dec(geo_Shape *v, brook_avro_reader_t *r);
+BROOK__AVRO_INLINE uint8_t *geo_Shape__enc(const geo_Shape *v, uint8_t *p, brook_avro_enc_t *e);
+BROOK__AVRO_INLINE const uint8_t *geo_Shape__dec(geo_Shape *v, const uint8_t *p, brook_avro_dec_t *d);
 static int geo_Shape__json(const geo_Shape *v, brook_buf_t *out);
 static int geo_Shape__from(geo_Shape *v, const brook_json_t *j, brook_arena_t **a);
 static void geo_Point__init(geo_Point *v, brook_arena_t **a);
-static uint8_t *geo_Point__enc(const geo_Point *v, uint8_t *p, brook_avro_enc_t *e);
-static int geo_Point__dec(geo_Point *v, brook_avro_reader_t *r);
+BROOK__AVRO_INLINE uint8_t *geo_Point__enc(const geo_Point *v, uint8_t *p, brook_avro_enc_t *e);
+BROOK__AVRO_INLINE const uint8_t *geo_Point__dec(geo_Point *v, const uint8_t *p, brook_avro_dec_t *d);
 static int geo_Point__json(const geo_Point *v, brook_buf_t *out);
 static int geo_Point__from(geo_Point *v, const brook_json_t *j, brook_arena_t **a);
 static const char *const geo_for__symbols[] = {
@@ -69,34 +71,37 @@ static void geo_struct__init(geo_struct *v, brook_arena_t **a) {
     v->v = INT64_C(1);
 }
 
-static uint8_t *geo_struct__enc(const geo_struct *v, uint8_t *p, brook_avro_enc_t *e) {
+BROOK__AVRO_INLINE uint8_t *geo_struct__enc(const geo_struct *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
-    BROOK__PUT(brook_avro_put_int(p, e, v->int_));
-    BROOK__PUT(brook_avro_put_string(p, e, v->default_));
-    BROOK__PUT(brook_avro_put_int(p, e, (int32_t)v->while_));
-    BROOK__PUT(brook_avro_put_boolean(p, e, v->x_brook_arena_));
-    BROOK__PUT(brook_avro_put_long(p, e, v->v));
+    {
+        size_t l_0 = brook__avro_strlen(v->default_);
+        BROOK__AVRO_ENSURE(e, p, l_0 + 31);
+        p = brook__avro_put_int(p, v->int_);
+        p = brook__avro_put_data(p, v->default_, l_0);
+        p = brook__avro_put_int(p, (int32_t)v->while_);
+        *p++ = v->x_brook_arena_ ? 1 : 0;
+        p = brook__avro_put_long(p, v->v);
+    }
     return p;
 }
 
-static int geo_struct__dec(geo_struct *v, brook_avro_reader_t *r) {
+BROOK__AVRO_INLINE const uint8_t *geo_struct__dec(geo_struct *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
-    BROOK__TRY(brook_avro_read_int(r, &v->int_));
-    BROOK__TRY(brook_avro_read_string(r, &v->default_));
+    (void)end;
+    BROOK__GET(brook_avro_get_int(p, end, d, &v->int_));
+    BROOK__GET(brook_avro_get_string(p, end, d, &v->default_));
     {
         int32_t t_0;
-        BROOK__TRY(brook_avro_read_int(r, &t_0));
+        BROOK__GET(brook_avro_get_int(p, end, d, &t_0));
         if (t_0 < 0 || t_0 >= 3)
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         v->while_ = (geo_for)t_0;
     }
-    BROOK__TRY(brook_avro_read_boolean(r, &v->x_brook_arena_));
-    BROOK__TRY(brook_avro_read_long(r, &v->v));
-    r->depth--;
-    return 0;
+    BROOK__GET(brook_avro_get_boolean(p, end, d, &v->x_brook_arena_));
+    BROOK__GET(brook_avro_get_long(p, end, d, &v->v));
+    return p;
 }
 
 static int geo_struct__json(const geo_struct *v, brook_buf_t *out) {
@@ -183,13 +188,14 @@ int geo_struct_encode(const geo_struct *v, brook_buf_t *out) {
 
 int geo_struct_decode(geo_struct *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? geo_struct__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "geo.struct", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
+    if (p)
+        p = geo_struct__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "geo.struct");
     return 0;
 }
 
@@ -262,16 +268,18 @@ static uint8_t *geo_for__enc(const geo_for *v, uint8_t *p, brook_avro_enc_t *e) 
     return p;
 }
 
-static int geo_for__dec(geo_for *v, brook_avro_reader_t *r) {
+static const uint8_t *geo_for__dec(geo_for *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
+    (void)end;
     {
         int32_t t_0;
-        BROOK__TRY(brook_avro_read_int(r, &t_0));
+        BROOK__GET(brook_avro_get_int(p, end, d, &t_0));
         if (t_0 < 0 || t_0 >= 3)
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         (*v) = (geo_for)t_0;
     }
-    return 0;
+    return p;
 }
 
 static int geo_for__json(const geo_for *v, brook_buf_t *out) {
@@ -310,13 +318,14 @@ int geo_for_encode(const geo_for *v, brook_buf_t *out) {
 
 int geo_for_decode(geo_for *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, NULL, 0};
-    int rc = data || !len ? geo_for__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "geo.for", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
+    if (p)
+        p = geo_for__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "geo.for");
     return 0;
 }
 
@@ -383,10 +392,13 @@ static void geo_Shape__init(geo_Shape *v, brook_arena_t **a) {
     geo_struct__init(&v->where, a);
 }
 
-static uint8_t *geo_Shape__enc(const geo_Shape *v, uint8_t *p, brook_avro_enc_t *e) {
+BROOK__AVRO_INLINE uint8_t *geo_Shape__enc(const geo_Shape *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
-    BROOK__PUT(brook_avro_put_int(p, e, (int32_t)v->kind));
+    {
+        BROOK__AVRO_ENSURE(e, p, 5);
+        p = brook__avro_put_int(p, (int32_t)v->kind);
+    }
     BROOK__PUT(geo_struct__enc(&v->where, p, e));
     if (v->points.n) {
         BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->points.n));
@@ -398,12 +410,17 @@ static uint8_t *geo_Shape__enc(const geo_Shape *v, uint8_t *p, brook_avro_enc_t 
     if (v->labels.n) {
         BROOK__PUT(brook_avro_put_long(p, e, (int64_t)v->labels.n));
         for (size_t i_0 = 0; i_0 < v->labels.n; i_0++) {
-            BROOK__PUT(brook_avro_put_string(p, e, v->labels.keys[i_0]));
-            if (v->labels.values[i_0].has) {
-                BROOK__PUT(brook_avro_put_long(p, e, 1));
-                BROOK__PUT(brook_avro_put_string(p, e, v->labels.values[i_0].value));
-            } else {
-                BROOK__PUT(brook_avro_put_long(p, e, 0));
+            {
+                size_t l_0 = brook__avro_strlen(v->labels.keys[i_0]);
+                size_t l_1 = v->labels.values[i_0].has ? brook__avro_strlen(v->labels.values[i_0].value) : 0;
+                BROOK__AVRO_ENSURE(e, p, l_0 + l_1 + 21);
+                p = brook__avro_put_data(p, v->labels.keys[i_0], l_0);
+                if (v->labels.values[i_0].has) {
+                    *p++ = 2;
+                    p = brook__avro_put_data(p, v->labels.values[i_0].value, l_1);
+                } else {
+                    *p++ = 0;
+                }
             }
         }
     }
@@ -411,33 +428,33 @@ static uint8_t *geo_Shape__enc(const geo_Shape *v, uint8_t *p, brook_avro_enc_t 
     return p;
 }
 
-static int geo_Shape__dec(geo_Shape *v, brook_avro_reader_t *r) {
+BROOK__AVRO_INLINE const uint8_t *geo_Shape__dec(geo_Shape *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
+    (void)end;
     {
         int32_t t_0;
-        BROOK__TRY(brook_avro_read_int(r, &t_0));
+        BROOK__GET(brook_avro_get_int(p, end, d, &t_0));
         if (t_0 < 0 || t_0 >= 3)
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         v->kind = (geo_for)t_0;
     }
-    BROOK__TRY(geo_struct__dec(&v->where, r));
+    BROOK__GET(geo_struct__dec(&v->where, p, d));
     {
         size_t n_0;
         v->points.n = 0;
         v->points.items = NULL;
-        BROOK__TRY(brook_avro_read_block_count(r, 16, &n_0));
+        BROOK__GET(brook_avro_get_block_count(p, end, d, 16, &n_0));
         while (n_0) {
             size_t i_0 = v->points.n;
-            v->points.items = brook_avro_grow(r, v->points.items, v->points.n, v->points.n + n_0, sizeof(*v->points.items));
+            v->points.items = brook__avro_arena_grow(d->arena, v->points.items, v->points.n, v->points.n + n_0, sizeof(*v->points.items));
             if (!v->points.items)
-                return BROOK_ERR_NOMEM;
+                return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
             v->points.n += n_0;
             for (; i_0 < v->points.n; i_0++) {
-                BROOK__TRY(geo_Point__dec(&v->points.items[i_0], r));
+                BROOK__GET(geo_Point__dec(&v->points.items[i_0], p, d));
             }
-            BROOK__TRY(brook_avro_read_block_count(r, 16, &n_0));
+            BROOK__GET(brook_avro_get_block_count(p, end, d, 16, &n_0));
         }
     }
     {
@@ -445,34 +462,33 @@ static int geo_Shape__dec(geo_Shape *v, brook_avro_reader_t *r) {
         v->labels.n = 0;
         v->labels.keys = NULL;
         v->labels.values = NULL;
-        BROOK__TRY(brook_avro_read_block_count(r, 2, &n_0));
+        BROOK__GET(brook_avro_get_block_count(p, end, d, 2, &n_0));
         while (n_0) {
             size_t i_0 = v->labels.n;
-            v->labels.keys = brook_avro_grow(r, v->labels.keys, v->labels.n, v->labels.n + n_0, sizeof(*v->labels.keys));
-            v->labels.values = brook_avro_grow(r, v->labels.values, v->labels.n, v->labels.n + n_0, sizeof(*v->labels.values));
+            v->labels.keys = brook__avro_arena_grow(d->arena, v->labels.keys, v->labels.n, v->labels.n + n_0, sizeof(*v->labels.keys));
+            v->labels.values = brook__avro_arena_grow(d->arena, v->labels.values, v->labels.n, v->labels.n + n_0, sizeof(*v->labels.values));
             if (!v->labels.keys || !v->labels.values)
-                return BROOK_ERR_NOMEM;
+                return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
             v->labels.n += n_0;
             for (; i_0 < v->labels.n; i_0++) {
-                BROOK__TRY(brook_avro_read_string(r, &v->labels.keys[i_0]));
+                BROOK__GET(brook_avro_get_string(p, end, d, &v->labels.keys[i_0]));
                 {
                     int64_t t_1;
-                    BROOK__TRY(brook_avro_read_long(r, &t_1));
+                    BROOK__GET(brook_avro_get_long(p, end, d, &t_1));
                     if (t_1 == 1) {
                         v->labels.values[i_0].has = true;
-                        BROOK__TRY(brook_avro_read_string(r, &v->labels.values[i_0].value));
+                        BROOK__GET(brook_avro_get_string(p, end, d, &v->labels.values[i_0].value));
                     } else if (t_1 == 0) {
                         v->labels.values[i_0].has = false;
                     } else {
-                        return BROOK_ERR_DECODE;
+                        return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
                     }
                 }
             }
-            BROOK__TRY(brook_avro_read_block_count(r, 2, &n_0));
+            BROOK__GET(brook_avro_get_block_count(p, end, d, 2, &n_0));
         }
     }
-    r->depth--;
-    return 0;
+    return p;
 }
 
 static int geo_Shape__json(const geo_Shape *v, brook_buf_t *out) {
@@ -618,13 +634,14 @@ int geo_Shape_encode(const geo_Shape *v, brook_buf_t *out) {
 
 int geo_Shape_decode(geo_Shape *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? geo_Shape__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "geo.Shape", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
+    if (p)
+        p = geo_Shape__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "geo.Shape");
     return 0;
 }
 
@@ -690,22 +707,24 @@ static void geo_Point__init(geo_Point *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static uint8_t *geo_Point__enc(const geo_Point *v, uint8_t *p, brook_avro_enc_t *e) {
+BROOK__AVRO_INLINE uint8_t *geo_Point__enc(const geo_Point *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
-    BROOK__PUT(brook_avro_put_double(p, e, v->x));
-    BROOK__PUT(brook_avro_put_double(p, e, v->y));
+    {
+        BROOK__AVRO_ENSURE(e, p, 16);
+        p = brook__avro_put_double(p, v->x);
+        p = brook__avro_put_double(p, v->y);
+    }
     return p;
 }
 
-static int geo_Point__dec(geo_Point *v, brook_avro_reader_t *r) {
+BROOK__AVRO_INLINE const uint8_t *geo_Point__dec(geo_Point *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
-    BROOK__TRY(brook_avro_read_double(r, &v->x));
-    BROOK__TRY(brook_avro_read_double(r, &v->y));
-    r->depth--;
-    return 0;
+    (void)end;
+    BROOK__GET(brook_avro_get_double(p, end, d, &v->x));
+    BROOK__GET(brook_avro_get_double(p, end, d, &v->y));
+    return p;
 }
 
 static int geo_Point__json(const geo_Point *v, brook_buf_t *out) {
@@ -762,13 +781,14 @@ int geo_Point_encode(const geo_Point *v, brook_buf_t *out) {
 
 int geo_Point_decode(geo_Point *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? geo_Point__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "geo.Point", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
+    if (p)
+        p = geo_Point__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "geo.Point");
     return 0;
 }
 

@@ -16,12 +16,14 @@
 #error "shop_types.brook.c was generated for Brook ABI 1; regenerate it with this Brook's brookc"
 #endif
 
-/* Encoders move a cursor: p is the write position, NULL once something failed. */
+/* Encoders and decoders move a cursor: p is the write or read position, NULL once something
+ * failed. */
 #define BROOK__PUT(x)                                                                          \
     do {                                                                                       \
         if (!(p = (x)))                                                                        \
             return NULL;                                                                       \
     } while (0)
+#define BROOK__GET(x) BROOK__PUT(x)
 
 #define BROOK__TRY(x)                                                                          \
     do {                                                                                       \
@@ -31,28 +33,28 @@
     } while (0)
 
 static void shop_OrderPlaced__init(shop_OrderPlaced *v, brook_arena_t **a);
-static uint8_t *shop_OrderPlaced__enc(const shop_OrderPlaced *v, uint8_t *p, brook_avro_enc_t *e);
-static int shop_OrderPlaced__dec(shop_OrderPlaced *v, brook_avro_reader_t *r);
+BROOK__AVRO_INLINE uint8_t *shop_OrderPlaced__enc(const shop_OrderPlaced *v, uint8_t *p, brook_avro_enc_t *e);
+BROOK__AVRO_INLINE const uint8_t *shop_OrderPlaced__dec(shop_OrderPlaced *v, const uint8_t *p, brook_avro_dec_t *d);
 static int shop_OrderPlaced__json(const shop_OrderPlaced *v, brook_buf_t *out);
 static int shop_OrderPlaced__from(shop_OrderPlaced *v, const brook_json_t *j, brook_arena_t **a);
 static void shop_Currency__init(shop_Currency *v, brook_arena_t **a);
 static uint8_t *shop_Currency__enc(const shop_Currency *v, uint8_t *p, brook_avro_enc_t *e);
-static int shop_Currency__dec(shop_Currency *v, brook_avro_reader_t *r);
+static const uint8_t *shop_Currency__dec(shop_Currency *v, const uint8_t *p, brook_avro_dec_t *d);
 static int shop_Currency__json(const shop_Currency *v, brook_buf_t *out);
 static int shop_Currency__from(shop_Currency *v, const brook_json_t *j, brook_arena_t **a);
 static void shop_PaymentCompleted__init(shop_PaymentCompleted *v, brook_arena_t **a);
-static uint8_t *shop_PaymentCompleted__enc(const shop_PaymentCompleted *v, uint8_t *p, brook_avro_enc_t *e);
-static int shop_PaymentCompleted__dec(shop_PaymentCompleted *v, brook_avro_reader_t *r);
+BROOK__AVRO_INLINE uint8_t *shop_PaymentCompleted__enc(const shop_PaymentCompleted *v, uint8_t *p, brook_avro_enc_t *e);
+BROOK__AVRO_INLINE const uint8_t *shop_PaymentCompleted__dec(shop_PaymentCompleted *v, const uint8_t *p, brook_avro_dec_t *d);
 static int shop_PaymentCompleted__json(const shop_PaymentCompleted *v, brook_buf_t *out);
 static int shop_PaymentCompleted__from(shop_PaymentCompleted *v, const brook_json_t *j, brook_arena_t **a);
 static void shop_OrderShipped__init(shop_OrderShipped *v, brook_arena_t **a);
-static uint8_t *shop_OrderShipped__enc(const shop_OrderShipped *v, uint8_t *p, brook_avro_enc_t *e);
-static int shop_OrderShipped__dec(shop_OrderShipped *v, brook_avro_reader_t *r);
+BROOK__AVRO_INLINE uint8_t *shop_OrderShipped__enc(const shop_OrderShipped *v, uint8_t *p, brook_avro_enc_t *e);
+BROOK__AVRO_INLINE const uint8_t *shop_OrderShipped__dec(shop_OrderShipped *v, const uint8_t *p, brook_avro_dec_t *d);
 static int shop_OrderShipped__json(const shop_OrderShipped *v, brook_buf_t *out);
 static int shop_OrderShipped__from(shop_OrderShipped *v, const brook_json_t *j, brook_arena_t **a);
 static void shop_Carrier__init(shop_Carrier *v, brook_arena_t **a);
 static uint8_t *shop_Carrier__enc(const shop_Carrier *v, uint8_t *p, brook_avro_enc_t *e);
-static int shop_Carrier__dec(shop_Carrier *v, brook_avro_reader_t *r);
+static const uint8_t *shop_Carrier__dec(shop_Carrier *v, const uint8_t *p, brook_avro_dec_t *d);
 static int shop_Carrier__json(const shop_Carrier *v, brook_buf_t *out);
 static int shop_Carrier__from(shop_Carrier *v, const brook_json_t *j, brook_arena_t **a);
 static const char *const shop_Currency__symbols[] = {
@@ -76,48 +78,52 @@ static void shop_OrderPlaced__init(shop_OrderPlaced *v, brook_arena_t **a) {
     memset(v, 0, sizeof *v);
 }
 
-static uint8_t *shop_OrderPlaced__enc(const shop_OrderPlaced *v, uint8_t *p, brook_avro_enc_t *e) {
+BROOK__AVRO_INLINE uint8_t *shop_OrderPlaced__enc(const shop_OrderPlaced *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
-    BROOK__PUT(brook_avro_put_string(p, e, v->order_id));
-    BROOK__PUT(brook_avro_put_long(p, e, v->amount_cents));
-    BROOK__PUT(brook_avro_put_int(p, e, (int32_t)v->currency));
-    if (v->has_note) {
-        BROOK__PUT(brook_avro_put_long(p, e, 1));
-        BROOK__PUT(brook_avro_put_string(p, e, v->note));
-    } else {
-        BROOK__PUT(brook_avro_put_long(p, e, 0));
+    {
+        size_t l_0 = brook__avro_strlen(v->order_id);
+        size_t l_1 = v->has_note ? brook__avro_strlen(v->note) : 0;
+        BROOK__AVRO_ENSURE(e, p, l_0 + l_1 + 36);
+        p = brook__avro_put_data(p, v->order_id, l_0);
+        p = brook__avro_put_long(p, v->amount_cents);
+        p = brook__avro_put_int(p, (int32_t)v->currency);
+        if (v->has_note) {
+            *p++ = 2;
+            p = brook__avro_put_data(p, v->note, l_1);
+        } else {
+            *p++ = 0;
+        }
     }
     return p;
 }
 
-static int shop_OrderPlaced__dec(shop_OrderPlaced *v, brook_avro_reader_t *r) {
+BROOK__AVRO_INLINE const uint8_t *shop_OrderPlaced__dec(shop_OrderPlaced *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
-    BROOK__TRY(brook_avro_read_string(r, &v->order_id));
-    BROOK__TRY(brook_avro_read_long(r, &v->amount_cents));
+    (void)end;
+    BROOK__GET(brook_avro_get_string(p, end, d, &v->order_id));
+    BROOK__GET(brook_avro_get_long(p, end, d, &v->amount_cents));
     {
         int32_t t_0;
-        BROOK__TRY(brook_avro_read_int(r, &t_0));
+        BROOK__GET(brook_avro_get_int(p, end, d, &t_0));
         if (t_0 < 0 || t_0 >= 3)
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         v->currency = (shop_Currency)t_0;
     }
     {
         int64_t t_0;
-        BROOK__TRY(brook_avro_read_long(r, &t_0));
+        BROOK__GET(brook_avro_get_long(p, end, d, &t_0));
         if (t_0 == 1) {
             v->has_note = true;
-            BROOK__TRY(brook_avro_read_string(r, &v->note));
+            BROOK__GET(brook_avro_get_string(p, end, d, &v->note));
         } else if (t_0 == 0) {
             v->has_note = false;
         } else {
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         }
     }
-    r->depth--;
-    return 0;
+    return p;
 }
 
 static int shop_OrderPlaced__json(const shop_OrderPlaced *v, brook_buf_t *out) {
@@ -214,13 +220,14 @@ int shop_OrderPlaced_encode(const shop_OrderPlaced *v, brook_buf_t *out) {
 
 int shop_OrderPlaced_decode(shop_OrderPlaced *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? shop_OrderPlaced__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "shop.OrderPlaced", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
+    if (p)
+        p = shop_OrderPlaced__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "shop.OrderPlaced");
     return 0;
 }
 
@@ -293,16 +300,18 @@ static uint8_t *shop_Currency__enc(const shop_Currency *v, uint8_t *p, brook_avr
     return p;
 }
 
-static int shop_Currency__dec(shop_Currency *v, brook_avro_reader_t *r) {
+static const uint8_t *shop_Currency__dec(shop_Currency *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
+    (void)end;
     {
         int32_t t_0;
-        BROOK__TRY(brook_avro_read_int(r, &t_0));
+        BROOK__GET(brook_avro_get_int(p, end, d, &t_0));
         if (t_0 < 0 || t_0 >= 3)
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         (*v) = (shop_Currency)t_0;
     }
-    return 0;
+    return p;
 }
 
 static int shop_Currency__json(const shop_Currency *v, brook_buf_t *out) {
@@ -341,13 +350,14 @@ int shop_Currency_encode(const shop_Currency *v, brook_buf_t *out) {
 
 int shop_Currency_decode(shop_Currency *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, NULL, 0};
-    int rc = data || !len ? shop_Currency__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "shop.Currency", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
+    if (p)
+        p = shop_Currency__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "shop.Currency");
     return 0;
 }
 
@@ -413,22 +423,25 @@ static void shop_PaymentCompleted__init(shop_PaymentCompleted *v, brook_arena_t 
     memset(v, 0, sizeof *v);
 }
 
-static uint8_t *shop_PaymentCompleted__enc(const shop_PaymentCompleted *v, uint8_t *p, brook_avro_enc_t *e) {
+BROOK__AVRO_INLINE uint8_t *shop_PaymentCompleted__enc(const shop_PaymentCompleted *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
-    BROOK__PUT(brook_avro_put_string(p, e, v->order_id));
-    BROOK__PUT(brook_avro_put_long(p, e, v->paid));
+    {
+        size_t l_0 = brook__avro_strlen(v->order_id);
+        BROOK__AVRO_ENSURE(e, p, l_0 + 20);
+        p = brook__avro_put_data(p, v->order_id, l_0);
+        p = brook__avro_put_long(p, v->paid);
+    }
     return p;
 }
 
-static int shop_PaymentCompleted__dec(shop_PaymentCompleted *v, brook_avro_reader_t *r) {
+BROOK__AVRO_INLINE const uint8_t *shop_PaymentCompleted__dec(shop_PaymentCompleted *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
-    BROOK__TRY(brook_avro_read_string(r, &v->order_id));
-    BROOK__TRY(brook_avro_read_long(r, &v->paid));
-    r->depth--;
-    return 0;
+    (void)end;
+    BROOK__GET(brook_avro_get_string(p, end, d, &v->order_id));
+    BROOK__GET(brook_avro_get_long(p, end, d, &v->paid));
+    return p;
 }
 
 static int shop_PaymentCompleted__json(const shop_PaymentCompleted *v, brook_buf_t *out) {
@@ -485,13 +498,14 @@ int shop_PaymentCompleted_encode(const shop_PaymentCompleted *v, brook_buf_t *ou
 
 int shop_PaymentCompleted_decode(shop_PaymentCompleted *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? shop_PaymentCompleted__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "shop.PaymentCompleted", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
+    if (p)
+        p = shop_PaymentCompleted__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "shop.PaymentCompleted");
     return 0;
 }
 
@@ -558,30 +572,33 @@ static void shop_OrderShipped__init(shop_OrderShipped *v, brook_arena_t **a) {
     shop_PaymentCompleted__init(&v->payment, a);
 }
 
-static uint8_t *shop_OrderShipped__enc(const shop_OrderShipped *v, uint8_t *p, brook_avro_enc_t *e) {
+BROOK__AVRO_INLINE uint8_t *shop_OrderShipped__enc(const shop_OrderShipped *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
-    BROOK__PUT(brook_avro_put_string(p, e, v->order_id));
-    BROOK__PUT(brook_avro_put_int(p, e, (int32_t)v->carrier));
+    {
+        size_t l_0 = brook__avro_strlen(v->order_id);
+        BROOK__AVRO_ENSURE(e, p, l_0 + 15);
+        p = brook__avro_put_data(p, v->order_id, l_0);
+        p = brook__avro_put_int(p, (int32_t)v->carrier);
+    }
     BROOK__PUT(shop_PaymentCompleted__enc(&v->payment, p, e));
     return p;
 }
 
-static int shop_OrderShipped__dec(shop_OrderShipped *v, brook_avro_reader_t *r) {
+BROOK__AVRO_INLINE const uint8_t *shop_OrderShipped__dec(shop_OrderShipped *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
-    BROOK__TRY(brook_avro_read_string(r, &v->order_id));
+    (void)end;
+    BROOK__GET(brook_avro_get_string(p, end, d, &v->order_id));
     {
         int32_t t_0;
-        BROOK__TRY(brook_avro_read_int(r, &t_0));
+        BROOK__GET(brook_avro_get_int(p, end, d, &t_0));
         if (t_0 < 0 || t_0 >= 2)
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         v->carrier = (shop_Carrier)t_0;
     }
-    BROOK__TRY(shop_PaymentCompleted__dec(&v->payment, r));
-    r->depth--;
-    return 0;
+    BROOK__GET(shop_PaymentCompleted__dec(&v->payment, p, d));
+    return p;
 }
 
 static int shop_OrderShipped__json(const shop_OrderShipped *v, brook_buf_t *out) {
@@ -654,13 +671,14 @@ int shop_OrderShipped_encode(const shop_OrderShipped *v, brook_buf_t *out) {
 
 int shop_OrderShipped_decode(shop_OrderShipped *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? shop_OrderShipped__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "shop.OrderShipped", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
+    if (p)
+        p = shop_OrderShipped__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "shop.OrderShipped");
     return 0;
 }
 
@@ -733,16 +751,18 @@ static uint8_t *shop_Carrier__enc(const shop_Carrier *v, uint8_t *p, brook_avro_
     return p;
 }
 
-static int shop_Carrier__dec(shop_Carrier *v, brook_avro_reader_t *r) {
+static const uint8_t *shop_Carrier__dec(shop_Carrier *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
+    (void)end;
     {
         int32_t t_0;
-        BROOK__TRY(brook_avro_read_int(r, &t_0));
+        BROOK__GET(brook_avro_get_int(p, end, d, &t_0));
         if (t_0 < 0 || t_0 >= 2)
-            return BROOK_ERR_DECODE;
+            return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
         (*v) = (shop_Carrier)t_0;
     }
-    return 0;
+    return p;
 }
 
 static int shop_Carrier__json(const shop_Carrier *v, brook_buf_t *out) {
@@ -781,13 +801,14 @@ int shop_Carrier_encode(const shop_Carrier *v, brook_buf_t *out) {
 
 int shop_Carrier_decode(shop_Carrier *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, NULL, 0};
-    int rc = data || !len ? shop_Carrier__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "shop.Carrier", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
+    if (p)
+        p = shop_Carrier__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "shop.Carrier");
     return 0;
 }
 

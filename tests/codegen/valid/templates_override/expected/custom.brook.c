@@ -14,12 +14,14 @@
 #error "custom.brook.c was generated for Brook ABI 1; regenerate it with this Brook's brookc"
 #endif
 
-/* Encoders move a cursor: p is the write position, NULL once something failed. */
+/* Encoders and decoders move a cursor: p is the write or read position, NULL once something
+ * failed. */
 #define BROOK__PUT(x)                                                                          \
     do {                                                                                       \
         if (!(p = (x)))                                                                        \
             return NULL;                                                                       \
     } while (0)
+#define BROOK__GET(x) BROOK__PUT(x)
 
 #define BROOK__TRY(x)                                                                          \
     do {                                                                                       \
@@ -29,8 +31,8 @@
     } while (0)
 
 static void geo_Point__init(geo_Point *v, brook_arena_t **a);
-static uint8_t *geo_Point__enc(const geo_Point *v, uint8_t *p, brook_avro_enc_t *e);
-static int geo_Point__dec(geo_Point *v, brook_avro_reader_t *r);
+BROOK__AVRO_INLINE uint8_t *geo_Point__enc(const geo_Point *v, uint8_t *p, brook_avro_enc_t *e);
+BROOK__AVRO_INLINE const uint8_t *geo_Point__dec(geo_Point *v, const uint8_t *p, brook_avro_dec_t *d);
 static int geo_Point__json(const geo_Point *v, brook_buf_t *out);
 static int geo_Point__from(geo_Point *v, const brook_json_t *j, brook_arena_t **a);
 /* ---- geo.Point ---- */
@@ -46,22 +48,24 @@ static void geo_Point__init(geo_Point *v, brook_arena_t **a) {
     v->y = 0.5;
 }
 
-static uint8_t *geo_Point__enc(const geo_Point *v, uint8_t *p, brook_avro_enc_t *e) {
+BROOK__AVRO_INLINE uint8_t *geo_Point__enc(const geo_Point *v, uint8_t *p, brook_avro_enc_t *e) {
     (void)v;
     (void)e;
-    BROOK__PUT(brook_avro_put_double(p, e, v->x));
-    BROOK__PUT(brook_avro_put_double(p, e, v->y));
+    {
+        BROOK__AVRO_ENSURE(e, p, 16);
+        p = brook__avro_put_double(p, v->x);
+        p = brook__avro_put_double(p, v->y);
+    }
     return p;
 }
 
-static int geo_Point__dec(geo_Point *v, brook_avro_reader_t *r) {
+BROOK__AVRO_INLINE const uint8_t *geo_Point__dec(geo_Point *v, const uint8_t *p, brook_avro_dec_t *d) {
+    const uint8_t *const end = d->end;
     (void)v;
-    if (++r->depth > BROOK_AVRO_MAX_DEPTH)
-        return BROOK_ERR_DECODE;
-    BROOK__TRY(brook_avro_read_double(r, &v->x));
-    BROOK__TRY(brook_avro_read_double(r, &v->y));
-    r->depth--;
-    return 0;
+    (void)end;
+    BROOK__GET(brook_avro_get_double(p, end, d, &v->x));
+    BROOK__GET(brook_avro_get_double(p, end, d, &v->y));
+    return p;
 }
 
 static int geo_Point__json(const geo_Point *v, brook_buf_t *out) {
@@ -116,13 +120,14 @@ int geo_Point_encode(const geo_Point *v, brook_buf_t *out) {
 
 int geo_Point_decode(geo_Point *v, const void *data, size_t len, brook_error_t *err) {
     memset(v, 0, sizeof *v);
-    brook_avro_reader_t r = {(const uint8_t *)data, (const uint8_t *)data,
-                             (const uint8_t *)data + len, &v->brook_arena_, 0};
-    int rc = data || !len ? geo_Point__dec(v, &r) : BROOK_ERR_DECODE;
-    if (!rc && r.p != r.end)
-        rc = BROOK_ERR_DECODE;
-    if (rc)
-        return brook__avro_decode_error(err, rc, "geo.Point", &r);
+    brook_avro_dec_t d;
+    const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
+    if (p)
+        p = geo_Point__dec(v, p, &d);
+    if (p && p != d.end)
+        p = brook__avro_dec_fail(&d, p, BROOK_ERR_DECODE);
+    if (!p)
+        return brook__avro_dec_error(err, &d, "geo.Point");
     return 0;
 }
 
