@@ -1,6 +1,7 @@
 /* The app: declarations, lifecycle, the shared producer and topic provisioning. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,6 +47,10 @@ static brook_app_t *app_from_decl(brook_decl_t *decl, char *errstr, size_t errst
     }
     app->template_count = decl->template_count;
     app->listener_count = decl->listener_count;
+    for (size_t i = 0; i < decl->template_count; i++) {
+        app->templates[i].app = app;
+        app->templates[i].decl = &decl->templates[i];
+    }
     for (size_t i = 0; i < decl->listener_count; i++) {
         if (brook__listener_init(&app->listeners[i], app, &decl->listeners[i], &err)) {
             snprintf(errstr, errstr_size, "%s", err.message);
@@ -94,6 +99,8 @@ const brook_type_t *brook__app_find_type(const brook_app_t *app, const char *nam
 int brook_app_register_type(brook_app_t *app, const brook_type_t *type) {
     if (!app || !type || !type->name)
         return BROOK_ERR_INVALID_ARG;
+    if (app->state != APP_NEW)
+        return BROOK_ERR_STATE;
     const brook_type_t *known = brook__app_find_type(app, type->name);
     if (known == type)
         return 0;
@@ -111,6 +118,8 @@ int brook_app_register_writer_schema(brook_app_t *app, const char *type_name,
                                      const char *writer_schema_json, brook_error_t *err) {
     if (!app || !type_name || !writer_schema_json)
         return brook_error_set(err, BROOK_ERR_INVALID_ARG, "invalid argument");
+    if (app->state != APP_NEW)
+        return brook_error_set(err, BROOK_ERR_STATE, "writer schemas are registered before start");
     /* Records name their writer by the fingerprint of its canonical form, whatever form the
      * schema is given in here. */
     uint64_t fingerprint;
@@ -137,6 +146,8 @@ int brook_app_register_writer_schema(brook_app_t *app, const char *type_name,
 
 int brook_app_set_handler(brook_app_t *app, const char *listener_id, brook_handler_fn *fn,
                           void *opaque) {
+    if (app && app->state != APP_NEW)
+        return BROOK_ERR_STATE;
     brook_listener_t *l = brook_app_listener(app, listener_id);
     if (!l) {
         brook_log(BROOK_LOG_ERROR, "app", "%s: no listener \"%s\" declared",
@@ -241,7 +252,8 @@ static void topic_set_add(topic_set_t *s, const char *name, int partitions, int 
     s->count++;
 }
 
-static void add_derived(const char *topic, const char *source, void *opaque) {
+static void add_derived(const char *topic, const char *source, brook__topic_kind_t kind,
+                        void *opaque) {
     topic_set_t *s = opaque;
     int partitions = declared_partitions(s->app, source);
     int replication = 1;
@@ -437,19 +449,32 @@ static int start_producer(brook_app_t *app, brook_error_t *err) {
     return 0;
 }
 
-static void stop_producer(brook_app_t *app, int timeout_ms) {
+/* Fails every queued and in-flight record at once: each still gets its delivery report (with a
+ * purge error) from the producer thread. Waiting forwards return, their records are held and
+ * not committed, so nothing is lost. */
+static void purge_producer(brook_app_t *app) {
+    if (app->producer)
+        rd_kafka_purge(app->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+}
+
+static void stop_producer(brook_app_t *app, int64_t deadline) {
     if (!app->producer)
         return;
+    int64_t left = deadline - brook__now_ms();
+    int timeout_ms = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
     if (atomic_load(&app->crashing)) {
         int n = rd_kafka_outq_len(app->producer);
         if (n)
             brook_log(BROOK_LOG_WARN, "app", "%s: dropping %d unsent record(s)", app->decl->name,
                       n);
-        rd_kafka_purge(app->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    } else if (rd_kafka_flush(app->producer, timeout_ms < 0 ? 0 : timeout_ms)) {
+        purge_producer(app);
+    } else if (rd_kafka_flush(app->producer, timeout_ms)) {
         brook_log(BROOK_LOG_ERROR, "app", "%s: %d record(s) not delivered before shutdown",
                   app->decl->name, rd_kafka_outq_len(app->producer));
+        purge_producer(app);
     }
+    /* Serve the reports of what was purged, so every send still hears how it ended. */
+    rd_kafka_flush(app->producer, 1000);
     atomic_store(&app->producer_run, false);
     if (app->producer_thread_started) {
         pthread_join(app->producer_thread, NULL);
@@ -464,29 +489,38 @@ static void stop_producer(brook_app_t *app, int timeout_ms) {
     app->producer = NULL;
 }
 
-/* ---- lifecycle ----------------------------------------------------------------------------------
- */
-
+/* Members stop polling and finish the record in hand, wait for their handlers' sends, commit,
+ * and close only once every member has committed (the first to leave starts a rebalance that
+ * would refuse the others' commits). Past the deadline, or at once for a crash-like destroy,
+ * the producer is purged so that no member waits on a delivery any longer. */
 static void stop_all(brook_app_t *app, int64_t deadline) {
     int members = 0;
     for (size_t i = 0; i < app->listener_count; i++)
         for (int k = 0; k < app->listeners[i].member_count; k++)
             members += app->listeners[i].members[k].thread_started;
+    app->stop_deadline = deadline;
     atomic_store(&app->running, false);
-    if (!atomic_load(&app->crashing)) {
-        /* Let the members close once all have committed (or the deadline passed). */
+    if (atomic_load(&app->crashing)) {
+        purge_producer(app);
+    } else {
         struct timespec until = {(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000};
         pthread_mutex_lock(&app->stop_lock);
         while (app->stop_committed < members &&
                pthread_cond_timedwait(&app->stop_cond, &app->stop_lock, &until) == 0)
             ;
+        if (app->stop_committed < members) {
+            brook_log(BROOK_LOG_WARN, "app",
+                      "%s: %d of %d listener member(s) not done within shutdown_timeout_ms",
+                      app->decl->name, members - app->stop_committed, members);
+            purge_producer(app);
+        }
         app->stop_may_close = true;
         pthread_cond_broadcast(&app->stop_cond);
         pthread_mutex_unlock(&app->stop_lock);
     }
     for (size_t i = 0; i < app->listener_count; i++)
         brook__listener_join(&app->listeners[i]);
-    stop_producer(app, (int)(deadline - brook__now_ms()));
+    stop_producer(app, deadline);
 }
 
 int brook_app_start(brook_app_t *app, brook_error_t *err) {
@@ -497,9 +531,10 @@ int brook_app_start(brook_app_t *app, brook_error_t *err) {
     brook_decl_t *d = app->decl;
     int rc = 0;
     char errstr[512];
+    app->user_debug = brook_decl_kafka_value(d, "debug") != NULL;
     /* What the declaration alone can refuse, before anything starts. */
     for (size_t i = 0; i < app->template_count && !rc; i++)
-        rc = brook__template_init(&app->templates[i], app, &d->templates[i], err);
+        rc = brook__template_resolve(&app->templates[i], err);
     if (rc)
         return rc;
     if (brook_decl_is_embedded(d)) {
@@ -527,7 +562,7 @@ int brook_app_start(brook_app_t *app, brook_error_t *err) {
         rc = brook__listener_start(&app->listeners[i], err);
     if (rc) {
         app->state = APP_STOPPED;
-        stop_all(app, brook__now_ms() + d->shutdown_timeout_ms);
+        stop_all(app, brook__add_ms(brook__now_ms(), d->shutdown_timeout_ms));
         return rc;
     }
     app->state = APP_STARTED;
@@ -543,7 +578,7 @@ int brook_app_stop(brook_app_t *app) {
         return 0;
     app->state = APP_STOPPED;
     int64_t started = brook__now_ms();
-    stop_all(app, started + app->decl->shutdown_timeout_ms);
+    stop_all(app, brook__add_ms(started, app->decl->shutdown_timeout_ms));
     int64_t took = brook__now_ms() - started;
     if (took > app->decl->shutdown_timeout_ms)
         brook_log(BROOK_LOG_WARN, "app", "%s: stop took %lld ms (shutdown_timeout_ms %lld)",

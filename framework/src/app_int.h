@@ -64,6 +64,8 @@ struct brook_template_s {
  */
 
 typedef struct brook__member_s brook__member_t;
+typedef struct brook__sender_s brook__sender_t;
+#define BROOK__SENDER_TAG 0x736e64u
 
 struct brook_ctx_s {
     brook__member_t *member;
@@ -90,6 +92,8 @@ struct brook__member_s {
     brook_ctx_t ctx;
     struct brook__retry_state_s *retry; /* retry.c */
     atomic_bool group_steady;           /* librdkafka's join state is "steady": commits may go */
+    atomic_int inflight;                /* its handlers' sends not yet delivered */
+    brook__sender_t *senders;           /* one per template of the app: the opaque of those sends */
     atomic_bool assigned;               /* has received an assignment since it joined */
 };
 
@@ -136,8 +140,9 @@ struct brook_app_s {
     atomic_bool running;  /* listeners keep polling while set */
     atomic_bool crashing; /* destroy without stop: leave without committing */
     atomic_bool stop_requested;
-    bool user_debug; /* the declaration sets librdkafka's "debug": its lines reach the log */
-    int wake[2];     /* brook_app_request_stop() wakes brook_app_run() through this pipe */
+    bool user_debug;       /* the declaration sets librdkafka's "debug": its lines reach the log */
+    int wake[2];           /* brook_app_request_stop() wakes brook_app_run() through this pipe */
+    int64_t stop_deadline; /* brook__now_ms() by which a graceful stop must be done */
     /* Graceful stop: members count themselves committed, then wait to be let close. */
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
@@ -158,10 +163,17 @@ int brook__listener_start(brook_listener_t *l, brook_error_t *err);
 void brook__listener_join(brook_listener_t *l);
 void brook__listener_free(brook_listener_t *l);
 
-int brook__template_init(brook_template_t *t, brook_app_t *app, const brook_decl_template_t *d,
-                         brook_error_t *err);
+/* Resolves the serdes of a template (t->app and t->decl are set when the app is made, so a
+ * delivery callback can be set before start). */
+int brook__template_resolve(brook_template_t *t, brook_error_t *err);
 /* The producer's delivery report callback. */
 void brook__template_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+
+/* Marks the calling thread as member m's poll thread (NULL: none), so that sends from its
+ * handlers are counted as m's until delivered. */
+void brook__template_set_member(brook__member_t *m);
+/* The per-template opaques of m's sends; caller frees. */
+brook__sender_t *brook__senders_new(brook__member_t *m, brook_app_t *app);
 
 /* Produces one record through the app's producer and waits for its delivery report (retry
  * and DLT forwards must be durable before the source offset is stored). Takes ownership of

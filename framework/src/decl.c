@@ -1396,6 +1396,13 @@ int brook_decl_apply_env(brook_decl_t *d, brook_error_t *err) {
     return 0;
 }
 
+const char *brook_decl_kafka_value(const brook_decl_t *d, const char *name) {
+    for (size_t i = 0; i < d->kafka_count; i++)
+        if (!strcmp(d->kafka[i].name, name))
+            return d->kafka[i].value;
+    return NULL;
+}
+
 bool brook_decl_is_embedded(const brook_decl_t *d) {
     return d && (!d->bootstrap || strcmp(d->bootstrap, "embedded") == 0);
 }

@@ -164,6 +164,9 @@ int brook_decl_apply_env(brook_decl_t *d, brook_error_t *err);
 /* true when the service runs on an embedded cluster (bootstrap NULL or "embedded"). */
 bool brook_decl_is_embedded(const brook_decl_t *d);
 
+/* The value of kafka property `name` (dotted) as declared or overridden, or NULL. */
+const char *brook_decl_kafka_value(const brook_decl_t *d, const char *name);
+
 const char *brook_decl_ack_name(brook_ack_mode_t ack);
 
 /* The listeners' derived topics for retry mode "topics": the delays of attempts 2..attempts

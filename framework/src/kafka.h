@@ -18,6 +18,10 @@ int brook__kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *v
 
 /* Milliseconds on a monotonic clock. */
 int64_t brook__now_ms(void);
+/* a + b, saturating at INT64_MAX (durations in declarations may be very large). */
+static inline int64_t brook__add_ms(int64_t a, int64_t b) {
+    return b > INT64_MAX - a ? INT64_MAX : a + b;
+}
 /* Milliseconds since the epoch. */
 int64_t brook__wall_ms(void);
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "app_int.h"
 #include "retry.h"
@@ -69,11 +70,28 @@ static bool in_list(const char *const *list, const char *name) {
     return false;
 }
 
+/* Properties Brook sets itself because its guarantees rest on them, and where to say instead
+ * what they would say. */
+static const struct {
+    const char *name, *instead;
+} brook_owned[] = {
+    {"enable.auto.commit", "commits follow the listener's ack mode"},
+    {"enable.auto.offset.store", "offsets are stored once a record is done"},
+    {"group.id", "use listeners[].group"},
+    {"bootstrap.servers", "use service.bootstrap or BROOK_BOOTSTRAP"},
+};
+
 int brook__apply_user_kafka(const brook_app_t *app, rd_kafka_conf_t *conf, bool producer,
                             brook_error_t *err) {
     const brook_decl_t *d = app->decl;
     for (size_t i = 0; i < d->kafka_count; i++) {
         const char *name = d->kafka[i].name;
+        for (size_t k = 0; k < sizeof(brook_owned) / sizeof(brook_owned[0]); k++)
+            if (!strcmp(name, brook_owned[k].name))
+                return brook_error_set(err, BROOK_ERR_DECL,
+                                       "%s:%d: service.kafka: %s is set by "
+                                       "Brook (%s)",
+                                       d->source, d->kafka[i].line, name, brook_owned[k].instead);
         if (in_list(producer ? consumer_only : producer_only, name))
             continue;
         int rc = brook__kafka_conf_set(conf, name, d->kafka[i].value, err);
@@ -84,10 +102,7 @@ int brook__apply_user_kafka(const brook_app_t *app, rd_kafka_conf_t *conf, bool 
 }
 
 static bool has_user_kafka(const brook_app_t *app, const char *name) {
-    for (size_t i = 0; i < app->decl->kafka_count; i++)
-        if (!strcmp(app->decl->kafka[i].name, name))
-            return true;
-    return false;
+    return brook_decl_kafka_value(app->decl, name) != NULL;
 }
 
 /* ---- offsets --------------------------------------------------------------------------------- */
@@ -111,7 +126,30 @@ static void drop_pending(brook__member_t *m) {
     m->pending_count = 0;
 }
 
-static void commit_sync(brook__member_t *m, const char *why) {
+/* Waits until every record this member's handlers sent is delivered (or failed for good),
+ * until `deadline`. An input's offset is committed only once the outputs of its handler are
+ * durable: otherwise a crash could keep the input committed and lose the output. */
+static bool drain(brook__member_t *m, int64_t deadline) {
+    while (atomic_load(&m->inflight) > 0) {
+        if (brook__now_ms() >= deadline)
+            return false;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return true;
+}
+
+/* The longest a rebalance or a per-record commit waits for the member's sends. */
+#define DRAIN_MAX_MS 10000
+
+static void commit_sync(brook__member_t *m, const char *why, int64_t deadline) {
+    if (!drain(m, deadline)) {
+        brook_log(BROOK_LOG_WARN, "listener",
+                  "%s[%d]: no commit on %s: %d record(s) sent by handlers still undelivered "
+                  "(their inputs will be delivered again)",
+                  m->listener->decl->id, m->index, why, atomic_load(&m->inflight));
+        return;
+    }
     rd_kafka_resp_err_t err = rd_kafka_commit(m->rk, NULL, 0);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         brook_log(BROOK_LOG_WARN, "listener", "%s[%d]: commit on %s failed: %s",
@@ -129,7 +167,7 @@ static bool member_done(brook__member_t *m, rd_kafka_message_t *msg, bool recove
         store_offset(msg);
         /* Not while the member rejoins (see member_log_cb): the next commit takes it. */
         if (atomic_load(&m->group_steady))
-            commit_sync(m, "record");
+            commit_sync(m, "record", brook__now_ms() + DRAIN_MAX_MS);
         break;
     case BROOK_ACK_MANUAL:
         /* The handler acks what it handled; a record given to a retry topic or the DLT is
@@ -176,7 +214,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else {
         store_pending(m);
         if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk))
-            commit_sync(m, "revoke");
+            commit_sync(m, "revoke", brook__now_ms() + DRAIN_MAX_MS);
     }
     if (cooperative)
         rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
@@ -336,16 +374,19 @@ static void *member_main(void *arg) {
     bool batch = l->decl->ack == BROOK_ACK_BATCH;
     bool in_batch = false;
     int64_t interval = app->decl->commit_interval_ms;
-    int64_t next_commit = brook__now_ms() + interval;
+    int64_t next_commit = brook__add_ms(brook__now_ms(), interval);
+    brook__template_set_member(m);
     while (atomic_load(&app->running)) {
         brook__retry_tick(m);
         int64_t now = brook__now_ms();
         if (now >= next_commit) {
             if (batch)
                 store_pending(m);
-            if (atomic_load(&m->group_steady))
+            /* Waits at most a commit interval for the handlers' sends; else next time. */
+            if (atomic_load(&m->group_steady) && drain(m, now + interval))
                 rd_kafka_commit(m->rk, NULL, 1);
-            next_commit = now + interval;
+            now = brook__now_ms();
+            next_commit = brook__add_ms(now, interval);
         }
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, in_batch ? 0 : 100);
         if (!msg) {
@@ -374,7 +415,7 @@ static void *member_main(void *arg) {
     }
     store_pending(m);
     brook__retry_drop(m);
-    commit_sync(m, "stop");
+    commit_sync(m, "stop", app->stop_deadline);
     /* Every member of the app commits before any leaves: the first to leave starts a
      * rebalance, during which the others' commits would be refused. */
     pthread_mutex_lock(&app->stop_lock);
@@ -468,7 +509,6 @@ int brook__listener_start(brook_listener_t *l, brook_error_t *err) {
         return brook_error_set(err, BROOK_ERR_STATE,
                                "%s:%d: listener \"%s\": no handler bound (handler \"%s\")",
                                l->app->decl->source, d->line, d->id, d->handler);
-    l->app->user_debug = has_user_kafka(l->app, "debug");
     l->members = calloc((size_t)d->concurrency, sizeof(*l->members));
     if (!l->members)
         return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
@@ -501,6 +541,10 @@ int brook__listener_start(brook_listener_t *l, brook_error_t *err) {
         }
         if ((rc = brook__retry_member_init(m, err)))
             break;
+        if (!(m->senders = brook__senders_new(m, l->app))) {
+            rc = brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+            break;
+        }
         rd_kafka_conf_t *conf = brook__kafka_conf_new();
         rd_kafka_conf_set_log_cb(conf, member_log_cb);
         rd_kafka_conf_set_opaque(conf, m);
@@ -561,6 +605,7 @@ void brook__listener_free(brook_listener_t *l) {
         brook__decoded_free(&l->value, &m->value_dec);
         free(m->headers);
         free(m->pending);
+        free(m->senders);
     }
     free(l->members);
     l->members = NULL;

@@ -62,9 +62,7 @@ static int64_t delay_at(const brook_listener_t *l, const int64_t *delays, size_t
     if (i < MAX_DELAYS)
         return delays[i];
     const brook_decl_retry_t *r = &l->decl->retry;
-    double d = (double)r->delay_ms;
-    for (size_t k = 0; k < i && d < (double)r->max_delay_ms && d > 0 && r->multiplier > 1.0; k++)
-        d *= r->multiplier;
+    double d = (double)r->delay_ms * pow(r->multiplier, (double)i);
     return d >= (double)r->max_delay_ms ? r->max_delay_ms : (int64_t)d;
 }
 
@@ -105,7 +103,8 @@ static bool is_dlt(const char *topic) {
 }
 
 void brook__retry_topics_foreach(const brook_listener_t *l,
-                                 void (*fn)(const char *topic, const char *source, void *opaque),
+                                 void (*fn)(const char *topic, const char *source,
+                                            brook__topic_kind_t kind, void *opaque),
                                  void *opaque) {
     int64_t delays[MAX_DELAYS];
     size_t n = delays_of(l, delays);
@@ -121,20 +120,21 @@ void brook__retry_topics_foreach(const brook_listener_t *l,
                 if (i > 0 && delay == delay_at(l, delays, i - 1))
                     continue;
                 retry_topic_name(name, sizeof(name), source, delay, fixed);
-                fn(name, source, opaque);
+                fn(name, source, BROOK__TOPIC_RETRY, opaque);
                 if (fixed || delay >= r->max_delay_ms)
                     break; /* every later attempt uses this topic */
             }
         if (l->decl->dlt.enabled && !is_dlt(source)) {
             dlt_name(l, source, name, sizeof(name));
-            fn(name, source, opaque);
+            fn(name, source, BROOK__TOPIC_DLT, opaque);
         }
     }
 }
 
-static void add_to_subscription(const char *topic, const char *source, void *opaque) {
+static void add_to_subscription(const char *topic, const char *source, brook__topic_kind_t kind,
+                                void *opaque) {
     rd_kafka_topic_partition_list_t *sub = opaque;
-    if (!strstr(topic, "-retry"))
+    if (kind != BROOK__TOPIC_RETRY)
         return; /* the DLT is not consumed by the listener itself */
     if (!rd_kafka_topic_partition_list_find(sub, topic, RD_KAFKA_PARTITION_UA))
         rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
@@ -461,7 +461,7 @@ static bool forward(brook__member_t *m, const char *topic, rd_kafka_headers_t *h
                   "%s: cannot forward %s [%d] @%lld to %s: %s; trying again in %d ms",
                   m->listener->decl->id, r->topic, (int)r->partition, (long long)r->offset, topic,
                   rd_kafka_err2str(err), FORWARD_RETRY_MS);
-        hold(m, r, ctx->attempt, brook__wall_ms() + FORWARD_RETRY_MS);
+        hold(m, r, ctx->attempt, brook__add_ms(brook__wall_ms(), FORWARD_RETRY_MS));
         return false;
     }
     forget(m, r);
@@ -488,7 +488,7 @@ bool brook__retry_failed(brook__member_t *m, rd_kafka_message_t *msg, brook_resu
                       "%s: %s [%d] @%lld attempt %d failed (%s), again in %lld ms", d->id, r->topic,
                       (int)r->partition, (long long)r->offset, ctx->attempt, ctx->failure_name,
                       (long long)delay);
-            hold(m, r, ctx->attempt + 1, brook__wall_ms() + delay);
+            hold(m, r, ctx->attempt + 1, brook__add_ms(brook__wall_ms(), delay));
             return false;
         }
         char source[512], topic[600];
@@ -498,7 +498,7 @@ bool brook__retry_failed(brook__member_t *m, rd_kafka_message_t *msg, brook_resu
         uint8_t b[8];
         put_be32(b, ctx->attempt + 1);
         rd_kafka_header_add(h, BROOK_HDR_ATTEMPTS, -1, b, 4);
-        size_t bl = put_bigint(b, brook__wall_ms() + delay);
+        size_t bl = put_bigint(b, brook__add_ms(brook__wall_ms(), delay));
         rd_kafka_header_add(h, BROOK_HDR_BACKOFF_TS, -1, b, (ssize_t)bl);
         if (!brook_ctx_header(ctx, BROOK_HDR_ORIGINAL_TS, NULL, NULL)) {
             bl = put_bigint(b, r->timestamp);

@@ -29,8 +29,10 @@ void brook__retry_subscription(brook_listener_t *l, rd_kafka_topic_partition_lis
 
 /* Retry and DLT topic names a listener needs provisioned, with the partition count of their
  * source topic. Calls fn for each. */
+typedef enum { BROOK__TOPIC_RETRY, BROOK__TOPIC_DLT } brook__topic_kind_t;
 void brook__retry_topics_foreach(const brook_listener_t *l,
-                                 void (*fn)(const char *topic, const char *source, void *opaque),
+                                 void (*fn)(const char *topic, const char *source,
+                                            brook__topic_kind_t kind, void *opaque),
                                  void *opaque);
 
 /* Called once per poll loop iteration: resumes paused partitions whose head record is due. */

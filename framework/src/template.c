@@ -32,23 +32,47 @@ static send_scratch_t *scratch_get(void) {
     return s;
 }
 
-/* Every record's librdkafka opaque says which template sent it: the template itself on the
- * common path (no allocation), or an envelope when the caller passes an opaque of its own.
- * Both start with a tag, so the delivery callback can tell them apart. */
+/* Every record's librdkafka opaque says which template sent it: the template itself (tag 0),
+ * or, for a send from a handler, the handling member's sender for that template, or an
+ * envelope when the caller passes an opaque of its own. All start with a tag, so the delivery
+ * callback can tell them apart. A member counts its handlers' sends until they are delivered:
+ * it commits an input's offset only once the outputs of the handlers before it are durable. */
 #define ENVELOPE_TAG 0x656e76u
 #define FORWARD_TAG 0x667764u
+
+struct brook__sender_s {
+    uint32_t tag; /* SENDER_TAG */
+    brook_template_t *tpl;
+    brook__member_t *member;
+};
 
 typedef struct {
     uint32_t tag;
     brook_template_t *tpl;
+    brook__member_t *member; /* NULL when not sent from a handler */
     void *msg_opaque;
 } envelope_t;
 
-int brook__template_init(brook_template_t *t, brook_app_t *app, const brook_decl_template_t *d,
-                         brook_error_t *err) {
-    memset(t, 0, sizeof(*t));
-    t->app = app;
-    t->decl = d;
+/* The member whose handler runs on this thread, if any. */
+static __thread brook__member_t *current_member;
+
+void brook__template_set_member(brook__member_t *m) {
+    current_member = m;
+}
+
+brook__sender_t *brook__senders_new(brook__member_t *m, brook_app_t *app) {
+    brook__sender_t *s = calloc(app->template_count ? app->template_count : 1, sizeof(*s));
+    for (size_t i = 0; s && i < app->template_count; i++) {
+        s[i].tag = BROOK__SENDER_TAG;
+        s[i].tpl = &app->templates[i];
+        s[i].member = m;
+    }
+    return s;
+}
+
+int brook__template_resolve(brook_template_t *t, brook_error_t *err) {
+    brook_app_t *app = t->app;
+    const brook_decl_template_t *d = t->decl;
     /* Refused rather than ignored: a user who asks for exactly-once must not get less. */
     if (d->transactional)
         return brook_error_set(err, BROOK_ERR_DECL,
@@ -84,12 +108,14 @@ typedef struct {
 
 /* Runs on the producer thread (rd_kafka_poll in app.c). */
 void brook__template_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    if (!m->_private)
+        return;
+    uint32_t tag = *(const uint32_t *)m->_private;
     brook_template_t *tpl = m->_private;
+    brook__member_t *member = NULL;
     void *msg_opaque = NULL;
     envelope_t *env = NULL;
-    if (!tpl)
-        return;
-    if (tpl->tag == FORWARD_TAG) {
+    if (tag == FORWARD_TAG) {
         forward_t *f = m->_private;
         pthread_mutex_lock(&f->lock);
         f->err = m->err;
@@ -98,10 +124,15 @@ void brook__template_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void
         pthread_mutex_unlock(&f->lock);
         return;
     }
-    if (tpl->tag == ENVELOPE_TAG) {
+    if (tag == ENVELOPE_TAG) {
         env = m->_private;
         tpl = env->tpl;
+        member = env->member;
         msg_opaque = env->msg_opaque;
+    } else if (tag == BROOK__SENDER_TAG) {
+        brook__sender_t *s = m->_private;
+        tpl = s->tpl;
+        member = s->member;
     }
     const char *topic = rd_kafka_topic_name(m->rkt);
     if (m->err) {
@@ -114,6 +145,8 @@ void brook__template_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void
     if (tpl->delivery_cb)
         tpl->delivery_cb(tpl, m->err, topic, m->partition, m->offset, msg_opaque,
                          tpl->delivery_opaque);
+    if (member)
+        atomic_fetch_sub(&member->inflight, 1);
     free(env);
 }
 
@@ -127,16 +160,21 @@ int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_l
     brook_app_t *app = tpl->app;
     if (!app->producer)
         return BROOK_ERR_STATE;
-    void *msg_opaque = tpl;
+    brook__member_t *member =
+        current_member && current_member->listener->app == app ? current_member : NULL;
+    void *msg_opaque = member ? (void *)&member->senders[tpl - app->templates] : (void *)tpl;
     envelope_t *env = NULL;
     if (opts->msg_opaque) {
         if (!(env = malloc(sizeof(*env))))
             return BROOK_ERR_NOMEM;
         env->tag = ENVELOPE_TAG;
         env->tpl = tpl;
+        env->member = member;
         env->msg_opaque = opts->msg_opaque;
         msg_opaque = env;
     }
+    if (member)
+        atomic_fetch_add(&member->inflight, 1);
     bool redirected = opts->topic && strcmp(opts->topic, tpl->decl->topic);
     rd_kafka_headers_t *hdrs = NULL;
     if (opts->header_count) {
@@ -164,6 +202,8 @@ int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_l
         /* Not queued: ownership of the headers stayed with us. */
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
+        if (member)
+            atomic_fetch_sub(&member->inflight, 1);
         free(env);
         brook_log(BROOK_LOG_ERROR, "template", "%s: send to %s failed: %s", tpl->decl->name,
                   redirected ? opts->topic : tpl->decl->topic, rd_kafka_err2str(err));
@@ -210,7 +250,7 @@ int brook_template_send(brook_template_t *tpl, const void *key, const void *valu
     brook_buf_reset(&s->key);
     brook_buf_reset(&s->value);
     bool key_null, value_null;
-    brook_error_t err;
+    brook_error_t err = {0};
     int rc = brook__serde_encode(&tpl->key, key, &s->key, &key_null, &err);
     if (!rc)
         rc = brook__serde_encode(&tpl->value, value, &s->value, &value_null, &err);

@@ -27,7 +27,7 @@ static void test_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
 
 static rd_kafka_t *test_client(brook_test_cluster_t *c, rd_kafka_type_t type, const char *group) {
     rd_kafka_conf_t *conf = brook__kafka_conf_new();
-    char errstr[512];
+    char errstr[512] = "";
     rd_kafka_conf_set(conf, "bootstrap.servers", brook_cluster_bootstrap(c->cluster), NULL, 0);
     if (type == RD_KAFKA_PRODUCER) {
         rd_kafka_conf_set(conf, "partitioner", "murmur2_random", NULL, 0);
@@ -48,7 +48,7 @@ static rd_kafka_t *test_client(brook_test_cluster_t *c, rd_kafka_type_t type, co
 
 brook_test_cluster_t *brook_test_cluster_new(int brokers) {
     brook_test_cluster_t *c = calloc(1, sizeof(*c));
-    char errstr[512];
+    char errstr[512] = "";
     if (!c)
         return NULL;
     if (!(c->cluster = brook_cluster_acquire(brokers, errstr, sizeof(errstr))) ||

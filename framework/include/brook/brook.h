@@ -257,7 +257,8 @@ brook_listener_t *brook_app_listener(brook_app_t *app, const char *id);
 
 /* ---- templates (producers) ------------------------------------------------------------------- */
 
-/* Called once per record sent through the template, on the app's producer thread, after
+/* Called once per record sent through the template, on the app's producer thread (or on a
+ * thread blocked in brook_template_flush() or brook_app_stop(), which serve reports), after
  * the broker acknowledged it or it failed for good (err != 0). */
 typedef void(brook_delivery_fn)(brook_template_t *tpl, int err, const char *topic,
                                 int32_t partition, int64_t offset, void *msg_opaque, void *opaque);
