@@ -93,6 +93,7 @@ struct brook__member_s {
     struct brook__retry_state_s *retry; /* retry.c */
     atomic_bool group_steady;           /* librdkafka's join state is "steady": commits may go */
     atomic_int inflight;                /* its handlers' sends not yet delivered */
+    atomic_bool output_failed;          /* a handler's send failed for good since the last rewind */
     brook__sender_t *senders;           /* one per template of the app: the opaque of those sends */
     atomic_bool assigned;               /* has received an assignment since it joined */
 };

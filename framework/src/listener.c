@@ -142,14 +142,51 @@ static bool drain(brook__member_t *m, int64_t deadline) {
 /* The longest a rebalance or a per-record commit waits for the member's sends. */
 #define DRAIN_MAX_MS 10000
 
-static void commit_sync(brook__member_t *m, const char *why, int64_t deadline) {
+/* Waits for the member's sends; true when they were all delivered, so what was handled may
+ * be committed. */
+static bool outputs_durable(brook__member_t *m, int64_t deadline, const char *why) {
     if (!drain(m, deadline)) {
         brook_log(BROOK_LOG_WARN, "listener",
                   "%s[%d]: no commit on %s: %d record(s) sent by handlers still undelivered "
                   "(their inputs will be delivered again)",
                   m->listener->decl->id, m->index, why, atomic_load(&m->inflight));
-        return;
+        return false;
     }
+    if (atomic_load(&m->output_failed)) {
+        brook_log(BROOK_LOG_WARN, "listener",
+                  "%s[%d]: no commit on %s: a record sent by a handler was not delivered (its "
+                  "input will be delivered again)",
+                  m->listener->decl->id, m->index, why);
+        return false;
+    }
+    return true;
+}
+
+/* A handler's send failed for good: the inputs handled since the last commit go back to the
+ * committed offsets and are handled again, so no output is lost (at-least-once). */
+static void rewind_to_committed(brook__member_t *m) {
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(m->rk, &parts) || !parts)
+        return;
+    if (parts->cnt && !rd_kafka_committed(m->rk, parts, 10000)) {
+        for (int i = 0; i < parts->cnt; i++)
+            if (parts->elems[i].offset < 0)
+                parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_offsets_store(m->rk, parts);
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(m->rk, parts, 0);
+        if (e)
+            rd_kafka_error_destroy(e);
+        brook_log(BROOK_LOG_WARN, "listener",
+                  "%s[%d]: a handler's output was not delivered: %d partition(s) go back to "
+                  "their committed offsets",
+                  m->listener->decl->id, m->index, parts->cnt);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void commit_sync(brook__member_t *m, const char *why, int64_t deadline) {
+    if (!outputs_durable(m, deadline, why))
+        return;
     rd_kafka_resp_err_t err = rd_kafka_commit(m->rk, NULL, 0);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         brook_log(BROOK_LOG_WARN, "listener", "%s[%d]: commit on %s failed: %s",
@@ -383,8 +420,15 @@ static void *member_main(void *arg) {
             if (batch)
                 store_pending(m);
             /* Waits at most a commit interval for the handlers' sends; else next time. */
-            if (atomic_load(&m->group_steady) && drain(m, now + interval))
+            if (atomic_load(&m->output_failed)) {
+                if (drain(m, brook__add_ms(now, interval))) {
+                    atomic_store(&m->output_failed, false);
+                    rewind_to_committed(m);
+                }
+            } else if (atomic_load(&m->group_steady) && drain(m, brook__add_ms(now, interval)) &&
+                       !atomic_load(&m->output_failed)) {
                 rd_kafka_commit(m->rk, NULL, 1);
+            }
             now = brook__now_ms();
             next_commit = brook__add_ms(now, interval);
         }

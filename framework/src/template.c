@@ -145,8 +145,12 @@ void brook__template_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void
     if (tpl->delivery_cb)
         tpl->delivery_cb(tpl, m->err, topic, m->partition, m->offset, msg_opaque,
                          tpl->delivery_opaque);
-    if (member)
+    if (member) {
+        /* Before the count drops, so a member that sees no sends in flight also sees this. */
+        if (m->err)
+            atomic_store(&member->output_failed, true);
         atomic_fetch_sub(&member->inflight, 1);
+    }
     free(env);
 }
 

@@ -274,6 +274,12 @@ void brook_test_push_request_errors(brook_test_cluster_t *c, int16_t api_key, si
     free(errs);
 }
 
+int brook_test_partition_leader(brook_test_cluster_t *c, const char *topic, int32_t partition,
+                                int32_t broker_id) {
+    return rd_kafka_mock_partition_set_leader(brook__cluster_mock(c->cluster), topic, partition,
+                                              broker_id);
+}
+
 int brook_test_broker_down(brook_test_cluster_t *c, int32_t broker_id) {
     return rd_kafka_mock_broker_set_down(brook__cluster_mock(c->cluster), broker_id);
 }

@@ -72,6 +72,10 @@ int64_t brook_test_end_offsets(brook_test_cluster_t *c, const char *topic);
 /* Fault injection on the embedded cluster (librdkafka mock semantics). */
 void brook_test_push_request_errors(brook_test_cluster_t *c, int16_t api_key, size_t count,
                                     int error_code);
+/* Moves a partition's leadership to `broker_id`, or -1 for none: records to a leader-less
+ * partition wait in their producer until it has a leader again. */
+int brook_test_partition_leader(brook_test_cluster_t *c, const char *topic, int32_t partition,
+                                int32_t broker_id);
 int brook_test_broker_down(brook_test_cluster_t *c, int32_t broker_id);
 int brook_test_broker_up(brook_test_cluster_t *c, int32_t broker_id);
 int brook_test_broker_rtt(brook_test_cluster_t *c, int32_t broker_id, int rtt_ms);
