@@ -541,14 +541,21 @@ static int skip_blocks(tctx_t *t, const rnode_t *w, bool map) {
             t->in.p += size;
             continue;
         }
+        /* Nulls take no bytes: nothing to skip, however many a block claims. Other items
+         * take at least a byte (a map entry its key's length), so a count beyond what is
+         * left is corrupt; an item that can be empty (a fieldless record, fixed(0)) is bounded
+         * like the generated decoders bound it. */
+        if (!map && w->items->kind == RK_NULL)
+            continue;
+        size_t left = (size_t)(t->in.end - t->in.p);
+        if ((uint64_t)n > left && (map || (uint64_t)n > BROOK_AVRO_MAX_EMPTY_ITEMS))
+            return TRUNC(t);
         for (int64_t i = 0; i < n; i++) {
             if (map && brook_avro_skip_bytes(&t->in))
                 return TRUNC(t);
             int rc = skip(t, w->items);
             if (rc)
                 return rc;
-            if (t->in.p == t->in.end && i + 1 < n && w->items->kind == RK_NULL && !map)
-                break;
         }
     }
 }
