@@ -5,7 +5,8 @@
  * Generated code includes this header and links libbrook; nothing else. The primitives are
  * static inline so that a generated encoder or decoder is straight-line code: every read is
  * bounds-checked against the end of the input, every write makes room in the brook_buf_t
- * first (and allocates nothing when the buffer already has room).
+ * first, or is part of a run of writes that made room for all of them at once (and allocates
+ * nothing when the buffer already has room).
  *
  * Memory of decoded values: everything a decoder (or from_json) allocates for one value comes
  * from one arena (brook_arena_t) hung off the top-level value, so T_clear is a single free and
