@@ -204,63 +204,67 @@ brook_listener_t *brook_app_listener(brook_app_t *app, const char *id) {
 /* ---- provisioning ---------------------------------------------------------------------------- */
 
 typedef struct {
+    char *name; /* owned */
+    int partitions, replication;
+    const brook_decl_topic_t *decl; /* declared topics: their config */
+    /* Retry and DLT topics of a topic the service did not declare: its partition count is
+     * the cluster's (owned; NULL otherwise). */
+    char *source;
+} topic_spec_t;
+
+typedef struct {
     brook_app_t *app;
-    char **names; /* owned */
-    int *partitions;
-    int *replication;
-    const brook_decl_topic_t **decls;
+    topic_spec_t *items;
     size_t count, cap;
 } topic_set_t;
 
-static int declared_partitions(const brook_app_t *app, const char *topic) {
+static const brook_decl_topic_t *declared_topic(const brook_app_t *app, const char *topic) {
     for (size_t i = 0; i < app->decl->topic_count; i++)
         if (!strcmp(app->decl->topics[i].name, topic))
-            return app->decl->topics[i].partitions;
-    if (app->cluster)
-        return brook_cluster_topic_partitions(app->cluster, topic);
-    return -1;
+            return &app->decl->topics[i];
+    return NULL;
+}
+
+static int known_partitions(const brook_app_t *app, const char *topic) {
+    const brook_decl_topic_t *t = declared_topic(app, topic);
+    if (t)
+        return t->partitions;
+    return app->cluster ? brook_cluster_topic_partitions(app->cluster, topic) : -1;
 }
 
 static void topic_set_add(topic_set_t *s, const char *name, int partitions, int replication,
-                          const brook_decl_topic_t *decl) {
+                          const brook_decl_topic_t *decl, const char *source) {
     for (size_t i = 0; i < s->count; i++)
-        if (!strcmp(s->names[i], name))
+        if (!strcmp(s->items[i].name, name))
             return;
     if (s->count == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
-        char **names = realloc(s->names, cap * sizeof(*names));
-        if (names)
-            s->names = names;
-        int *p = realloc(s->partitions, cap * sizeof(*p));
-        if (p)
-            s->partitions = p;
-        int *r = realloc(s->replication, cap * sizeof(*r));
-        if (r)
-            s->replication = r;
-        const brook_decl_topic_t **d = realloc(s->decls, cap * sizeof(*d));
-        if (d)
-            s->decls = d;
-        if (!names || !p || !r || !d)
+        topic_spec_t *items = realloc(s->items, cap * sizeof(*items));
+        if (!items)
             return;
+        s->items = items;
         s->cap = cap;
     }
-    if (!(s->names[s->count] = strdup(name)))
+    topic_spec_t *t = &s->items[s->count];
+    t->name = strdup(name);
+    t->source = source ? strdup(source) : NULL;
+    if (!t->name || (source && !t->source)) {
+        free(t->name);
+        free(t->source);
         return;
-    s->partitions[s->count] = partitions;
-    s->replication[s->count] = replication;
-    s->decls[s->count] = decl;
+    }
+    t->partitions = partitions > 0 ? partitions : 1;
+    t->replication = replication;
+    t->decl = decl;
     s->count++;
 }
 
 static void add_derived(const char *topic, const char *source, brook__topic_kind_t kind,
                         void *opaque) {
     topic_set_t *s = opaque;
-    int partitions = declared_partitions(s->app, source);
-    int replication = 1;
-    for (size_t i = 0; i < s->app->decl->topic_count; i++)
-        if (!strcmp(s->app->decl->topics[i].name, source))
-            replication = s->app->decl->topics[i].replication;
-    topic_set_add(s, topic, partitions > 0 ? partitions : 1, replication, NULL);
+    const brook_decl_topic_t *src = declared_topic(s->app, source);
+    topic_set_add(s, topic, known_partitions(s->app, source), src ? src->replication : -1, NULL,
+                  src ? NULL : source);
 }
 
 /* Declared topics, then retry and DLT topics; on the embedded cluster also every topic the
@@ -271,29 +275,34 @@ static void collect_topics(brook_app_t *app, topic_set_t *s) {
     s->app = app;
     for (size_t i = 0; i < d->topic_count; i++)
         topic_set_add(s, d->topics[i].name, d->topics[i].partitions, d->topics[i].replication,
-                      &d->topics[i]);
+                      &d->topics[i], NULL);
     if (app->cluster) {
         for (size_t i = 0; i < d->listener_count; i++)
-            for (size_t j = 0; j < d->listeners[i].topic_count; j++) {
-                int p = declared_partitions(app, d->listeners[i].topics[j]);
-                topic_set_add(s, d->listeners[i].topics[j], p > 0 ? p : 1, 1, NULL);
-            }
-        for (size_t i = 0; i < d->template_count; i++) {
-            int p = declared_partitions(app, d->templates[i].topic);
-            topic_set_add(s, d->templates[i].topic, p > 0 ? p : 1, 1, NULL);
-        }
+            for (size_t j = 0; j < d->listeners[i].topic_count; j++)
+                topic_set_add(s, d->listeners[i].topics[j],
+                              known_partitions(app, d->listeners[i].topics[j]), 1, NULL, NULL);
+        for (size_t i = 0; i < d->template_count; i++)
+            topic_set_add(s, d->templates[i].topic, known_partitions(app, d->templates[i].topic), 1,
+                          NULL, NULL);
     }
     for (size_t i = 0; i < app->listener_count; i++)
         brook__retry_topics_foreach(&app->listeners[i], add_derived, s);
 }
 
 static void topic_set_free(topic_set_t *s) {
-    for (size_t i = 0; i < s->count; i++)
-        free(s->names[i]);
-    free(s->names);
-    free(s->partitions);
-    free(s->replication);
-    free(s->decls);
+    for (size_t i = 0; i < s->count; i++) {
+        free(s->items[i].name);
+        free(s->items[i].source);
+    }
+    free(s->items);
+}
+
+/* Partition count of `topic` in the metadata, or -1. */
+static int metadata_partitions(const struct rd_kafka_metadata *md, const char *topic) {
+    for (int t = 0; t < md->topic_cnt; t++)
+        if (!strcmp(md->topics[t].topic, topic) && !md->topics[t].err)
+            return md->topics[t].partition_cnt;
+    return -1;
 }
 
 /* Creates missing topics through the Admin API. Existing ones are left as they are (a
@@ -315,27 +324,29 @@ static int provision_admin(brook_app_t *app, topic_set_t *s, brook_error_t *err)
         return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < s->count && !rc; i++) {
-        int found = -1;
-        for (int t = 0; t < md->topic_cnt && found < 0; t++)
-            if (!strcmp(md->topics[t].topic, s->names[i]) && !md->topics[t].err)
-                found = md->topics[t].partition_cnt;
+        topic_spec_t *t = &s->items[i];
+        int found = metadata_partitions(md, t->name);
         if (found >= 0) {
-            if (found != s->partitions[i])
-                brook_log(BROOK_LOG_WARN, "app", "topic %s has %d partitions, declared %d",
-                          s->names[i], found, s->partitions[i]);
+            if (found != t->partitions && !t->source)
+                brook_log(BROOK_LOG_WARN, "app", "topic %s has %d partitions, declared %d", t->name,
+                          found, t->partitions);
             continue;
         }
-        rd_kafka_NewTopic_t *t = rd_kafka_NewTopic_new(s->names[i], s->partitions[i],
-                                                       s->replication[i], errstr, sizeof(errstr));
-        if (!t) {
-            rc = brook_error_set(err, BROOK_ERR_DECL, "topic %s: %s", s->names[i], errstr);
+        /* A retry or DLT topic gets its source topic's partitions, so records keep theirs. */
+        int source_partitions = t->source ? metadata_partitions(md, t->source) : -1;
+        if (source_partitions > 0)
+            t->partitions = source_partitions;
+        rd_kafka_NewTopic_t *nt_one =
+            rd_kafka_NewTopic_new(t->name, t->partitions, t->replication, errstr, sizeof(errstr));
+        if (!nt_one) {
+            rc = brook_error_set(err, BROOK_ERR_DECL, "topic %s: %s", t->name, errstr);
             break;
         }
-        if (s->decls[i])
-            for (size_t k = 0; k < s->decls[i]->config_count; k++)
-                rd_kafka_NewTopic_set_config(t, s->decls[i]->config[k].name,
-                                             s->decls[i]->config[k].value);
-        nt[missing++] = t;
+        if (t->decl)
+            for (size_t k = 0; k < t->decl->config_count; k++)
+                rd_kafka_NewTopic_set_config(nt_one, t->decl->config[k].name,
+                                             t->decl->config[k].value);
+        nt[missing++] = nt_one;
     }
     rd_kafka_metadata_destroy(md);
     if (!rc && missing) {
@@ -383,8 +394,8 @@ static int provision(brook_app_t *app, brook_error_t *err) {
     int rc = 0;
     if (app->cluster) {
         for (size_t i = 0; i < s.count && !rc; i++)
-            rc = brook_cluster_create_topic(app->cluster, s.names[i], s.partitions[i],
-                                            s.replication[i]);
+            rc = brook_cluster_create_topic(app->cluster, s.items[i].name, s.items[i].partitions,
+                                            s.items[i].replication);
         if (rc)
             brook_error_set(err, rc, "cannot create topics on the embedded cluster");
     } else {
