@@ -20,18 +20,18 @@ static double now_ns(void) {
 
 /* The best of several rounds: other processes on the machine only ever make a round slower. */
 #define ROUNDS 7
-#define BEST(var, body)                                                                        \
-    do {                                                                                       \
-        var = 1e300;                                                                           \
-        for (int round_ = 0; round_ < ROUNDS; round_++) {                                      \
-            double t0_ = now_ns();                                                             \
-            for (long i = 0; i < n; i++) {                                                     \
-                body                                                                           \
-            }                                                                                  \
-            double t_ = (now_ns() - t0_) / (double)n;                                          \
-            if (t_ < var)                                                                      \
-                var = t_;                                                                      \
-        }                                                                                      \
+#define BEST(var, body)                                                                            \
+    do {                                                                                           \
+        var = 1e300;                                                                               \
+        for (int round_ = 0; round_ < ROUNDS; round_++) {                                          \
+            double t0_ = now_ns();                                                                 \
+            for (long i = 0; i < n; i++) {                                                         \
+                body                                                                               \
+            }                                                                                      \
+            double t_ = (now_ns() - t0_) / (double)n;                                              \
+            if (t_ < var)                                                                          \
+                var = t_;                                                                          \
+        }                                                                                          \
     } while (0)
 
 static void fill(bench_Order *o) {

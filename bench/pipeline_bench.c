@@ -61,16 +61,16 @@ static int range_count;
 
 static int add_ranges(struct dl_phdr_info *info, size_t size, void *arg) {
     const char *name = info->dlpi_name;
-    int obj = !name || !*name                  ? OBJ_BENCH
-              : strstr(name, "libbrook")       ? OBJ_BROOK
-              : strstr(name, "librdkafka")     ? OBJ_RDKAFKA
-              : strstr(name, "/libc.so")       ? OBJ_LIBC
-                                               : OBJ_OTHER;
+    int obj = !name || !*name              ? OBJ_BENCH
+              : strstr(name, "libbrook")   ? OBJ_BROOK
+              : strstr(name, "librdkafka") ? OBJ_RDKAFKA
+              : strstr(name, "/libc.so")   ? OBJ_LIBC
+                                           : OBJ_OTHER;
     for (int i = 0; i < info->dlpi_phnum && range_count < 64; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X))
-            ranges[range_count++] = (text_range_t){info->dlpi_addr + ph->p_vaddr,
-                                                   info->dlpi_addr + ph->p_vaddr + ph->p_memsz, obj};
+            ranges[range_count++] = (text_range_t){
+                info->dlpi_addr + ph->p_vaddr, info->dlpi_addr + ph->p_vaddr + ph->p_memsz, obj};
     }
     return 0;
 }
@@ -161,9 +161,9 @@ static void nap_us(int us) {
 
 /* ---- the workload --------------------------------------------------------------------------- */
 
-#define WINDOW 40000     /* records sent but not yet handled, at most */
-#define NKEYS 4096       /* distinct keys (and ids), spread over the partitions */
-#define LAT_RING 32768   /* latencies of the last records handled */
+#define WINDOW 40000   /* records sent but not yet handled, at most */
+#define NKEYS 4096     /* distinct keys (and ids), spread over the partitions */
+#define LAT_RING 32768 /* latencies of the last records handled */
 #define PARTITIONS 4
 #define COMMIT_INTERVAL_MS 1000
 static char keys[NKEYS][16];
@@ -197,8 +197,8 @@ struct variant_s {
     void (*service)(variant_t *v);
     long seq; /* records sent so far */
     atomic_long handled;
-    double checksum;        /* consumer thread only: keeps the decoded values used */
-    int64_t lat[LAT_RING];  /* handle time - send time, by handled count */
+    double checksum;       /* consumer thread only: keeps the decoded values used */
+    int64_t lat[LAT_RING]; /* handle time - send time, by handled count */
     /* raw variants */
     rd_kafka_t *producer, *consumer;
     rd_kafka_topic_t *rkt;
@@ -300,12 +300,10 @@ static void raw_send(variant_t *v, long i, int64_t sent_ns) {
         value = v->blob;
         len = v->blob_len;
     }
-    rd_kafka_resp_err_t err =
-        rd_kafka_producev(v->producer, RD_KAFKA_V_RKT(v->rkt),
-                          RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-                          RD_KAFKA_V_KEY(key, 15), RD_KAFKA_V_VALUE((void *)value, len),
-                          RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        v->producer, RD_KAFKA_V_RKT(v->rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK), RD_KAFKA_V_KEY(key, 15),
+        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END);
     if (err) {
         fprintf(stderr, "pipeline_bench: produce: %s\n", rd_kafka_err2str(err));
         exit(1);
@@ -427,8 +425,7 @@ static int raw_setup(variant_t *v, brook_cluster_t *cluster, const char *topic) 
     rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
     rd_kafka_conf_set_opaque(pc, v);
     if (conf_set(pc, "bootstrap.servers", bootstrap) || conf_set(pc, "client.id", v->name) ||
-        conf_set(pc, "enable.idempotence", "true") ||
-        conf_set(pc, "partitioner", "murmur2_random"))
+        conf_set(pc, "enable.idempotence", "true") || conf_set(pc, "partitioner", "murmur2_random"))
         return -1;
     if (!(v->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof(errstr)))) {
         fprintf(stderr, "pipeline_bench: %s\n", errstr);
@@ -496,8 +493,8 @@ static double phase(variant_t *v, long n, double rate) {
         if (v->service)
             v->service(v);
         if (now_ns() > deadline) {
-            fprintf(stderr, "pipeline_bench: %s: %ld of %ld records handled after 120 s\n",
-                    v->name, atomic_load(&v->handled) - base, n);
+            fprintf(stderr, "pipeline_bench: %s: %ld of %ld records handled after 120 s\n", v->name,
+                    atomic_load(&v->handled) - base, n);
             exit(1);
         }
         nap_us(20);
@@ -661,8 +658,7 @@ int main(int argc, char **argv) {
         for (int r = 0; r < vs[k]->rounds; r++)
             printf(" %.0f", vs[k]->rps[r]);
         printf(" records/s\n");
-        printf("bench: pipeline_%s_cpu %.2f us/record\n", vs[k]->name,
-               vs[k]->best_cpu_ns / 1e3);
+        printf("bench: pipeline_%s_cpu %.2f us/record\n", vs[k]->name, vs[k]->best_cpu_ns / 1e3);
     }
     printf("ratio: pipeline_brook_vs_raw %.3f\n", v_brook.median_rps / v_raw.median_rps);
     printf("ratio: pipeline_brook_vs_opaque %.3f\n", v_brook.median_rps / v_opaque.median_rps);

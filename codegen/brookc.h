@@ -143,14 +143,14 @@ char *tmpl_str(const char *name, const tvar_t *vars);
 /* ---- generation --------------------------------------------------------------------------- */
 
 typedef struct {
-    const char *unit;        /* C prefix of the unit */
+    const char *unit; /* C prefix of the unit */
     const char *out_dir;
     model_t *model;
-    brook_decl_t *decl;      /* NULL for --schemas */
-    const char *decl_text;   /* declaration file text */
-    const char *decl_base;   /* declaration file basename */
+    brook_decl_t *decl;    /* NULL for --schemas */
+    const char *decl_text; /* declaration file text */
+    const char *decl_base; /* declaration file basename */
     const char *decl_display;
-    char **writer_paths;     /* display names */
+    char **writer_paths; /* display names */
     char **writer_texts;
     schema_t **writer_types; /* the current type each writer schema is a version of */
     size_t nwriters;

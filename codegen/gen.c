@@ -14,14 +14,15 @@
 #include "brook/avro.h"
 #include "brookc.h"
 
-#define V(n, val)                                                                              \
+#define V(n, val)                                                                                  \
     { n, val }
-#define TEND                                                                                   \
+#define TEND                                                                                       \
     { NULL, NULL }
 
 static char *chomp(char *s);
 
-/* ---- graph helpers ---------------------------------------------------------------------------- */
+/* ---- graph helpers ----------------------------------------------------------------------------
+ */
 
 static int walk_gen;
 
@@ -170,7 +171,8 @@ static bool is_named(const schema_t *s) {
     return s->kind == K_RECORD || s->kind == K_ENUM || s->kind == K_FIXED;
 }
 
-/* ---- C types ---------------------------------------------------------------------------------- */
+/* ---- C types ----------------------------------------------------------------------------------
+ */
 
 static char *ctype(const schema_t *owner, const schema_t *s);
 
@@ -252,7 +254,8 @@ static char *ctype(const schema_t *owner, const schema_t *s) {
     }
 }
 
-/* ---- statements -------------------------------------------------------------------------------- */
+/* ---- statements --------------------------------------------------------------------------------
+ */
 
 typedef enum { D_ENC, D_DEC, D_JSON, D_FROM } dir_t;
 
@@ -264,7 +267,8 @@ static char *json_branch_name(const schema_t *b) {
     return xstrdup(is_named(b) ? b->fullname : kind_name(b->kind));
 }
 
-/* ---- runs (encoders) ---------------------------------------------------------------------------- */
+/* ---- runs (encoders) ----------------------------------------------------------------------------
+ */
 
 /* Consecutive values whose encoded size is bounded by a constant plus the lengths of their
  * strings and bytes are written as one run (encf.run): the lengths first, then one check that
@@ -338,8 +342,8 @@ static void run_add(run_t *r, const schema_t *s, const char *v, const char *has)
     case K_STRING:
     case K_BYTES: {
         bool str = val->kind == K_STRING;
-        char *len = chomp(tmpl_str(str ? "encf.string_len" : "encf.bytes_len",
-                                   (tvar_t[]){V("v", v), TEND}));
+        char *len = chomp(
+            tmpl_str(str ? "encf.string_len" : "encf.bytes_len", (tvar_t[]){V("v", v), TEND}));
         tmpl_render(&r->lens, opt ? "encf.len_optional" : "encf.len",
                     (tvar_t[]){V("l", l), V("len", len), V("has", has), TEND});
         if (!str)
@@ -362,9 +366,9 @@ static void run_add(run_t *r, const schema_t *s, const char *v, const char *has)
         char some[16], none[16];
         snprintf(some, sizeof some, "%d", 2 * (1 - s->null_index));
         snprintf(none, sizeof none, "%d", 2 * s->null_index);
-        tmpl_render(&r->puts, "encf.optional",
-                    (tvar_t[]){V("has", has), V("some", some), V("none", none),
-                               V("body", put), TEND});
+        tmpl_render(
+            &r->puts, "encf.optional",
+            (tvar_t[]){V("has", has), V("some", some), V("none", none), V("body", put), TEND});
     } else {
         sb_puts(&r->puts, put);
     }
@@ -440,7 +444,7 @@ static char *stmts(dir_t d, const schema_t *owner, const schema_t *s, const char
         snprintf(count, sizeof count, "%zu", s->nsymbols);
         snprintf(blk, sizeof blk, "%s.enum", pre);
         return tmpl_str(blk, (tvar_t[]){V("v", v), V("j", j), V("t", t), V("type", s->cname),
-                                         V("count", count), TEND});
+                                        V("count", count), TEND});
     }
     case K_RECORD:
         snprintf(blk, sizeof blk, "%s.record%s", pre, needs_ptr(owner, s) ? "_ptr" : "");
@@ -486,9 +490,9 @@ static char *stmts(dir_t d, const schema_t *owner, const schema_t *s, const char
         char minsize[32];
         snprintf(minsize, sizeof minsize, "%zu", min_size(s->items, 0) + (arr ? 0 : 1));
         snprintf(blk, sizeof blk, "%s.%s", pre, arr ? "array" : "map");
-        char *r = tmpl_str(blk, (tvar_t[]){V("v", v), V("j", j), V("i", i), V("n", n),
-                                            V("jn", jn), V("it", it), V("k", k), V("kl", kl),
-                                            V("minsize", minsize), V("body", body), TEND});
+        char *r = tmpl_str(blk, (tvar_t[]){V("v", v), V("j", j), V("i", i), V("n", n), V("jn", jn),
+                                           V("it", it), V("k", k), V("kl", kl),
+                                           V("minsize", minsize), V("body", body), TEND});
         free(ev);
         free(body);
         return r;
@@ -511,10 +515,10 @@ static char *stmts(dir_t d, const schema_t *owner, const schema_t *s, const char
                 lit = c_string_literal(bn, strlen(bn));
             }
             snprintf(blk, sizeof blk, "%s.optional", pre);
-            char *r = tmpl_str(blk, (tvar_t[]){V("v", v), V("has", has), V("j", j), V("jn", jn),
-                                                V("br", br), V("t", t), V("some", some),
-                                                V("none", none), V("branch", lit),
-                                                V("body", body), TEND});
+            char *r =
+                tmpl_str(blk, (tvar_t[]){V("v", v), V("has", has), V("j", j), V("jn", jn),
+                                         V("br", br), V("t", t), V("some", some), V("none", none),
+                                         V("branch", lit), V("body", body), TEND});
             free(body);
             free(bn);
             free(lit);
@@ -533,8 +537,8 @@ static char *stmts(dir_t d, const schema_t *owner, const schema_t *s, const char
                 else if (d == D_JSON)
                     tmpl_render(&cases, "json.union_null_case", (tvar_t[]){V("idx", idx), TEND});
                 else
-                    null_case = tmpl_str("from.union_null", (tvar_t[]){V("v", v), V("idx", idx),
-                                                                        TEND});
+                    null_case =
+                        tmpl_str("from.union_null", (tvar_t[]){V("v", v), V("idx", idx), TEND});
                 continue;
             }
             char *bv = xprintf("%s.value.%s", v, s->branch_mem[b]);
@@ -543,8 +547,9 @@ static char *stmts(dir_t d, const schema_t *owner, const schema_t *s, const char
             char *x = d == D_JSON ? xprintf("{\"%s\":", bn) : xstrdup(bn);
             char *lit = c_string_literal(x, strlen(x));
             snprintf(blk, sizeof blk, "%s.union_case", pre);
-            tmpl_render(&cases, blk, (tvar_t[]){V("v", v), V("idx", idx), V("br", br),
-                                                 V("branch", lit), V("body", body), TEND});
+            tmpl_render(&cases, blk,
+                        (tvar_t[]){V("v", v), V("idx", idx), V("br", br), V("branch", lit),
+                                   V("body", body), TEND});
             free(bv);
             free(body);
             free(bn);
@@ -555,9 +560,9 @@ static char *stmts(dir_t d, const schema_t *owner, const schema_t *s, const char
             null_case = tmpl_str("from.union_nonull", (tvar_t[]){TEND});
         char *cs = sb_take(&cases);
         snprintf(blk, sizeof blk, "%s.union", pre);
-        char *r = tmpl_str(blk, (tvar_t[]){V("v", v), V("j", j), V("jn", jn), V("br", br),
-                                            V("t", t), V("cases", cs), V("null_case", null_case),
-                                            TEND});
+        char *r =
+            tmpl_str(blk, (tvar_t[]){V("v", v), V("j", j), V("jn", jn), V("br", br), V("t", t),
+                                     V("cases", cs), V("null_case", null_case), TEND});
         free(cs);
         free(null_case);
         return r;
@@ -710,8 +715,8 @@ static void init_stmts(sb_t *b, const schema_t *owner, const schema_t *s, const 
         sb_printf(b, "if (%s.%s%s%s%s) {\n", v, items, arr ? "" : " && ", arr ? "" : v,
                   arr ? "" : ".keys");
         sb_t inner = {0};
-        sb_printf(&inner, "memset(%s.%s, 0, %zu * sizeof(*%s.%s));\n%s.n = %zu;\n", v, items, n,
-                  v, items, v, n);
+        sb_printf(&inner, "memset(%s.%s, 0, %zu * sizeof(*%s.%s));\n%s.n = %zu;\n", v, items, n, v,
+                  items, v, n);
         size_t idx = 0;
         const char *key;
         json_t *val;
@@ -768,7 +773,8 @@ static void init_stmts(sb_t *b, const schema_t *owner, const schema_t *s, const 
     }
 }
 
-/* ---- text helpers ------------------------------------------------------------------------------ */
+/* ---- text helpers ------------------------------------------------------------------------------
+ */
 
 static char *indent_block(const char *text, int spaces) {
     sb_t b = {0};
@@ -802,7 +808,8 @@ static char *c_text_initializer(const char *text) {
         for (size_t i = 0; i <= len; i++) {
             if (i % 12 == 0)
                 sb_puts(&b, "\n    ");
-            sb_printf(&b, "0x%02x,%s", (unsigned char)text[i], (i % 12 == 11 || i == len) ? "" : " ");
+            sb_printf(&b, "0x%02x,%s", (unsigned char)text[i],
+                      (i % 12 == 11 || i == len) ? "" : " ");
         }
         sb_puts(&b, "\n}");
         return sb_take(&b);
@@ -863,8 +870,8 @@ static void render_members(sb_t *out, const schema_t *rec) {
         }
         if (schema_is_optional(f->type)) {
             char *hd = xprintf("bool %s", f->has_cname);
-            tmpl_render(out, "h.member", (tvar_t[]){V("doc", doc), V("decl", hd),
-                                                     V("comment", ""), TEND});
+            tmpl_render(out, "h.member",
+                        (tvar_t[]){V("doc", doc), V("decl", hd), V("comment", ""), TEND});
             free(hd);
             char *ct = ctype(rec, vt);
             char *d = decl_of(ct, f->cname);
@@ -1024,11 +1031,10 @@ static void render_type_source(gen_t *g, sb_t *out, schema_t *s) {
     tmpl_render(out, "c.type",
                 (tvar_t[]){V("type", s->cname), V("fullname", s->fullname),
                            V("schema", schema_init), V("resolution", full_init), V("fp_hex", fp),
-                           V("init", inits), V("enc", encs), V("dec", decs),
-                           V("dec_enter", enter), V("dec_leave", leave), V("json", jsons),
-                           V("from", froms), V("init_public", init_public),
-                           V("clear_public", clear_public), V("arena", arena),
-                           V("strings", holds_strings(s) ? "true" : "false"),
+                           V("init", inits), V("enc", encs), V("dec", decs), V("dec_enter", enter),
+                           V("dec_leave", leave), V("json", jsons), V("from", froms),
+                           V("init_public", init_public), V("clear_public", clear_public),
+                           V("arena", arena), V("strings", holds_strings(s) ? "true" : "false"),
                            V("codec", codec_inline(s) ? "BROOK__AVRO_INLINE" : "static"), TEND});
     (void)g;
     free(pcf);
@@ -1047,7 +1053,8 @@ static void render_type_source(gen_t *g, sb_t *out, schema_t *s) {
     free(clear_public);
 }
 
-/* ---- service glue ------------------------------------------------------------------------------ */
+/* ---- service glue ------------------------------------------------------------------------------
+ */
 
 static char *serde_ctype(gen_t *g, const brook_decl_serde_t *sd, const char *what, int line) {
     switch (sd->kind) {
@@ -1116,8 +1123,9 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
         char *val = serde_ctype(g, &t->value, what, t->line);
         char *cname = ident_for(t->name, &used, &nused);
         char *p = pad(strlen("int ") + strlen(unit) + 1 + strlen(cname) + strlen("_send_ex("));
-        tvar_t vars[] = {V("unit", unit), V("name", t->name), V("topic", t->topic),
-                         V("cname", cname), V("key", key), V("value", val), V("pad", p), TEND};
+        tvar_t vars[] = {
+            V("unit", unit), V("name", t->name), V("topic", t->topic), V("cname", cname),
+            V("key", key),   V("value", val),    V("pad", p),          TEND};
         tmpl_render(&h_tpl, "h.template", vars);
         tmpl_render(&c_members, "c.template_member", vars);
         tmpl_render(&c_lookup, "c.lookup_template", vars);
@@ -1133,10 +1141,9 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
     for (size_t i = 0; i < d->listener_count; i++) {
         const brook_decl_listener_t *l = &d->listeners[i];
         char *what = xprintf("listeners[%zu] \"%s\"", i, l->id);
-        if (!is_c_identifier(l->handler) || is_c_reserved(l->handler) ||
-            is_c_local(l->handler)) {
-            diag(g->decl_display, l->line, "%s: handler \"%s\" is not a usable C identifier",
-                 what, l->handler ? l->handler : "");
+        if (!is_c_identifier(l->handler) || is_c_reserved(l->handler) || is_c_local(l->handler)) {
+            diag(g->decl_display, l->line, "%s: handler \"%s\" is not a usable C identifier", what,
+                 l->handler ? l->handler : "");
             free(what);
             continue;
         }
@@ -1172,15 +1179,19 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
             char *ci = c_comment_text(idl);
             tmpl_render(&h_hand, "h.handler",
                         (tvar_t[]){V("plural", count > 1 ? "s" : ""), V("listeners", ci),
-                                   V("handler", l->handler), V("key", key), V("value", val),
-                                   TEND});
+                                   V("handler", l->handler), V("key", key), V("value", val), TEND});
             free(idl);
             free(ci);
         }
         char *idlit = c_comment_text(l->id);
-        tvar_t vars[] = {V("unit", unit),  V("cname", cname), V("handler", l->handler),
-                         V("key", key),    V("value", val),   V("id", l->id),
-                         V("pad", p),      TEND};
+        tvar_t vars[] = {V("unit", unit),
+                         V("cname", cname),
+                         V("handler", l->handler),
+                         V("key", key),
+                         V("value", val),
+                         V("id", l->id),
+                         V("pad", p),
+                         TEND};
         tmpl_render(&c_tramp, "c.trampoline", vars);
         sb_puts(&c_tramp, "\n");
         tmpl_render(&c_bind, "c.bind_handler", vars);
@@ -1195,8 +1206,12 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
         snprintf(idx, sizeof idx, "%zu", i);
         char *text = c_text_initializer(g->writer_texts[i]);
         char *path = c_comment_text(g->writer_paths[i]);
-        tvar_t vars[] = {V("unit", unit), V("idx", idx), V("text", text), V("path", path),
-                         V("fullname", g->writer_types[i]->fullname), TEND};
+        tvar_t vars[] = {V("unit", unit),
+                         V("idx", idx),
+                         V("text", text),
+                         V("path", path),
+                         V("fullname", g->writer_types[i]->fullname),
+                         TEND};
         tmpl_render(&c_wdefs, "c.writer_schema", vars);
         tmpl_render(&c_wreg, "c.register_writer", vars);
         free(text);
@@ -1206,7 +1221,7 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
     char *ht = chomp(sb_take(&h_tpl)), *hh = chomp(sb_take(&h_hand));
     char *name_c = c_comment_text(d->name);
     *h_out = tmpl_str("h.service", (tvar_t[]){V("unit", unit), V("name", name_c),
-                                               V("templates", ht), V("handlers", hh), TEND});
+                                              V("templates", ht), V("handlers", hh), TEND});
     char *cm = chomp(sb_take(&c_members)), *ctr = sb_take(&c_tramp), *cb = chomp(sb_take(&c_bind));
     char *cl = chomp(sb_take(&c_lookup)), *cs = sb_take(&c_sends), *cw = sb_take(&c_wdefs);
     char *cwr = chomp(sb_take(&c_wreg));
@@ -1235,7 +1250,8 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
     free(base_lit);
 }
 
-/* ---- the unit ---------------------------------------------------------------------------------- */
+/* ---- the unit ----------------------------------------------------------------------------------
+ */
 
 /* The banner's list of inputs: the declaration file, schema files and writer schemas. */
 static char *banner_inputs(const gen_t *g, const model_t *m) {
@@ -1284,14 +1300,14 @@ void gen_service_unit(gen_t *g, char **h_out, char **c_out) {
     char *ta = chomp(sb_take(&table));
     chomp(hs);
     chomp(cs);
-    *h_out = tmpl_str("h.service_file",
-                      (tvar_t[]){V("unit", g->unit), V("version", BROOK_VERSION_STR),
-                                 V("inputs", ins), V("guard", guard), V("abi", abi),
-                                 V("types", g->types_unit), V("service", hs), TEND});
-    *c_out = tmpl_str("c.service_file",
-                      (tvar_t[]){V("unit", g->unit), V("version", BROOK_VERSION_STR),
-                                 V("inputs", ins), V("abi", abi), V("table", ta),
-                                 V("service", cs), TEND});
+    *h_out =
+        tmpl_str("h.service_file", (tvar_t[]){V("unit", g->unit), V("version", BROOK_VERSION_STR),
+                                              V("inputs", ins), V("guard", guard), V("abi", abi),
+                                              V("types", g->types_unit), V("service", hs), TEND});
+    *c_out =
+        tmpl_str("c.service_file",
+                 (tvar_t[]){V("unit", g->unit), V("version", BROOK_VERSION_STR), V("inputs", ins),
+                            V("abi", abi), V("table", ta), V("service", cs), TEND});
     free(ins);
     free(guard);
     free(ta);
@@ -1334,10 +1350,10 @@ void gen_unit(gen_t *g, char **h_out, char **c_out) {
             char *comment = s->logical ? xprintf(" /* logicalType %s%s */", s->logical,
                                                  s->size ? "" : "; size 0, one unused byte")
                                        : xstrdup(s->size ? "" : " /* size 0: one unused byte */");
-            render_guarded(&types, s,
-                           tmpl_str("h.fixed", (tvar_t[]){V("doc", doc), V("type", s->cname),
-                                                          V("size", size),
-                                                          V("comment", comment), TEND}));
+            render_guarded(
+                &types, s,
+                tmpl_str("h.fixed", (tvar_t[]){V("doc", doc), V("type", s->cname), V("size", size),
+                                               V("comment", comment), TEND}));
             sb_puts(&types, "\n");
             free(comment);
         }
@@ -1352,10 +1368,10 @@ void gen_unit(gen_t *g, char **h_out, char **c_out) {
         schema_t *s = m->named[i];
         char *pcf = model_pcf(s);
         char *fp = fp_hex(pcf);
-        render_guarded(&protos, s,
-                       tmpl_str("h.protos", (tvar_t[]){V("type", s->cname),
-                                                       V("fullname", s->fullname),
-                                                       V("fp_hex", fp), TEND}));
+        render_guarded(
+            &protos, s,
+            tmpl_str("h.protos", (tvar_t[]){V("type", s->cname), V("fullname", s->fullname),
+                                            V("fp_hex", fp), TEND}));
         sb_puts(&protos, "\n");
         char *guard = type_guard(s);
         tmpl_render(&guards, "h.define_guard", (tvar_t[]){V("guard", guard), TEND});
@@ -1366,26 +1382,28 @@ void gen_unit(gen_t *g, char **h_out, char **c_out) {
 
     sb_t statics = {0}, bodies = {0}, table = {0};
     for (size_t i = 0; i < m->nnamed; i++) {
-        tmpl_render(&statics, "c.static_protos",
-                    (tvar_t[]){V("type", m->named[i]->cname),
-                               V("codec", codec_inline(m->named[i]) ? "BROOK__AVRO_INLINE" : "static"),
-                               TEND});
+        tmpl_render(
+            &statics, "c.static_protos",
+            (tvar_t[]){V("type", m->named[i]->cname),
+                       V("codec", codec_inline(m->named[i]) ? "BROOK__AVRO_INLINE" : "static"),
+                       TEND});
         tmpl_render(&table, "c.table_entry", (tvar_t[]){V("type", m->named[i]->cname), TEND});
     }
     for (size_t k = 0; k < m->nnamed; k++) {
         schema_t *s = m->named[k];
-    if (s->kind == K_ENUM) {
-        sb_t syms = {0};
-        for (size_t i = 0; i < s->nsymbols; i++) {
-            char *l = c_string_literal(s->symbols[i], strlen(s->symbols[i]));
-            tmpl_render(&syms, "c.symbol", (tvar_t[]){V("literal", l), TEND});
-            free(l);
+        if (s->kind == K_ENUM) {
+            sb_t syms = {0};
+            for (size_t i = 0; i < s->nsymbols; i++) {
+                char *l = c_string_literal(s->symbols[i], strlen(s->symbols[i]));
+                tmpl_render(&syms, "c.symbol", (tvar_t[]){V("literal", l), TEND});
+                free(l);
+            }
+            char *sy = chomp(sb_take(&syms));
+            tmpl_render(&statics, "c.symbols",
+                        (tvar_t[]){V("type", s->cname), V("symbols", sy), TEND});
+
+            free(sy);
         }
-        char *sy = chomp(sb_take(&syms));
-        tmpl_render(&statics, "c.symbols", (tvar_t[]){V("type", s->cname), V("symbols", sy), TEND});
-        
-        free(sy);
-    }
     }
     for (size_t i = 0; i < m->nnamed; i++)
         render_type_source(g, &bodies, m->named[i]);
@@ -1404,14 +1422,14 @@ void gen_unit(gen_t *g, char **h_out, char **c_out) {
     char *svc_h = chomp(hs);
     char *svc_h2 = *svc_h ? xprintf("\n%s", svc_h) : xstrdup("");
     *h_out = tmpl_str("h.file", (tvar_t[]){V("unit", g->unit), V("version", BROOK_VERSION_STR),
-                                            V("inputs", ins), V("guard", guard), V("abi", abi),
-                                            V("forwards", fw), V("types", ty), V("protos", pr),
-                                            V("guards", gu), V("service", svc_h2), TEND});
+                                           V("inputs", ins), V("guard", guard), V("abi", abi),
+                                           V("forwards", fw), V("types", ty), V("protos", pr),
+                                           V("guards", gu), V("service", svc_h2), TEND});
     char *st = sb_take(&statics), *bo = sb_take(&bodies), *ta = chomp(sb_take(&table));
-    *c_out = tmpl_str("c.file", (tvar_t[]){V("unit", g->unit), V("version", BROOK_VERSION_STR),
-                                            V("inputs", ins), V("abi", abi), V("statics", st),
-                                            V("bodies", bo), V("table", ta), V("service", cs),
-                                            TEND});
+    *c_out =
+        tmpl_str("c.file", (tvar_t[]){V("unit", g->unit), V("version", BROOK_VERSION_STR),
+                                      V("inputs", ins), V("abi", abi), V("statics", st),
+                                      V("bodies", bo), V("table", ta), V("service", cs), TEND});
     free(ins);
     free(guard);
     free(fw);

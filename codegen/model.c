@@ -113,37 +113,35 @@ int diag_count(void) {
 }
 
 const char *kind_name(kind_t k) {
-    static const char *names[] = {"null",   "boolean", "int",    "long",  "float",
+    static const char *names[] = {"null",   "boolean", "int",    "long",   "float",
                                   "double", "bytes",   "string", "record", "enum",
-                                  "array",  "map",     "union",  "fixed", "reference"};
+                                  "array",  "map",     "union",  "fixed",  "reference"};
     return names[k];
 }
 
 static const char *c_reserved[] = {
     /* C11 keywords */
-    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
-    "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
-    "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
-    "union", "unsigned", "void", "volatile", "while", "_Alignas", "_Alignof", "_Atomic",
-    "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
-    "_Thread_local",
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+    "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict",
+    "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union",
+    "unsigned", "void", "volatile", "while", "_Alignas", "_Alignof", "_Atomic", "_Bool", "_Complex",
+    "_Generic", "_Imaginary", "_Noreturn", "_Static_assert", "_Thread_local",
     /* macros and names of the headers generated code includes */
-    "bool", "true", "false", "NULL", "errno", "assert", "offsetof", "stdin", "stdout",
-    "stderr", "EOF", "complex", "imaginary", "alignas", "alignof", "noreturn",
-    "static_assert", "thread_local", "unix", "linux", "main", "memset", "memcpy", "strlen",
-    "strcmp", "free", "malloc", "calloc", "realloc", "abort", "exit", "size_t", "int8_t",
-    "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t",
-    "INT32_MIN", "INT32_MAX", "INT64_MIN", "INT64_MAX", "SIZE_MAX", "NAN", "INFINITY",
+    "bool", "true", "false", "NULL", "errno", "assert", "offsetof", "stdin", "stdout", "stderr",
+    "EOF", "complex", "imaginary", "alignas", "alignof", "noreturn", "static_assert",
+    "thread_local", "unix", "linux", "main", "memset", "memcpy", "strlen", "strcmp", "free",
+    "malloc", "calloc", "realloc", "abort", "exit", "size_t", "int8_t", "int16_t", "int32_t",
+    "int64_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t", "INT32_MIN", "INT32_MAX", "INT64_MIN",
+    "INT64_MAX", "SIZE_MAX", "NAN", "INFINITY",
     /* C++ keywords, so the header also works there */
-    "class", "namespace", "template", "this", "new", "delete", "operator", "private",
-    "protected", "public", "virtual", "friend", "throw", "try", "catch", "typename", "using",
-    "explicit", "export", "mutable", "and", "or", "not", "xor",
-    NULL};
+    "class", "namespace", "template", "this", "new", "delete", "operator", "private", "protected",
+    "public", "virtual", "friend", "throw", "try", "catch", "typename", "using", "explicit",
+    "export", "mutable", "and", "or", "not", "xor", NULL};
 
 /* Generated code's own locals: no type or function may take these names. */
-static const char *c_locals[] = {"v", "out", "r", "a", "j", "err", "data", "len", "json", "svc",
-                                 "ctx", "key", "value", "opts", "opaque", "tpl", "doc", "rc",
-                                 NULL};
+static const char *c_locals[] = {"v",      "out",  "r",   "a",   "j",   "err",   "data",
+                                 "len",    "json", "svc", "ctx", "key", "value", "opts",
+                                 "opaque", "tpl",  "doc", "rc",  NULL};
 
 bool is_c_local(const char *s) {
     for (const char **k = c_locals; *k; k++)
@@ -230,9 +228,9 @@ static kind_t primitive_kind(const char *name) {
     static const struct {
         const char *name;
         kind_t kind;
-    } prims[] = {{"null", K_NULL},     {"boolean", K_BOOLEAN}, {"int", K_INT},
-                 {"long", K_LONG},     {"float", K_FLOAT},     {"double", K_DOUBLE},
-                 {"bytes", K_BYTES},   {"string", K_STRING}};
+    } prims[] = {{"null", K_NULL},   {"boolean", K_BOOLEAN}, {"int", K_INT},
+                 {"long", K_LONG},   {"float", K_FLOAT},     {"double", K_DOUBLE},
+                 {"bytes", K_BYTES}, {"string", K_STRING}};
     for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
         if (!strcmp(prims[i].name, name))
             return prims[i].kind;
@@ -252,9 +250,8 @@ static void define(pctx_t *c, schema_t *s, const char *short_name) {
     if (old && !(c->writer && !old->is_writer)) {
         int nth = old->file == c->file ? 2 : 1;
         int line = find_line(c->text, short_name, nth);
-        diag(c->file, line ? line : s->line,
-             "duplicate name \"%s\" (first defined at %s:%d)", s->fullname, old->file,
-             old->line);
+        diag(c->file, line ? line : s->line, "duplicate name \"%s\" (first defined at %s:%d)",
+             s->fullname, old->file, old->line);
         return;
     }
     if (c->writer)
@@ -401,8 +398,7 @@ static schema_t *parse_object(pctx_t *c, json_t *j, const char *ns, int line) {
         define(c, s, shortname);
         json_t *syms = json_object_get(j, "symbols");
         if (!json_is_array(syms) || json_array_size(syms) == 0) {
-            diag(c->file, s->line, "enum \"%s\" needs a non-empty \"symbols\" array",
-                 s->fullname);
+            diag(c->file, s->line, "enum \"%s\" needs a non-empty \"symbols\" array", s->fullname);
             return NULL;
         }
         s->nsymbols = json_array_size(syms);
@@ -410,8 +406,8 @@ static schema_t *parse_object(pctx_t *c, json_t *j, const char *ns, int line) {
         for (size_t i = 0; i < s->nsymbols; i++) {
             json_t *y = json_array_get(syms, i);
             if (!json_is_string(y) || !is_avro_name(json_string_value(y))) {
-                diag(c->file, s->line, "enum \"%s\": symbol %zu is not a valid name",
-                     s->fullname, i);
+                diag(c->file, s->line, "enum \"%s\": symbol %zu is not a valid name", s->fullname,
+                     i);
                 return NULL;
             }
             s->symbols[i] = xstrdup(json_string_value(y));
@@ -426,8 +422,8 @@ static schema_t *parse_object(pctx_t *c, json_t *j, const char *ns, int line) {
             for (size_t i = 0; i < s->nsymbols; i++)
                 found |= !strcmp(s->symbols[i], d);
             if (!found)
-                diag(c->file, s->line, "enum \"%s\": default \"%s\" is not a symbol",
-                     s->fullname, d);
+                diag(c->file, s->line, "enum \"%s\": default \"%s\" is not a symbol", s->fullname,
+                     d);
             s->enum_default = xstrdup(d);
         }
         return s;
@@ -566,7 +562,8 @@ static schema_t *resolve(model_t *m, schema_t *s, char **texts, char **names, si
                     diag(s->file, s->line, "union has two branches of type %s",
                          named ? a->fullname : kind_name(a->kind));
             }
-        if (s->nbranches == 2 && (s->branches[0]->kind == K_NULL) != (s->branches[1]->kind == K_NULL))
+        if (s->nbranches == 2 &&
+            (s->branches[0]->kind == K_NULL) != (s->branches[1]->kind == K_NULL))
             s->null_index = s->branches[0]->kind == K_NULL ? 0 : 1;
     }
     return s;
@@ -597,7 +594,8 @@ void model_load(model_t *m, char **paths, char **display, size_t n) {
             continue;
         }
         json_error_t jerr;
-        json_t *j = json_loads(texts[i], JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+        json_t *j =
+            json_loads(texts[i], JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
         if (!j) {
             diag(display[i], jerr.line, "invalid schema JSON: %s", jerr.text);
             continue;
@@ -652,7 +650,8 @@ schema_t *model_writer_type(model_t *m, const char *path, const char *display, c
     return t;
 }
 
-/* ---- canonical and full forms ------------------------------------------------------------------ */
+/* ---- canonical and full forms ------------------------------------------------------------------
+ */
 
 static void json_quoted(sb_t *b, const char *s) {
     json_t *j = json_string(s);
@@ -789,7 +788,8 @@ void model_validate_avro(model_t *m) {
     }
 }
 
-/* ---- defaults --------------------------------------------------------------------------------- */
+/* ---- defaults ---------------------------------------------------------------------------------
+ */
 
 /* Checks a default value against its type (Avro: a union's default is of its first branch). */
 static bool default_ok(const schema_t *s, json_t *d, int depth) {
@@ -871,9 +871,9 @@ static void ns_add(nameset_t *s, const char *x) {
     s->v[s->n++] = xstrdup(x);
 }
 
-static const char *type_suffixes[] = {"",        "_init",    "_clear",     "_encode", "_decode",
-                                      "_to_json", "_from_json", "_type",   "__enc",   "__dec",
-                                      "__json",  "__from",   "__init",     "__symbols", NULL};
+static const char *type_suffixes[] = {"",         "_init",      "_clear", "_encode",   "_decode",
+                                      "_to_json", "_from_json", "_type",  "__enc",     "__dec",
+                                      "__json",   "__from",     "__init", "__symbols", NULL};
 
 static bool type_name_free(const nameset_t *used, const char *c) {
     if (is_c_reserved(c) || is_c_local(c))
@@ -989,8 +989,10 @@ void model_assign_names(model_t *m) {
                     free(h);
                 }
                 if (f->def && !default_ok(f->type, f->def, 0))
-                    diag(s->file, f->line, "record \"%s\": default of field \"%s\" does not "
-                         "match its type", s->fullname, f->name);
+                    diag(s->file, f->line,
+                         "record \"%s\": default of field \"%s\" does not "
+                         "match its type",
+                         s->fullname, f->name);
             }
         }
     }
@@ -1040,8 +1042,7 @@ char *c_comment_text(const char *s) {
         } else if (c == '/' && p[1] == '*') {
             sb_puts(&b, "/ *");
             p++;
-        }
-        else if (c == '\n' || c == '\r' || c == '\t')
+        } else if (c == '\n' || c == '\r' || c == '\t')
             sb_puts(&b, " ");
         else if (c == '\\' && (p[1] == 0 || p[1] == '\n'))
             sb_puts(&b, "\\ ");
