@@ -31,11 +31,8 @@ static brook_app_t *app_from_decl(brook_decl_t *decl, char *errstr, size_t errst
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines are brook__now_ms() */
     pthread_cond_init(&app->stop_cond, &ca);
     pthread_condattr_destroy(&ca);
-    app->wake[0] = app->wake[1] = -1;
-    if (pipe(app->wake) == 0) {
-        fcntl(app->wake[0], F_SETFL, O_NONBLOCK);
-        fcntl(app->wake[1], F_SETFL, O_NONBLOCK);
-    }
+    if (pipe2(app->wake, O_NONBLOCK | O_CLOEXEC))
+        app->wake[0] = app->wake[1] = -1;
     app->templates =
         calloc(decl->template_count ? decl->template_count : 1, sizeof(*app->templates));
     app->listeners =
@@ -599,14 +596,59 @@ int brook_app_stop(brook_app_t *app) {
     return 0;
 }
 
-/* Signals reach every running app through its wake pipe. */
-#define MAX_RUNNING 64
-static brook_app_t *volatile running_apps[MAX_RUNNING];
+/*
+ * SIGINT/SIGTERM stop every brook_app_run() in the process. The handler only writes to a
+ * process-wide pipe (async-signal-safe, and it touches no app, so none can be freed under
+ * it); the pipe stays readable, so every running app sees it. The handler is installed while
+ * at least one app runs, and the previous one is restored when the last stops running.
+ */
+static pthread_mutex_t signal_lock = PTHREAD_MUTEX_INITIALIZER;
+static int signal_runners;
+static int signal_pipe[2] = {-1, -1};
+static struct sigaction signal_old_int, signal_old_term;
 
 static void on_signal(int sig) {
-    for (int i = 0; i < MAX_RUNNING; i++)
-        if (running_apps[i])
-            brook_app_request_stop(running_apps[i]);
+    int saved = errno;
+    ssize_t n = write(signal_pipe[1], "s", 1);
+    (void)n;
+    errno = saved;
+}
+
+static void drain_fd(int fd) {
+    char buf[64];
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+}
+
+/* The fd that becomes readable on a signal, or -1. */
+static int signals_begin(void) {
+    pthread_mutex_lock(&signal_lock);
+    if (signal_runners++ == 0) {
+        if (signal_pipe[0] < 0 && pipe2(signal_pipe, O_NONBLOCK | O_CLOEXEC))
+            signal_pipe[0] = signal_pipe[1] = -1;
+        if (signal_pipe[0] >= 0) {
+            drain_fd(signal_pipe[0]);
+            struct sigaction sa = {0};
+            sa.sa_handler = on_signal;
+            sa.sa_flags = SA_RESTART;
+            sigemptyset(&sa.sa_mask);
+            sigaction(SIGINT, &sa, &signal_old_int);
+            sigaction(SIGTERM, &sa, &signal_old_term);
+        }
+    }
+    int fd = signal_pipe[0];
+    pthread_mutex_unlock(&signal_lock);
+    return fd;
+}
+
+static void signals_end(void) {
+    pthread_mutex_lock(&signal_lock);
+    if (--signal_runners == 0 && signal_pipe[0] >= 0) {
+        sigaction(SIGINT, &signal_old_int, NULL);
+        sigaction(SIGTERM, &signal_old_term, NULL);
+        drain_fd(signal_pipe[0]);
+    }
+    pthread_mutex_unlock(&signal_lock);
 }
 
 void brook_app_request_stop(brook_app_t *app) {
@@ -629,29 +671,20 @@ int brook_app_run(brook_app_t *app) {
             return err.code;
         }
     }
-    int slot = -1;
-    for (int i = 0; i < MAX_RUNNING && slot < 0; i++)
-        if (!running_apps[i]) {
-            running_apps[i] = app;
-            slot = i;
-        }
-    struct sigaction sa = {0}, old_int, old_term;
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    int signal_fd = signals_begin();
     while (!atomic_load(&app->stop_requested) && app->state == APP_STARTED) {
-        struct pollfd pfd = {.fd = app->wake[0], .events = POLLIN};
-        if (poll(&pfd, 1, 1000) > 0) {
-            char buf[16];
-            while (read(app->wake[0], buf, sizeof(buf)) > 0)
-                ;
+        struct pollfd pfd[2] = {{.fd = app->wake[0], .events = POLLIN},
+                                {.fd = signal_fd, .events = POLLIN}};
+        if (poll(pfd, signal_fd >= 0 ? 2 : 1, 1000) > 0) {
+            if (pfd[0].revents & POLLIN)
+                drain_fd(app->wake[0]);
+            if (signal_fd >= 0 && (pfd[1].revents & POLLIN)) {
+                brook_log(BROOK_LOG_INFO, "app", "%s: stopping on a signal", app->decl->name);
+                break;
+            }
         }
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    if (slot >= 0)
-        running_apps[slot] = NULL;
+    signals_end();
     return brook_app_stop(app);
 }
 

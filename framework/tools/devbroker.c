@@ -8,6 +8,7 @@
  * bootstrap list as the first line of standard output, and serves until SIGINT or SIGTERM.
  * Point services at it with BROOK_BOOTSTRAP=<that list>.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: brook-devbroker [--brokers N] service.brook ...\n");
         return 2;
     }
+    /* SIGINT and SIGTERM stay blocked (in the cluster's threads too, which inherit the mask)
+     * except inside sigsuspend() below, so none is lost between the check and the wait. */
+    sigset_t block, wait_mask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &wait_mask);
     char errstr[512];
     brook_cluster_t *c = brook_cluster_acquire(brokers, errstr, sizeof(errstr));
     if (!c) {
@@ -56,7 +64,7 @@ int main(int argc, char **argv) {
     brook_log(BROOK_LOG_INFO, "devbroker", "serving %s; topics of %d service(s) created",
               brook_cluster_bootstrap(c), argc - first);
     while (!stop)
-        pause();
+        sigsuspend(&wait_mask);
     brook_cluster_release(c);
     return 0;
 }
