@@ -27,6 +27,8 @@ void sb_printf(sb_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3
 char *sb_take(sb_t *b); /* the text (never NULL); b is emptied */
 char *xstrdup(const char *s);
 char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The whole file as a NUL-terminated string (caller frees), or NULL when unreadable. */
+char *read_file(const char *path);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 

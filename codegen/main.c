@@ -38,19 +38,6 @@ static void usage(FILE *f) {
                "[--templates DIR]\n");
 }
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    sb_t b = {0};
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        sb_put(&b, buf, n);
-    fclose(f);
-    return sb_take(&b);
-}
-
 static int mkdirs(const char *dir) {
     char *p = xstrdup(dir);
     for (char *s = p + 1; *s; s++) {
@@ -68,7 +55,7 @@ static int mkdirs(const char *dir) {
 
 /* Writes only when the content changed, so that builds depending on it stay up to date. */
 static int write_if_changed(const char *path, const char *text) {
-    char *old = read_text(path);
+    char *old = read_file(path);
     bool same = old && !strcmp(old, text);
     free(old);
     if (same)
@@ -300,7 +287,7 @@ static int generate_services(char **decl_paths, size_t ndecls, const char *types
         g->out_dir = out_dir;
         g->model = &model;
         g->decl = d;
-        g->decl_text = read_text(decl_paths[i]);
+        g->decl_text = read_file(decl_paths[i]);
         g->decl_base = base_name(decl_paths[i]);
         g->decl_display = decl_paths[i];
         g->types_unit = types_name;
@@ -414,7 +401,7 @@ int main(int argc, char **argv) {
             return 1;
         }
         g.decl = d;
-        g.decl_text = read_text(decl_path);
+        g.decl_text = read_file(decl_path);
         g.decl_base = base_name(decl_path);
         g.decl_display = decl_path;
         n = d->schema_count;

@@ -569,7 +569,7 @@ static schema_t *resolve(model_t *m, schema_t *s, char **texts, char **names, si
     return s;
 }
 
-static char *read_file(const char *path) {
+char *read_file(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;

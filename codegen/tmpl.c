@@ -94,18 +94,12 @@ int tmpl_load(const char *dir) {
             }
     for (size_t i = 0; i < n; i++) {
         char *path = xprintf("%s/%s", dir, names[i]);
-        FILE *f = fopen(path, "rb");
-        if (!f) {
+        char *text = read_file(path);
+        if (!text) {
             diag(path, 0, "cannot read template");
             return -1;
         }
-        sb_t b = {0};
-        char buf[8192];
-        size_t k;
-        while ((k = fread(buf, 1, sizeof buf, f)) > 0)
-            sb_put(&b, buf, k);
-        fclose(f);
-        add_file(path, sb_take(&b));
+        add_file(path, text);
     }
     return diag_count() ? -1 : 0;
 }
