@@ -187,21 +187,20 @@ int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_l
             rd_kafka_header_add(hdrs, opts->headers[i].name, -1, opts->headers[i].value,
                                 opts->headers[i].value ? (ssize_t)opts->headers[i].len : 0);
     }
-    rd_kafka_resp_err_t err;
-    if (redirected)
-        err = rd_kafka_producev(
-            app->producer, RD_KAFKA_V_TOPIC(opts->topic), RD_KAFKA_V_PARTITION(opts->partition),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-            RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
-            RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
-    else
-        err = rd_kafka_producev(
-            app->producer, RD_KAFKA_V_RKT(tpl->rkt), RD_KAFKA_V_PARTITION(opts->partition),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-            RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
-            RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
+    /* The template's own topic handle; another topic's is looked up (a reference, no copy)
+     * and released at once: a queued record holds its own reference. */
+    rd_kafka_topic_t *rkt =
+        redirected ? rd_kafka_topic_new(app->producer, opts->topic, NULL) : tpl->rkt;
+    rd_kafka_resp_err_t err =
+        rkt ? rd_kafka_producev(
+                  app->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(opts->partition),
+                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
+                  RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+                  RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
+                  RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END)
+            : rd_kafka_last_error();
+    if (redirected && rkt)
+        rd_kafka_topic_destroy(rkt);
     if (err) {
         /* Not queued: ownership of the headers stayed with us. */
         if (hdrs)
