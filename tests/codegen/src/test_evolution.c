@@ -8,14 +8,7 @@
 #include "avro_resolve.h"
 #include "evo.brook.h"
 
-static int failures;
-#define CHECK(c)                                                                               \
-    do {                                                                                       \
-        if (!(c)) {                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);              \
-            failures++;                                                                        \
-        }                                                                                      \
-    } while (0)
+#include "check.h"
 
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -54,8 +47,9 @@ static void test_v1_to_current(void) {
         CHECK(shop_OrderPlaced_decode(&v, out.data, out.len, &err) == 0);
         CHECK(v.amount_cents == -1234567);
         CHECK(v.order_id && !strcmp(v.order_id, "o-42"));
-        CHECK(v.currency == (sym == 0 ? shop_Currency_EUR : sym == 1 ? shop_Currency_USD
-                                                                     : shop_Currency_OTHER));
+        CHECK(v.currency == (sym == 0   ? shop_Currency_EUR
+                             : sym == 1 ? shop_Currency_USD
+                                        : shop_Currency_OTHER));
         CHECK(!v.has_note);
         shop_OrderPlaced_clear(&v);
         /* truncated writer data fails cleanly and leaves out as it was */
@@ -77,19 +71,23 @@ static brook__avro_resolver_t *resolver(const char *w, const char *r, brook_erro
 
 static void test_promotions(void) {
     brook_error_t err = {0, ""};
-    const char *w = "{\"type\":\"record\",\"name\":\"P\",\"fields\":["
-                    "{\"name\":\"a\",\"type\":\"int\"},{\"name\":\"b\",\"type\":\"long\"},"
-                    "{\"name\":\"c\",\"type\":\"float\"},{\"name\":\"d\",\"type\":\"string\"},"
-                    "{\"name\":\"e\",\"type\":\"bytes\"},{\"name\":\"f\",\"type\":[\"null\",\"int\"]},"
-                    "{\"name\":\"g\",\"type\":\"int\"}]}";
-    const char *rd = "{\"type\":\"record\",\"name\":\"ns.P\",\"fields\":["
-                     "{\"name\":\"g\",\"type\":[\"null\",\"long\"]},"
-                     "{\"name\":\"a\",\"type\":\"double\"},{\"name\":\"b\",\"type\":\"float\"},"
-                     "{\"name\":\"c\",\"type\":\"double\"},{\"name\":\"d\",\"type\":\"bytes\"},"
-                     "{\"name\":\"e\",\"type\":\"string\"},{\"name\":\"f\",\"type\":[\"null\",\"long\"]},"
-                     "{\"name\":\"h\",\"type\":{\"type\":\"array\",\"items\":\"int\"},\"default\":[1,2]},"
-                     "{\"name\":\"i\",\"type\":{\"type\":\"map\",\"values\":\"string\"},\"default\":{\"k\":\"\\u0000\"}},"
-                     "{\"name\":\"j\",\"type\":{\"type\":\"record\",\"name\":\"Q\",\"fields\":[{\"name\":\"x\",\"type\":\"boolean\"}]},\"default\":{\"x\":true}}]}";
+    const char *w =
+        "{\"type\":\"record\",\"name\":\"P\",\"fields\":["
+        "{\"name\":\"a\",\"type\":\"int\"},{\"name\":\"b\",\"type\":\"long\"},"
+        "{\"name\":\"c\",\"type\":\"float\"},{\"name\":\"d\",\"type\":\"string\"},"
+        "{\"name\":\"e\",\"type\":\"bytes\"},{\"name\":\"f\",\"type\":[\"null\",\"int\"]},"
+        "{\"name\":\"g\",\"type\":\"int\"}]}";
+    const char *rd =
+        "{\"type\":\"record\",\"name\":\"ns.P\",\"fields\":["
+        "{\"name\":\"g\",\"type\":[\"null\",\"long\"]},"
+        "{\"name\":\"a\",\"type\":\"double\"},{\"name\":\"b\",\"type\":\"float\"},"
+        "{\"name\":\"c\",\"type\":\"double\"},{\"name\":\"d\",\"type\":\"bytes\"},"
+        "{\"name\":\"e\",\"type\":\"string\"},{\"name\":\"f\",\"type\":[\"null\",\"long\"]},"
+        "{\"name\":\"h\",\"type\":{\"type\":\"array\",\"items\":\"int\"},\"default\":[1,2]},"
+        "{\"name\":\"i\",\"type\":{\"type\":\"map\",\"values\":\"string\"},\"default\":{\"k\":"
+        "\"\\u0000\"}},"
+        "{\"name\":\"j\",\"type\":{\"type\":\"record\",\"name\":\"Q\",\"fields\":[{\"name\":\"x\","
+        "\"type\":\"boolean\"}]},\"default\":{\"x\":true}}]}";
     brook__avro_resolver_t *r = resolver(w, rd, &err);
     if (!r)
         fprintf(stderr, "%s\n", err.message);
@@ -112,7 +110,7 @@ static void test_promotions(void) {
     int64_t l;
     double d;
     float f;
-    CHECK(brook_avro_read_long(&rd2, &l) == 0 && l == 1);     /* g: union branch long */
+    CHECK(brook_avro_read_long(&rd2, &l) == 0 && l == 1); /* g: union branch long */
     CHECK(brook_avro_read_long(&rd2, &l) == 0 && l == 99);
     CHECK(brook_avro_read_double(&rd2, &d) == 0 && d == 7.0); /* a */
     CHECK(brook_avro_read_float(&rd2, &f) == 0 && f == (float)INT64_MAX);
@@ -147,7 +145,8 @@ static void test_incompatible(void) {
     const char *w1 = "{\"type\":\"record\",\"name\":\"shop.OrderPlaced\",\"fields\":["
                      "{\"name\":\"order_id\",\"type\":\"string\"},"
                      "{\"name\":\"amount_cents\",\"type\":\"double\"},"
-                     "{\"name\":\"currency\",\"type\":{\"type\":\"enum\",\"name\":\"Currency\",\"symbols\":[\"EUR\"]}}]}";
+                     "{\"name\":\"currency\",\"type\":{\"type\":\"enum\",\"name\":\"Currency\","
+                     "\"symbols\":[\"EUR\"]}}]}";
     CHECK(resolver(w1, reader, &err) == NULL);
     CHECK(err.code == BROOK_ERR_SCHEMA);
     CHECK(strstr(err.message, "incompatible writer schema") != NULL);
@@ -172,10 +171,5 @@ int main(void) {
     test_v1_to_current();
     test_promotions();
     test_incompatible();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("evolution: all checks passed\n");
-    return 0;
+    return checks_done("evolution");
 }

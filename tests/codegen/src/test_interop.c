@@ -14,14 +14,7 @@
 #include "interop.brook.h"
 #include "all_values.h"
 
-static int failures;
-#define CHECK(c)                                                                               \
-    do {                                                                                       \
-        if (!(c)) {                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);              \
-            failures++;                                                                        \
-        }                                                                                      \
-    } while (0)
+#include "check.h"
 
 static void write_file(const char *name, const void *data, size_t len) {
     char path[1024];
@@ -201,10 +194,5 @@ int main(void) {
     mkdir(BROOK_INTEROP_DIR, 0777);
     test_avro_c();
     test_python();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("interop: all checks passed\n");
-    return 0;
+    return checks_done("interop");
 }

@@ -8,14 +8,7 @@
 #include "all_types.brook.h"
 #include "all_values.h"
 
-static int failures;
-#define CHECK(c)                                                                               \
-    do {                                                                                       \
-        if (!(c)) {                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);              \
-            failures++;                                                                        \
-        }                                                                                      \
-    } while (0)
+#include "check.h"
 
 /* Handlers the service glue refers to. */
 brook_result_t on_all(brook_ctx_t *ctx, const char *key, const test_All *value) {
@@ -77,7 +70,8 @@ static void roundtrip(const test_All *v, const char *what) {
     test_All f;
     rc = test_All_from_json(&f, (const char *)j.data, j.len, &err);
     if (rc)
-        fprintf(stderr, "%s: from_json: %s\n%.*s\n", what, err.message, (int)(j.len > 2000 ? 2000 : j.len), j.data);
+        fprintf(stderr, "%s: from_json: %s\n%.*s\n", what, err.message,
+                (int)(j.len > 2000 ? 2000 : j.len), j.data);
     CHECK(rc == 0);
     brook_buf_reset(&b);
     CHECK(test_All_encode(&f, &b) == 0);
@@ -217,18 +211,20 @@ static void test_descriptors(void) {
         brook_buf_free(&b);
     }
     {
-        const char *in = "{ \"type\" : \"record\", \"namespace\": \"a\", \"name\": \"R\", "
-                         "\"doc\": \"x\", \"fields\": [ {\"name\": \"e\", \"type\": {\"type\": "
-                         "\"enum\", \"name\": \"E\", \"namespace\": \"\", \"symbols\": [\"A\"]}}, "
-                         "{\"name\": \"f\", \"type\": {\"type\": \"fixed\", \"name\": \"F\", "
-                         "\"size\": 4}, \"default\": \"abcd\"}, {\"name\": \"g\", \"type\": [\"null\", "
-                         "\"F\", {\"type\": \"long\", \"logicalType\": \"timestamp-millis\"}]}, "
-                         "{\"name\": \"h\", \"type\": {\"type\": \"map\", \"values\": \"E\"}}]}";
-        const char *want = "{\"name\":\"a.R\",\"type\":\"record\",\"fields\":[{\"name\":\"e\","
-                           "\"type\":{\"name\":\"E\",\"type\":\"enum\",\"symbols\":[\"A\"]}},"
-                           "{\"name\":\"f\",\"type\":{\"name\":\"a.F\",\"type\":\"fixed\",\"size\":4}},"
-                           "{\"name\":\"g\",\"type\":[\"null\",\"a.F\",\"long\"]},{\"name\":\"h\","
-                           "\"type\":{\"type\":\"map\",\"values\":\"E\"}}]}";
+        const char *in =
+            "{ \"type\" : \"record\", \"namespace\": \"a\", \"name\": \"R\", "
+            "\"doc\": \"x\", \"fields\": [ {\"name\": \"e\", \"type\": {\"type\": "
+            "\"enum\", \"name\": \"E\", \"namespace\": \"\", \"symbols\": [\"A\"]}}, "
+            "{\"name\": \"f\", \"type\": {\"type\": \"fixed\", \"name\": \"F\", "
+            "\"size\": 4}, \"default\": \"abcd\"}, {\"name\": \"g\", \"type\": [\"null\", "
+            "\"F\", {\"type\": \"long\", \"logicalType\": \"timestamp-millis\"}]}, "
+            "{\"name\": \"h\", \"type\": {\"type\": \"map\", \"values\": \"E\"}}]}";
+        const char *want =
+            "{\"name\":\"a.R\",\"type\":\"record\",\"fields\":[{\"name\":\"e\","
+            "\"type\":{\"name\":\"E\",\"type\":\"enum\",\"symbols\":[\"A\"]}},"
+            "{\"name\":\"f\",\"type\":{\"name\":\"a.F\",\"type\":\"fixed\",\"size\":4}},"
+            "{\"name\":\"g\",\"type\":[\"null\",\"a.F\",\"long\"]},{\"name\":\"h\","
+            "\"type\":{\"type\":\"map\",\"values\":\"E\"}}]}";
         brook_buf_t b;
         brook_buf_init(&b);
         CHECK(brook_avro_canonical_form(in, &b, NULL) == 0);
@@ -297,10 +293,5 @@ int main(void) {
     test_descriptors();
     test_framing();
     test_logical();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("roundtrip: all checks passed\n");
-    return 0;
+    return checks_done("roundtrip");
 }

@@ -12,14 +12,7 @@
 
 #include "../valid/payment/expected/payment_service.brook.h"
 
-static int failures;
-#define CHECK(c)                                                                               \
-    do {                                                                                       \
-        if (!(c)) {                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);              \
-            failures++;                                                                        \
-        }                                                                                      \
-    } while (0)
+#include "check.h"
 
 /* The handlers the three services declare; never called here. */
 brook_result_t orders_on_shipped(brook_ctx_t *ctx, const char *key,
@@ -109,7 +102,5 @@ int main(void) {
     test_descriptors();
     test_round_trip();
     test_services();
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return checks_done("services");
 }
