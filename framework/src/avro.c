@@ -210,8 +210,8 @@ typedef struct {
     size_t n;
 } pcf_seen_t;
 
-static const char *pcf_prims[] = {"null", "boolean", "int", "long", "float", "double", "bytes",
-                                  "string", NULL};
+static const char *pcf_prims[] = {"null",   "boolean", "int",    "long", "float",
+                                  "double", "bytes",   "string", NULL};
 
 static bool pcf_is_prim(const char *t) {
     for (const char **p = pcf_prims; *p; p++)
@@ -306,7 +306,8 @@ static int pcf_write(brook_buf_t *b, json_t *j, const char *ns, pcf_seen_t *seen
     json_t *nsj = json_object_get(j, "namespace");
     if (!json_is_string(name))
         return brook_error_set(err, BROOK_ERR_SCHEMA, "%s without a name", t);
-    char *full = pcf_fullname(json_string_value(name), json_is_string(nsj) ? json_string_value(nsj) : NULL, ns);
+    char *full = pcf_fullname(json_string_value(name),
+                              json_is_string(nsj) ? json_string_value(nsj) : NULL, ns);
     if (!full)
         return BROOK_ERR_NOMEM;
     for (size_t i = 0; i < seen->n; i++) {
@@ -388,8 +389,8 @@ static int pcf_write(brook_buf_t *b, json_t *j, const char *ns, pcf_seen_t *seen
 
 int brook_avro_canonical_form(const char *schema_json, brook_buf_t *out, brook_error_t *err) {
     json_error_t jerr;
-    json_t *j = schema_json ? json_loads(schema_json, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr)
-                            : NULL;
+    json_t *j =
+        schema_json ? json_loads(schema_json, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr) : NULL;
     if (!j)
         return brook_error_set(err, BROOK_ERR_SCHEMA, "invalid schema JSON: %s",
                                schema_json ? jerr.text : "NULL");

@@ -88,8 +88,8 @@ struct brook__avro_resolver_s {
 
 /* ---- parsing ------------------------------------------------------------------------------ */
 
-static const char *prim_names[] = {"null", "boolean", "int", "long", "float", "double", "bytes",
-                                   "string"};
+static const char *prim_names[] = {"null",  "boolean", "int",   "long",
+                                   "float", "double",  "bytes", "string"};
 
 static rnode_t *rnew(rschema_t *s, rkind_t k) {
     rnode_t *n = calloc(1, sizeof *n);
@@ -174,11 +174,11 @@ static rnode_t *rparse(rschema_t *s, json_t *j, const char *ns, brook_error_t *e
         if (!strcmp(t, prim_names[k]))
             return rnew(s, (rkind_t)k);
     rkind_t k = !strcmp(t, "record") || !strcmp(t, "error") ? RK_RECORD
-                : !strcmp(t, "enum")                         ? RK_ENUM
-                : !strcmp(t, "fixed")                        ? RK_FIXED
-                : !strcmp(t, "array")                        ? RK_ARRAY
-                : !strcmp(t, "map")                          ? RK_MAP
-                                                             : RK_REF;
+                : !strcmp(t, "enum")                        ? RK_ENUM
+                : !strcmp(t, "fixed")                       ? RK_FIXED
+                : !strcmp(t, "array")                       ? RK_ARRAY
+                : !strcmp(t, "map")                         ? RK_MAP
+                                                            : RK_REF;
     if (k == RK_REF)
         return rparse(s, type, ns, err, depth + 1);
     rnode_t *n = rnew(s, k);
@@ -199,13 +199,16 @@ static rnode_t *rparse(rschema_t *s, json_t *j, const char *ns, brook_error_t *e
         return NULL;
     }
     json_t *nsj = json_object_get(j, "namespace");
-    n->fullname = full_name(json_string_value(name), json_is_string(nsj) ? json_string_value(nsj) : NULL, ns);
+    n->fullname =
+        full_name(json_string_value(name), json_is_string(nsj) ? json_string_value(nsj) : NULL, ns);
     n->aliases = json_object_get(j, "aliases");
     if (!n->fullname || add_named(s, n))
         return NULL;
     if (k == RK_FIXED) {
         json_t *size = json_object_get(j, "size");
-        n->size = json_is_integer(size) && json_integer_value(size) >= 0 ? (size_t)json_integer_value(size) : 0;
+        n->size = json_is_integer(size) && json_integer_value(size) >= 0
+                      ? (size_t)json_integer_value(size)
+                      : 0;
         return n;
     }
     if (k == RK_ENUM) {
@@ -236,7 +239,8 @@ static rnode_t *rparse(rschema_t *s, json_t *j, const char *ns, brook_error_t *e
         n->fields[i].name = (char *)json_string_value(fname);
         n->fields[i].def = json_object_get(f, "default");
         n->fields[i].aliases = json_object_get(f, "aliases");
-        if (!n->fields[i].name || !(n->fields[i].type = rparse(s, json_object_get(f, "type"), rns, err, depth + 1))) {
+        if (!n->fields[i].name ||
+            !(n->fields[i].type = rparse(s, json_object_get(f, "type"), rns, err, depth + 1))) {
             if (!n->fields[i].name)
                 brook_error_set(err, BROOK_ERR_SCHEMA, "invalid schema: field without a name");
             free(rns);
@@ -292,8 +296,8 @@ static int rschema_load(rschema_t *s, const char *json, const char *what, brook_
     json_error_t jerr;
     s->doc = json_loads(json, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (!s->doc)
-        return brook_error_set(err, BROOK_ERR_SCHEMA, "invalid %s schema JSON: %s (line %d)",
-                               what, jerr.text, jerr.line);
+        return brook_error_set(err, BROOK_ERR_SCHEMA, "invalid %s schema JSON: %s (line %d)", what,
+                               jerr.text, jerr.line);
     s->root = rparse(s, s->doc, "", err, 0);
     if (!s->root || rlink_all(s, err))
         return err && err->code ? err->code : BROOK_ERR_SCHEMA;
@@ -327,8 +331,9 @@ static bool names_match(const rnode_t *w, const rnode_t *r) {
     size_t i;
     json_t *a;
     json_array_foreach(r->aliases, i, a) {
-        if (json_is_string(a) && (!strcmp(json_string_value(a), w->fullname) ||
-                                  !strcmp(short_name(json_string_value(a)), short_name(w->fullname))))
+        if (json_is_string(a) &&
+            (!strcmp(json_string_value(a), w->fullname) ||
+             !strcmp(short_name(json_string_value(a)), short_name(w->fullname))))
             return true;
     }
     return false;
@@ -357,9 +362,9 @@ static int check(brook__avro_resolver_t *res, const rnode_t *w, const rnode_t *r
                  size_t path_cap, brook_error_t *err);
 
 static const char *kname(const rnode_t *n) {
-    static const char *names[] = {"null",   "boolean", "int",    "long", "float",
+    static const char *names[] = {"null",   "boolean", "int",    "long",   "float",
                                   "double", "bytes",   "string", "record", "enum",
-                                  "array",  "map",     "union",  "fixed", "reference"};
+                                  "array",  "map",     "union",  "fixed",  "reference"};
     return n->fullname ? n->fullname : names[n->kind];
 }
 
@@ -371,8 +376,7 @@ static int pick_branch(brook__avro_resolver_t *res, const rnode_t *w, const rnod
             const rnode_t *b = ru->branches[i];
             if (b->kind == RK_UNION)
                 continue;
-            if (pass == 0 && b->kind == w->kind &&
-                (!w->fullname || names_match(w, b)))
+            if (pass == 0 && b->kind == w->kind && (!w->fullname || names_match(w, b)))
                 return (int)i;
             if (pass == 1 && !w->fullname && !b->fullname && promotable(w->kind, b->kind))
                 return (int)i;
@@ -521,8 +525,9 @@ static int fail(tctx_t *t, const char *fmt, ...) {
     return BROOK_ERR_DECODE;
 }
 
-#define TRUNC(t) fail(t, "invalid or truncated data for the writer schema at byte %zu", \
-                      (size_t)((t)->in.p - (t)->in.start))
+#define TRUNC(t)                                                                                   \
+    fail(t, "invalid or truncated data for the writer schema at byte %zu",                         \
+         (size_t)((t)->in.p - (t)->in.start))
 
 static int skip(tctx_t *t, const rnode_t *w);
 

@@ -77,10 +77,10 @@ BROOK__AVRO_INLINE void *brook_arena_alloc(brook_arena_t **arena, size_t n) {
 
 /* ---- writing (Avro binary) ------------------------------------------------------------------ */
 
-#define BROOK__AVRO_ROOM(b, n)                                                                 \
-    do {                                                                                       \
-        if ((b)->cap - (b)->len < (n) && brook_buf_reserve((b), (n)))                          \
-            return BROOK_ERR_NOMEM;                                                            \
+#define BROOK__AVRO_ROOM(b, n)                                                                     \
+    do {                                                                                           \
+        if ((b)->cap - (b)->len < (n) && brook_buf_reserve((b), (n)))                              \
+            return BROOK_ERR_NOMEM;                                                                \
     } while (0)
 
 /* ---- unchecked writes: the caller made room first ------------------------------------------ */
@@ -207,7 +207,7 @@ BROOK__AVRO_INLINE uint8_t *brook__avro_put_data(uint8_t *p, const void *data, s
  * as out of bounds (valgrind's memcheck does not: partial aligned loads are fine with it), so
  * sanitized builds call libc. */
 #if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) ||                     \
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) ||                         \
     __has_feature(hwaddress_sanitizer)
 #define BROOK__AVRO_SANITIZED 1
 #endif
@@ -223,8 +223,9 @@ BROOK__AVRO_INLINE size_t brook__avro_strlen(const char *s) {
     const char *a = (const char *)((uintptr_t)s & ~(uintptr_t)15);
     unsigned off = (unsigned)((uintptr_t)s & 15);
     const __m128i zero = _mm_setzero_si128();
-    unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_load_si128((const __m128i *)a),
-                                                            zero)) >> off;
+    unsigned m =
+        (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_load_si128((const __m128i *)a), zero)) >>
+        off;
     if (m)
         return (size_t)__builtin_ctz(m);
     for (unsigned i = 16; i < 64; i += 16) {
@@ -309,7 +310,8 @@ BROOK__AVRO_INLINE int brook_avro_write_string(brook_buf_t *b, const char *s) {
     return brook_avro_write_bytes(b, s, s ? strlen(s) : 0);
 }
 
-/* ---- writing with a cursor (what generated encoders use) -------------------------------------- */
+/* ---- writing with a cursor (what generated encoders use) --------------------------------------
+ */
 
 /* Generated encoders keep the write position in a local pointer, passed along and returned,
  * rather than in brook_buf_t.len: stores through a byte pointer may alias any memory, so a
@@ -339,10 +341,10 @@ BROOK__AVRO_INLINE int brook_avro_enc_end(brook_avro_enc_t *e, uint8_t *p) {
     return 0;
 }
 
-#define BROOK__AVRO_ENSURE(e, p, n)                                                            \
-    do {                                                                                       \
-        if ((size_t)((e)->end - (p)) < (n) && !((p) = brook__avro_enc_grow((e), (p), (n))))   \
-            return NULL;                                                                       \
+#define BROOK__AVRO_ENSURE(e, p, n)                                                                \
+    do {                                                                                           \
+        if ((size_t)((e)->end - (p)) < (n) && !((p) = brook__avro_enc_grow((e), (p), (n))))        \
+            return NULL;                                                                           \
     } while (0)
 
 BROOK__AVRO_INLINE uint8_t *brook_avro_put_long(uint8_t *p, brook_avro_enc_t *e, int64_t v) {
@@ -371,16 +373,16 @@ BROOK__AVRO_INLINE uint8_t *brook_avro_put_double(uint8_t *p, brook_avro_enc_t *
     return brook__avro_put_double(p, v);
 }
 
-BROOK__AVRO_INLINE uint8_t *brook_avro_put_fixed(uint8_t *p, brook_avro_enc_t *e,
-                                                 const void *data, size_t n) {
+BROOK__AVRO_INLINE uint8_t *brook_avro_put_fixed(uint8_t *p, brook_avro_enc_t *e, const void *data,
+                                                 size_t n) {
     BROOK__AVRO_ENSURE(e, p, n);
     if (n)
         memcpy(p, data, n);
     return p + n;
 }
 
-BROOK__AVRO_INLINE uint8_t *brook_avro_put_bytes(uint8_t *p, brook_avro_enc_t *e,
-                                                 const void *data, size_t n) {
+BROOK__AVRO_INLINE uint8_t *brook_avro_put_bytes(uint8_t *p, brook_avro_enc_t *e, const void *data,
+                                                 size_t n) {
     if (n > SIZE_MAX - 10)
         return NULL;
     BROOK__AVRO_ENSURE(e, p, n + 10);
@@ -388,8 +390,7 @@ BROOK__AVRO_INLINE uint8_t *brook_avro_put_bytes(uint8_t *p, brook_avro_enc_t *e
 }
 
 /* A NULL string is written as the empty string. */
-BROOK__AVRO_INLINE uint8_t *brook_avro_put_string(uint8_t *p, brook_avro_enc_t *e,
-                                                  const char *s) {
+BROOK__AVRO_INLINE uint8_t *brook_avro_put_string(uint8_t *p, brook_avro_enc_t *e, const char *s) {
     return brook_avro_put_bytes(p, e, s, brook__avro_strlen(s));
 }
 
@@ -476,7 +477,8 @@ BROOK__AVRO_INLINE int brook_avro_read_fixed(brook_avro_reader_t *r, void *out, 
 }
 
 /* Length-prefixed data copied into the arena with a NUL after it (bytes and strings alike). */
-BROOK__AVRO_INLINE int brook__avro_read_len_data(brook_avro_reader_t *r, uint8_t **out, size_t *len) {
+BROOK__AVRO_INLINE int brook__avro_read_len_data(brook_avro_reader_t *r, uint8_t **out,
+                                                 size_t *len) {
     int64_t n;
     if (brook_avro_read_long(r, &n) || n < 0 || (uint64_t)n > (uint64_t)(r->end - r->p))
         return BROOK_ERR_DECODE;
@@ -514,7 +516,7 @@ BROOK__AVRO_INLINE int brook_avro_skip_bytes(brook_avro_reader_t *r) {
  * followed by the block's byte size, which is read and ignored. `min_item_size` (bytes the
  * smallest item takes) bounds the count by what is left of the input. */
 BROOK__AVRO_INLINE int brook_avro_read_block_count(brook_avro_reader_t *r, size_t min_item_size,
-                                              size_t *out) {
+                                                   size_t *out) {
     int64_t n;
     if (brook_avro_read_long(r, &n))
         return BROOK_ERR_DECODE;
@@ -536,7 +538,7 @@ BROOK__AVRO_INLINE int brook_avro_read_block_count(brook_avro_reader_t *r, size_
  * zeroed (arena memory is never freed item by item, so growing copies). NULL when out of
  * memory. */
 BROOK__AVRO_INLINE void *brook_avro_grow(brook_avro_reader_t *r, const void *items, size_t n,
-                                    size_t need, size_t size) {
+                                         size_t need, size_t size) {
     if (need > SIZE_MAX / (size ? size : 1) - 1)
         return NULL;
     void *p = brook_arena_alloc(r->arena, need * size + 1);
@@ -603,7 +605,7 @@ int brook__avro_dec_error(brook_error_t *err, const brook_avro_dec_t *d, const c
 /* A varint of two bytes or more (at most 10, as brook_avro_read_long). With 10 bytes left, no
  * byte needs a bounds check. */
 BROOK__AVRO_INLINE const uint8_t *brook__avro_get_varint_long(const uint8_t *p, const uint8_t *end,
-                                                         brook_avro_dec_t *d, uint64_t *out) {
+                                                              brook_avro_dec_t *d, uint64_t *out) {
     uint64_t v = 0;
     if (end - p >= 10) {
         for (unsigned i = 0; i < 10; i++) {
@@ -756,8 +758,8 @@ BROOK__AVRO_INLINE const uint8_t *brook_avro_get_block_count(const uint8_t *p, c
 
 /* brook_avro_grow for an arena: a copy of `n` items of `size` bytes grown to `need`, the new
  * ones zeroed. NULL when out of memory. */
-BROOK__AVRO_INLINE void *brook__avro_arena_grow(brook_arena_t **arena, const void *items,
-                                                size_t n, size_t need, size_t size) {
+BROOK__AVRO_INLINE void *brook__avro_arena_grow(brook_arena_t **arena, const void *items, size_t n,
+                                                size_t need, size_t size) {
     if (need > SIZE_MAX / (size ? size : 1) - 1)
         return NULL;
     void *p = brook_arena_alloc(arena, need * size + 1);
@@ -794,9 +796,9 @@ int brook_avro_write_single_object_header(brook_buf_t *out, uint64_t fingerprint
 int brook_avro_write_confluent_header(brook_buf_t *out, int32_t schema_id);
 
 typedef struct brook_avro_frame_s {
-    int framing; /* BROOK_AVRO_FRAMING_SINGLE_OBJECT or _CONFLUENT */
-    uint64_t fingerprint; /* single-object */
-    int32_t schema_id;    /* Confluent */
+    int framing;            /* BROOK_AVRO_FRAMING_SINGLE_OBJECT or _CONFLUENT */
+    uint64_t fingerprint;   /* single-object */
+    int32_t schema_id;      /* Confluent */
     const uint8_t *payload; /* borrowed from data */
     size_t payload_len;
 } brook_avro_frame_t;
@@ -840,8 +842,7 @@ int brook_avro_json_get_bytes(const brook_json_t *j, brook_arena_t **arena, broo
 /* Exactly n bytes (fixed). */
 int brook_avro_json_get_fixed(const brook_json_t *j, uint8_t *out, size_t n);
 /* The symbol index of an enum string among symbols[0..n), or an error. */
-int brook_avro_json_get_enum(const brook_json_t *j, const char *const *symbols, size_t n,
-                             int *out);
+int brook_avro_json_get_enum(const brook_json_t *j, const char *const *symbols, size_t n, int *out);
 /* Arrays: 0 and the size, or an error when j is not an array. */
 int brook_avro_json_array_size(const brook_json_t *j, size_t *out);
 const brook_json_t *brook_avro_json_array_get(const brook_json_t *j, size_t i);

@@ -20,8 +20,17 @@ static inline void fill(test_All *v, int variant, char *big) {
     static shop_Money monies[2];
     static double dbl[] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 1e308};
     static char *keys[] = {"k1", "", "k3"};
-    static struct { bool has; int32_t value; } opt_ints[] = {{true, 5}, {false, 0}, {true, INT32_MIN}};
-    static struct { size_t n; struct { bool has; int32_t value; } *items; } arrs[3];
+    static struct {
+        bool has;
+        int32_t value;
+    } opt_ints[] = {{true, 5}, {false, 0}, {true, INT32_MIN}};
+    static struct {
+        size_t n;
+        struct {
+            bool has;
+            int32_t value;
+        } * items;
+    } arrs[3];
     static uint8_t bytes[] = {0, 1, 2, 0xff, 0x80};
     test_All_init(v);
     v->b = variant & 1;
