@@ -113,11 +113,55 @@ static void test_transactional_refused(void **state) {
     brook_app_destroy(app);
 }
 
+static char redirected_topic[64];
+static void *redirected_opaque;
+
+static void on_redirected(brook_template_t *tpl, int err, const char *topic, int32_t partition,
+                          int64_t offset, void *msg_opaque, void *opaque) {
+    snprintf(redirected_topic, sizeof(redirected_topic), "%s", topic);
+    redirected_opaque = msg_opaque;
+    atomic_fetch_add(err ? &failed : &delivered, 1);
+}
+
+/* A send to another topic than the template's, with an opaque of the caller's: it lands there
+ * and its delivery report carries both. */
+static void test_send_to_another_topic(void **state) {
+    const char *decl =
+        "service = { name = \"pf4\"; };\n"
+        "topics = ( { name = \"pf.main\"; partitions = 1; },\n"
+        "           { name = \"pf.other\"; partitions = 1; } );\n"
+        "templates = ( { name = \"out\"; topic = \"pf.main\"; value = \"string\"; } );\n";
+    brook_app_t *app = it_app(decl);
+    brook_template_t *tpl = brook_app_template(app, "out");
+    brook_template_set_delivery_cb(tpl, on_redirected, NULL);
+    it_start(app);
+    atomic_store(&delivered, 0);
+    atomic_store(&failed, 0);
+    int mine;
+    brook_send_opts_t opts = BROOK_SEND_OPTS_INIT;
+    opts.topic = "pf.other";
+    opts.msg_opaque = &mine;
+    assert_int_equal(brook_template_send(tpl, "k", "elsewhere", &opts), 0);
+    assert_int_equal(brook_template_flush(tpl, 10000), 0);
+    assert_true(BROOK_TEST_WAIT_UNTIL(atomic_load(&delivered) == 1, 10000));
+    assert_string_equal(redirected_topic, "pf.other");
+    assert_ptr_equal(redirected_opaque, &mine);
+    brook_test_record_t *recs;
+    size_t n = brook_test_consume(cluster, "pf.other", 1, 10000, &recs);
+    assert_int_equal(n, 1);
+    assert_string_equal(recs[0].value, "elsewhere");
+    brook_test_records_free(recs, n);
+    assert_int_equal(brook_test_end_offsets(cluster, "pf.main"), 0);
+    assert_int_equal(brook_app_stop(app), 0);
+    brook_app_destroy(app);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_faults_deliver_exactly_once),
         cmocka_unit_test(test_undeliverable_is_reported),
         cmocka_unit_test(test_transactional_refused),
+        cmocka_unit_test(test_send_to_another_topic),
     };
     return cmocka_run_group_tests(tests, it_setup, it_teardown);
 }
