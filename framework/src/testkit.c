@@ -2,13 +2,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app_int.h"
 #include "brook/brook_test.h"
 
 struct brook_test_cluster_s {
-    brook_cluster_t *cluster;
+    brook_cluster_t *cluster; /* the embedded cluster, or NULL on a real one */
+    char *bootstrap;
+    char *kafka_dir; /* a cluster of tests/kafka/kafka-cluster: faults are real */
+    int brokers;
     rd_kafka_t *producer;
 };
 
@@ -28,7 +33,7 @@ static void test_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
 static rd_kafka_t *test_client(brook_test_cluster_t *c, rd_kafka_type_t type, const char *group) {
     rd_kafka_conf_t *conf = brook__kafka_conf_new();
     char errstr[512] = "";
-    rd_kafka_conf_set(conf, "bootstrap.servers", brook_cluster_bootstrap(c->cluster), NULL, 0);
+    rd_kafka_conf_set(conf, "bootstrap.servers", c->bootstrap, NULL, 0);
     if (type == RD_KAFKA_PRODUCER) {
         rd_kafka_conf_set(conf, "partitioner", "murmur2_random", NULL, 0);
         rd_kafka_conf_set(conf, "linger.ms", "0", NULL, 0);
@@ -46,17 +51,78 @@ static rd_kafka_t *test_client(brook_test_cluster_t *c, rd_kafka_type_t type, co
     return rk;
 }
 
+/* The bootstrap list of a real cluster named by the environment, or NULL (embedded). */
+static char *real_bootstrap(char **kafka_dir) {
+    const char *b = getenv("BROOK_TEST_BOOTSTRAP");
+    const char *dir = getenv("BROOK_TEST_KAFKA");
+    *kafka_dir = NULL;
+    if (b && *b && strcmp(b, "embedded") != 0)
+        return strdup(b);
+    if (!dir || !*dir)
+        return NULL;
+    char path[4096], line[4096] = "";
+    snprintf(path, sizeof(path), "%s/bootstrap", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        brook_log(BROOK_LOG_ERROR, "test", "BROOK_TEST_KAFKA=%s: no %s (is the cluster running?)",
+                  dir, path);
+        return NULL;
+    }
+    if (!fgets(line, sizeof(line), f))
+        line[0] = 0;
+    fclose(f);
+    line[strcspn(line, "\r\n")] = 0;
+    if (!*line)
+        return NULL;
+    *kafka_dir = strdup(dir);
+    return strdup(line);
+}
+
+static int cluster_brokers(rd_kafka_t *rk) {
+    const struct rd_kafka_metadata *md;
+    int n = 0;
+    for (int i = 0; i < 50 && !n; i++) {
+        if (rd_kafka_metadata(rk, 0, NULL, &md, 5000) == 0) {
+            n = md->broker_cnt;
+            rd_kafka_metadata_destroy(md);
+        }
+    }
+    return n;
+}
+
 brook_test_cluster_t *brook_test_cluster_new(int brokers) {
     brook_test_cluster_t *c = calloc(1, sizeof(*c));
     char errstr[512] = "";
     if (!c)
         return NULL;
-    if (!(c->cluster = brook_cluster_acquire(brokers, errstr, sizeof(errstr))) ||
-        !(c->producer = test_client(c, RD_KAFKA_PRODUCER, NULL))) {
-        brook_log(BROOK_LOG_ERROR, "test", "cannot start the embedded cluster: %s", errstr);
+    const char *want_real = getenv("BROOK_TEST_KAFKA");
+    c->bootstrap = real_bootstrap(&c->kafka_dir);
+    if (!c->bootstrap && want_real && *want_real) {
         brook_test_cluster_destroy(c);
         return NULL;
     }
+    if (c->bootstrap) {
+        /* Apps declared "embedded" go to the real cluster; a member that vanished (a test's
+         * crash-like destroy) is replaced within seconds, not Kafka's default 45 s. */
+        setenv("BROOK_BOOTSTRAP", c->bootstrap, 1);
+        setenv("BROOK_KAFKA_SESSION_TIMEOUT_MS", "6000", 0);
+        setenv("BROOK_KAFKA_HEARTBEAT_INTERVAL_MS", "500", 0);
+    } else if ((c->cluster = brook_cluster_acquire(brokers, errstr, sizeof(errstr)))) {
+        c->bootstrap = strdup(brook_cluster_bootstrap(c->cluster));
+    }
+    if (!c->bootstrap || !(c->producer = test_client(c, RD_KAFKA_PRODUCER, NULL))) {
+        brook_log(BROOK_LOG_ERROR, "test", "cannot start the test cluster: %s", errstr);
+        brook_test_cluster_destroy(c);
+        return NULL;
+    }
+    c->brokers = c->cluster ? brook_cluster_broker_count(c->cluster) : cluster_brokers(c->producer);
+    if (c->brokers < 1) {
+        brook_log(BROOK_LOG_ERROR, "test", "no broker answers at %s", c->bootstrap);
+        brook_test_cluster_destroy(c);
+        return NULL;
+    }
+    brook_log(BROOK_LOG_INFO, "test", "test cluster: %s, %d broker(s) at %s",
+              c->cluster ? "embedded" : "real", c->brokers, c->bootstrap);
     return c;
 }
 
@@ -68,19 +134,77 @@ void brook_test_cluster_destroy(brook_test_cluster_t *c) {
         rd_kafka_destroy(c->producer);
     }
     brook_cluster_release(c->cluster);
+    free(c->bootstrap);
+    free(c->kafka_dir);
     free(c);
 }
 
 const char *brook_test_bootstrap(const brook_test_cluster_t *c) {
-    return brook_cluster_bootstrap(c->cluster);
+    return c->bootstrap;
 }
 
 brook_cluster_t *brook_test_embedded(brook_test_cluster_t *c) {
     return c->cluster;
 }
 
+bool brook_test_is_embedded(const brook_test_cluster_t *c) {
+    return c->cluster != NULL;
+}
+
+int brook_test_broker_count(const brook_test_cluster_t *c) {
+    return c->brokers;
+}
+
+/* Partitions of topic with a leader each, or -1 while it is unknown or being created. */
+static int ready_partitions(rd_kafka_t *rk, const char *topic) {
+    const struct rd_kafka_metadata *md;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    int n = -1;
+    if (rkt && rd_kafka_metadata(rk, 0, rkt, &md, 5000) == 0) {
+        if (md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0) {
+            n = md->topics[0].partition_cnt;
+            for (int p = 0; p < md->topics[0].partition_cnt; p++)
+                if (md->topics[0].partitions[p].leader < 0 || md->topics[0].partitions[p].err)
+                    n = -1;
+        }
+        rd_kafka_metadata_destroy(md);
+    }
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
 int brook_test_create_topic(brook_test_cluster_t *c, const char *topic, int partitions) {
-    return brook_cluster_create_topic(c->cluster, topic, partitions, 1);
+    if (c->cluster)
+        return brook_cluster_create_topic(c->cluster, topic, partitions, 1);
+    char errstr[512];
+    int replication = c->brokers < 3 ? c->brokers : 3;
+    rd_kafka_NewTopic_t *nt =
+        rd_kafka_NewTopic_new(topic, partitions, replication, errstr, sizeof(errstr));
+    if (!nt)
+        return BROOK_ERR_INVALID_ARG;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->producer);
+    rd_kafka_CreateTopics(c->producer, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    int rc = ev ? rd_kafka_event_error(ev) : BROOK_ERR_TIMEOUT;
+    if (ev && !rc) {
+        size_t n;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+        rc = n == 1 ? rd_kafka_topic_result_error(res[0]) : BROOK_ERR_KAFKA;
+        if (rc == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+            rc = 0;
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    /* Created is not yet served: wait until every partition has a leader. */
+    if (!rc && !BROOK_TEST_WAIT_UNTIL(ready_partitions(c->producer, topic) > 0, 30000))
+        rc = BROOK_ERR_TIMEOUT;
+    if (rc)
+        brook_log(BROOK_LOG_ERROR, "test", "cannot create topic %s: %s", topic, brook_err2str(rc));
+    return rc;
 }
 
 int brook_test_produce(brook_test_cluster_t *c, const char *topic, int32_t partition,
@@ -263,32 +387,61 @@ int64_t brook_test_end_offsets(brook_test_cluster_t *c, const char *topic) {
     return sum;
 }
 
-void brook_test_push_request_errors(brook_test_cluster_t *c, int16_t api_key, size_t count,
-                                    int error_code) {
+int brook_test_push_request_errors(brook_test_cluster_t *c, int16_t api_key, size_t count,
+                                   int error_code) {
+    if (!c->cluster)
+        return BROOK_ERR_UNSUPPORTED;
     rd_kafka_resp_err_t *errs = calloc(count ? count : 1, sizeof(*errs));
-    for (size_t i = 0; errs && i < count; i++)
+    if (!errs)
+        return BROOK_ERR_NOMEM;
+    for (size_t i = 0; i < count; i++)
         errs[i] = (rd_kafka_resp_err_t)error_code;
-    if (errs)
-        rd_kafka_mock_push_request_errors_array(brook__cluster_mock(c->cluster), api_key, count,
-                                                errs);
+    rd_kafka_mock_push_request_errors_array(brook__cluster_mock(c->cluster), api_key, count, errs);
     free(errs);
+    return 0;
 }
 
 int brook_test_partition_leader(brook_test_cluster_t *c, const char *topic, int32_t partition,
                                 int32_t broker_id) {
+    if (!c->cluster)
+        return BROOK_ERR_UNSUPPORTED;
     return rd_kafka_mock_partition_set_leader(brook__cluster_mock(c->cluster), topic, partition,
                                               broker_id);
 }
 
+/* Runs `DIR/ctl ACTION BROKER` of a kafka-cluster cluster; its exit status. */
+static int kafka_ctl(brook_test_cluster_t *c, const char *action, int32_t broker_id) {
+    if (!c->kafka_dir)
+        return BROOK_ERR_UNSUPPORTED;
+    char ctl[4096], id[16];
+    snprintf(ctl, sizeof(ctl), "%s/ctl", c->kafka_dir);
+    snprintf(id, sizeof(id), "%d", (int)broker_id);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(ctl, ctl, action, id, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return BROOK_ERR_IO;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : BROOK_ERR_IO;
+}
+
 int brook_test_broker_down(brook_test_cluster_t *c, int32_t broker_id) {
+    if (!c->cluster)
+        return kafka_ctl(c, "kill", broker_id);
     return rd_kafka_mock_broker_set_down(brook__cluster_mock(c->cluster), broker_id);
 }
 
 int brook_test_broker_up(brook_test_cluster_t *c, int32_t broker_id) {
+    if (!c->cluster)
+        return kafka_ctl(c, "start-broker", broker_id);
     return rd_kafka_mock_broker_set_up(brook__cluster_mock(c->cluster), broker_id);
 }
 
 int brook_test_broker_rtt(brook_test_cluster_t *c, int32_t broker_id, int rtt_ms) {
+    if (!c->cluster)
+        return BROOK_ERR_UNSUPPORTED;
     return rd_kafka_mock_broker_set_rtt(brook__cluster_mock(c->cluster), broker_id, rtt_ms);
 }
 

@@ -28,6 +28,16 @@ static inline int it_setup(void **state) {
     return cluster ? 0 : -1;
 }
 
+/* Skips the calling test on a real cluster, for faults only the embedded one can make; the
+ * fault matrix (tests/kafka/faults.py) covers them on real brokers. */
+#define it_require_embedded(what)                                                                  \
+    do {                                                                                           \
+        if (!brook_test_is_embedded(cluster)) {                                                    \
+            print_message("skipped on a real cluster: needs %s\n", what);                          \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
 static inline int it_teardown(void **state) {
     brook_test_cluster_destroy(cluster);
     return 0;

@@ -39,6 +39,7 @@ static brook_app_t *relay_app(const char *name, const char *in, const char *extr
 
 /* While a handler's output is undelivered, its input is not committed; once delivered, it is. */
 static void test_outputs_before_inputs(void **state) {
+    it_require_embedded("a leader-less partition");
     atomic_store(&delivered, 0);
     atomic_store(&failed, 0);
     atomic_store(&handled, 0);
@@ -67,6 +68,7 @@ static void test_outputs_before_inputs(void **state) {
 /* Stop keeps to shutdown_timeout_ms even when a handler's output cannot be delivered: the
  * output is reported failed and its input is not committed. */
 static void test_stop_is_bounded(void **state) {
+    it_require_embedded("a leader-less partition");
     atomic_store(&delivered, 0);
     atomic_store(&failed, 0);
     atomic_store(&handled, 0);
@@ -94,6 +96,7 @@ static void test_stop_is_bounded(void **state) {
  * runs again and the output is delivered once the topic is back, and only then is the input
  * committed. */
 static void test_failed_output_rehandles_input(void **state) {
+    it_require_embedded("a leader-less partition");
     atomic_store(&delivered, 0);
     atomic_store(&failed, 0);
     atomic_store(&handled, 0);

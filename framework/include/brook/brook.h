@@ -45,7 +45,8 @@ extern "C" {
     X(BROOK_ERR_ENCODE, -8, "cannot encode")                                                       \
     X(BROOK_ERR_TIMEOUT, -9, "timed out")                                                          \
     X(BROOK_ERR_SCHEMA, -10, "unknown or incompatible schema")                                     \
-    X(BROOK_ERR_IO, -11, "i/o error")
+    X(BROOK_ERR_IO, -11, "i/o error")                                                              \
+    X(BROOK_ERR_UNSUPPORTED, -12, "not supported here")
 
 typedef enum {
 #define BROOK__ERR_ENUM(name, value, text) name = value,

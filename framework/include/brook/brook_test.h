@@ -1,7 +1,17 @@
 /*
- * Brook's test fixture, for users' tests and Brook's own: an embedded cluster held for the
- * test's length, raw produce and consume, offsets, waiting with a deadline, and fault
- * injection. Every call runs on the caller's thread.
+ * Brook's test fixture, for users' tests and Brook's own: a cluster held for the test's
+ * length, raw produce and consume, offsets, waiting with a deadline, and fault injection.
+ * Every call runs on the caller's thread.
+ *
+ * The cluster is the process's embedded one, unless the environment names a real one:
+ *   BROOK_TEST_BOOTSTRAP=host:port,...   a Kafka cluster of your own;
+ *   BROOK_TEST_KAFKA=DIR                 a cluster started by tests/kafka/kafka-cluster (its
+ *                                        bootstrap is read from DIR, and broker faults are
+ *                                        real: a broker is killed and started again).
+ * On a real cluster the fixture sets BROOK_BOOTSTRAP (so apps declared "embedded" go there)
+ * and, unless set, BROOK_KAFKA_SESSION_TIMEOUT_MS=6000 and BROOK_KAFKA_HEARTBEAT_INTERVAL_MS=
+ * 500, so a member that vanished is replaced in seconds; topics are created with the Admin
+ * API. Faults a real cluster cannot be told to make return BROOK_ERR_UNSUPPORTED.
  */
 #ifndef BROOK_BROOK_TEST_H
 #define BROOK_BROOK_TEST_H
@@ -25,8 +35,14 @@ brook_test_cluster_t *brook_test_cluster_new(int brokers);
 void brook_test_cluster_destroy(brook_test_cluster_t *c);
 /* Borrowed, valid for c's life. */
 const char *brook_test_bootstrap(const brook_test_cluster_t *c);
+/* The embedded cluster, or NULL when the fixture runs on a real one. */
 brook_cluster_t *brook_test_embedded(brook_test_cluster_t *c);
+/* True on the embedded cluster, false on a real one. */
+bool brook_test_is_embedded(const brook_test_cluster_t *c);
+/* Brokers in the cluster. */
+int brook_test_broker_count(const brook_test_cluster_t *c);
 
+/* Creates `topic` (replicated on up to 3 brokers) unless it exists; 0 when it exists now. */
 int brook_test_create_topic(brook_test_cluster_t *c, const char *topic, int partitions);
 
 /* Produces one record and waits until it is acknowledged. partition -1: by key (murmur2,
@@ -69,13 +85,18 @@ int64_t brook_test_committed(brook_test_cluster_t *c, const char *group, const c
 /* Sum over partitions of the end offsets of topic (how many records it holds). */
 int64_t brook_test_end_offsets(brook_test_cluster_t *c, const char *topic);
 
-/* Fault injection on the embedded cluster (librdkafka mock semantics). */
-void brook_test_push_request_errors(brook_test_cluster_t *c, int16_t api_key, size_t count,
-                                    int error_code);
+/* Fault injection. Each returns 0 when the fault is in place, or the reason it is not
+ * (BROOK_ERR_UNSUPPORTED where the cluster cannot make it), so a test can assert it.
+ * The next `count` requests of `api_key` fail with `error_code` (embedded only). */
+int brook_test_push_request_errors(brook_test_cluster_t *c, int16_t api_key, size_t count,
+                                   int error_code);
 /* Moves a partition's leadership to `broker_id`, or -1 for none: records to a leader-less
- * partition wait in their producer until it has a leader again. */
+ * partition wait in their producer until it has a leader again (embedded only). */
 int brook_test_partition_leader(brook_test_cluster_t *c, const char *topic, int32_t partition,
                                 int32_t broker_id);
+/* A broker goes down and comes back. Embedded: its connections are refused. Real cluster
+ * started by kafka-cluster: the broker process is killed (SIGKILL) and started again; up
+ * returns once it serves again. */
 int brook_test_broker_down(brook_test_cluster_t *c, int32_t broker_id);
 int brook_test_broker_up(brook_test_cluster_t *c, int32_t broker_id);
 int brook_test_broker_rtt(brook_test_cluster_t *c, int32_t broker_id, int rtt_ms);

@@ -1,5 +1,7 @@
 /*
- * The shop as separate processes on brook-devbroker: one process per service, the inventory
+ * The shop as separate processes on brook-devbroker (or, with BROOK_TEST_KAFKA or
+ * BROOK_TEST_BOOTSTRAP set, on that real cluster, where each service provisions its own topics
+ * and runs with Kafka's default timeouts): one process per service, the inventory
  * killed with SIGKILL while orders flow and started again. Then the invariants are checked
  * from the topics with a plain librdkafka client: every order closed exactly once, the DLT
  * holding exactly the malformed orders; and every service, stopped with SIGTERM, exits 0
@@ -28,6 +30,7 @@ static const char *shop_bin, *devbroker_bin;
 static char **decls;
 static int decl_count;
 static char bootstrap[512];
+static bool real_cluster; /* no dev-broker: services provision their topics themselves */
 
 /* ---- the catalog's expectations, as shop.c defines them (kept in step by hand: this test
  * deliberately links nothing of the shop) ---- */
@@ -66,8 +69,13 @@ static pid_t spawn(const char *const *argv, int stdout_pipe[2]) {
             close(stdout_pipe[0]);
             close(stdout_pipe[1]);
         }
-        if (*bootstrap) {
+        if (*bootstrap)
             setenv("BROOK_BOOTSTRAP", bootstrap, 1);
+        if (real_cluster) {
+            /* A real broker needs none of the dev-broker's settings below. */
+            unsetenv("BROOK_KAFKA_SESSION_TIMEOUT_MS");
+            unsetenv("BROOK_KAFKA_HEARTBEAT_INTERVAL_MS");
+        } else if (*bootstrap) {
             /* The dev-broker is librdkafka's mock cluster, which rebalances only after
              * session.timeout.ms - 1 s; the runtime shortens it only for "embedded". */
             setenv("BROOK_KAFKA_SESSION_TIMEOUT_MS", "6000", 1);
@@ -166,8 +174,8 @@ static int read_topic(const char *topic, int counts[ORDERS]) {
 
 /* ---- the test ---- */
 
-static void test_shop_survives_a_killed_inventory(void **state) {
-    /* The dev-broker: topics of every service, then its bootstrap list on stdout. */
+/* The dev-broker: topics of every service, then its bootstrap list on stdout. */
+static pid_t start_devbroker(void) {
     int out[2];
     assert_int_equal(pipe(out), 0);
     const char **argv = calloc(decl_count + 2, sizeof(char *));
@@ -183,6 +191,20 @@ static void test_shop_survives_a_killed_inventory(void **state) {
     fclose(f);
     bootstrap[strcspn(bootstrap, "\r\n")] = 0;
     assert_true(strlen(bootstrap) > 0);
+    return broker;
+}
+
+static void test_shop_survives_a_killed_inventory(void **state) {
+    pid_t broker = -1;
+    brook_test_cluster_t *real = NULL;
+    if (getenv("BROOK_TEST_KAFKA") || getenv("BROOK_TEST_BOOTSTRAP")) {
+        assert_non_null(real = brook_test_cluster_new(1));
+        assert_false(brook_test_is_embedded(real));
+        snprintf(bootstrap, sizeof(bootstrap), "%s", brook_test_bootstrap(real));
+        real_cluster = true;
+    } else {
+        broker = start_devbroker();
+    }
 
     pid_t inventory = start_service("inventory");
     pid_t payment = start_service("payment");
@@ -230,8 +252,11 @@ static void test_shop_survives_a_killed_inventory(void **state) {
         kill(services[i], SIGTERM);
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(wait_exit(services[i], 30000), 0);
-    kill(broker, SIGTERM);
-    assert_int_equal(wait_exit(broker, 10000), 0);
+    if (broker > 0) {
+        kill(broker, SIGTERM);
+        assert_int_equal(wait_exit(broker, 10000), 0);
+    }
+    brook_test_cluster_destroy(real);
 }
 
 static int kill_children(void **state) {
