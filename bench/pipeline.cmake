@@ -14,12 +14,18 @@ target_compile_options(pipeline_bench PRIVATE -O2)
 if(NOT TARGET bench)
   add_custom_target(bench)
 endif()
+# Then the same three on one real Kafka broker (tests/kafka/kafka-cluster), figures prefixed
+# "kafka_".
+set(_bench_kafka ${PROJECT_BINARY_DIR}/kafka/bench)
 add_custom_target(bench_pipeline
   COMMAND pipeline_bench run
   COMMAND pipeline_bench rss brook 1000000
   COMMAND pipeline_bench rss raw 1000000
+  COMMAND ${PROJECT_SOURCE_DIR}/tests/kafka/kafka-cluster start ${_bench_kafka} --max-lifetime 1200
+  COMMAND ${CMAKE_COMMAND} -E env BROOK_TEST_KAFKA=${_bench_kafka} $<TARGET_FILE:pipeline_bench> run
+  COMMAND ${PROJECT_SOURCE_DIR}/tests/kafka/kafka-cluster stop ${_bench_kafka}
   DEPENDS pipeline_bench
-  COMMENT "pipeline benchmark: Brook vs hand-written librdkafka on the embedded cluster"
+  COMMENT "pipeline benchmark: Brook vs hand-written librdkafka, embedded cluster and a real broker"
   USES_TERMINAL)
 # One benchmark at a time, even under -j: they would share the cores.
 if(TARGET bench_codec)

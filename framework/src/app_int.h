@@ -92,6 +92,7 @@ struct brook__member_s {
     brook_ctx_t ctx;
     struct brook__retry_state_s *retry; /* retry.c */
     atomic_bool group_steady;           /* librdkafka's join state is "steady": commits may go */
+    atomic_bool stopping;               /* rejoining at stop only to commit: keep paused */
     atomic_int inflight;                /* its handlers' sends not yet delivered */
     atomic_bool output_failed;          /* a handler's send failed for good since the last rewind */
     brook__sender_t *senders;           /* one per template of the app: the opaque of those sends */

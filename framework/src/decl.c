@@ -900,7 +900,7 @@ static int parse_root(pctx_t *p, config_setting_t *root, brook_decl_t *d) {
     for (size_t i = 0; i < n; i++) {
         brook_decl_topic_t *t = &d->topics[i];
         t->partitions = 1;
-        t->replication = 1;
+        t->replication = -1; /* the broker's default.replication.factor */
         d->topic_count = i + 1;
         if ((rc = parse_topic(p, list, i, t)) != 0)
             return rc;

@@ -42,7 +42,7 @@ typedef struct {
 typedef struct {
     char *name;
     int partitions;  /* default 1 */
-    int replication; /* default 1 */
+    int replication; /* -1 (default): the broker's default.replication.factor */
     brook_decl_kv_t *config;
     size_t config_count;
     int line;

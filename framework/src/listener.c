@@ -193,6 +193,50 @@ static void commit_sync(brook__member_t *m, const char *why, int64_t deadline) {
                   m->listener->decl->id, m->index, why, rd_kafka_err2str(err));
 }
 
+/* A commit refused because the group moved on to a new generation while this member was not
+ * polling (another instance left or joined): the member can still commit once it has
+ * rejoined, keeping its partitions under cooperative assignment. */
+static bool generation_moved(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+           err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+}
+
+/* At a graceful stop, after handling has stopped: the member's partitions are paused and it
+ * keeps polling only so that it can take part in a rebalance (its own group may be moving on
+ * while other instances stop too). Records polled meanwhile are dropped unhandled and
+ * uncommitted: the next owner gets them. */
+static void pause_for_stop(brook__member_t *m) {
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    atomic_store(&m->stopping, true);
+    if (!rd_kafka_assignment(m->rk, &parts) && parts) {
+        rd_kafka_pause_partitions(m->rk, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+}
+
+static void poll_paused(brook__member_t *m) {
+    rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, 50);
+    if (msg)
+        rd_kafka_message_destroy(msg);
+}
+
+/* The commit at a graceful stop. If the group rebalanced meanwhile, the commit is refused for
+ * its old generation: then the member polls (paused) until it has rejoined, keeping its
+ * partitions under cooperative assignment, and commits again, until the stop deadline. */
+static void commit_on_stop(brook__member_t *m, int64_t deadline) {
+    if (!outputs_durable(m, deadline, "stop"))
+        return;
+    rd_kafka_resp_err_t err = rd_kafka_commit(m->rk, NULL, 0);
+    while (generation_moved(err) && brook__now_ms() < deadline) {
+        poll_paused(m);
+        if (atomic_load(&m->group_steady))
+            err = rd_kafka_commit(m->rk, NULL, 0);
+    }
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        brook_log(BROOK_LOG_WARN, "listener", "%s[%d]: commit on stop failed: %s",
+                  m->listener->decl->id, m->index, rd_kafka_err2str(err));
+}
+
 /* msg is done with: store its offset as the ack mode says. Returns true when msg was kept
  * (batch ack holds it until the batch ends) and must not be destroyed by the caller. */
 static bool member_done(brook__member_t *m, rd_kafka_message_t *msg, bool recovered) {
@@ -240,6 +284,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
         else
             rd_kafka_assign(rk, parts);
+        if (atomic_load(&m->stopping))
+            rd_kafka_pause_partitions(rk, parts); /* rejoining only to commit (stop) */
         return;
     }
     /* Revoked (or lost): what was handled is committed before the partitions go. */
@@ -459,14 +505,20 @@ static void *member_main(void *arg) {
     }
     store_pending(m);
     brook__retry_drop(m);
-    commit_sync(m, "stop", app->stop_deadline);
+    pause_for_stop(m);
+    commit_on_stop(m, app->stop_deadline);
     /* Every member of the app commits before any leaves: the first to leave starts a
-     * rebalance, during which the others' commits would be refused. */
+     * rebalance, during which the others' commits would be refused. Meanwhile this member
+     * keeps polling (paused), so a rebalance that a sibling's retried commit waits for can
+     * complete. */
     pthread_mutex_lock(&app->stop_lock);
     app->stop_committed++;
     pthread_cond_broadcast(&app->stop_cond);
-    while (!app->stop_may_close)
-        pthread_cond_wait(&app->stop_cond, &app->stop_lock);
+    while (!app->stop_may_close) {
+        pthread_mutex_unlock(&app->stop_lock);
+        poll_paused(m);
+        pthread_mutex_lock(&app->stop_lock);
+    }
     pthread_mutex_unlock(&app->stop_lock);
     rd_kafka_consumer_close(m->rk);
     return NULL;

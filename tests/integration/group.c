@@ -31,18 +31,23 @@ static brook_result_t on_record(brook_ctx_t *ctx, const void *key, const void *v
     return BROOK_OK;
 }
 
-static brook_app_t *make_app(const char *topic, int partitions, int concurrency) {
+static brook_app_t *make_app_with(const char *topic, int partitions, int concurrency,
+                                  const char *service_extra) {
     char decl[1024];
     snprintf(decl, sizeof(decl),
-             "service = { name = \"grp-%s\"; };\n"
+             "service = { name = \"grp-%s\"; %s };\n"
              "topics = ( { name = \"%s\"; partitions = %d; } );\n"
              "listeners = ( { id = \"l\"; topics = [ \"%s\" ]; value = \"string\";\n"
              "  handler = \"on_record\"; concurrency = %d; } );\n",
-             topic, topic, partitions, topic, concurrency);
+             topic, service_extra, topic, partitions, topic, concurrency);
     brook_app_t *app = it_app(decl);
     assert_int_equal(brook_app_set_handler(app, "l", on_record, &tracker), 0);
     it_start(app);
     return app;
+}
+
+static brook_app_t *make_app(const char *topic, int partitions, int concurrency) {
+    return make_app_with(topic, partitions, concurrency, "");
 }
 
 /* concurrency 3 over 6 partitions: each partition handled by one thread only, never two at
@@ -81,15 +86,15 @@ static void test_concurrency(void **state) {
 
 /* A second instance joins the group mid-stream: nothing lost, and since revoked partitions
  * are committed before they go, nothing handled twice and offsets never go back. */
-static void test_second_instance_joins(void **state) {
+static void second_instance_joins(const char *topic, const char *service_extra) {
     it_tracker_init(&tracker, 8000);
     /* Slow enough that the stream outlasts the rebalance. */
     atomic_store(&work_us, 1000);
-    assert_int_equal(brook_test_create_topic(cluster, "grp.join", 4), 0);
-    assert_int_equal(brook_test_produce_n(cluster, "grp.join", "j", 0, 8000), 0);
-    brook_app_t *a = make_app("grp.join", 4, 1);
+    assert_int_equal(brook_test_create_topic(cluster, topic, 4), 0);
+    assert_int_equal(brook_test_produce_n(cluster, topic, "j", 0, 8000), 0);
+    brook_app_t *a = make_app_with(topic, 4, 1, service_extra);
     assert_true(BROOK_TEST_WAIT_UNTIL(atomic_load(&tracker.total) >= 500, 30000));
-    brook_app_t *b = make_app("grp.join", 4, 1);
+    brook_app_t *b = make_app_with(topic, 4, 1, service_extra);
     brook_listener_stats_t sa, sb;
     /* b gets partitions after the rebalance and handles some of them. */
     assert_true(BROOK_TEST_WAIT_UNTIL(
@@ -111,10 +116,27 @@ static void test_second_instance_joins(void **state) {
     it_tracker_free(&tracker);
 }
 
+/* With cooperative-sticky assignment, Brook's default. */
+static void test_second_instance_joins(void **state) {
+    second_instance_joins("grp.join", "");
+}
+
+/* With the eager protocol: every partition is revoked, committed and assigned again. The
+ * embedded cluster refuses commits while a group rebalances, so this runs on real Kafka. */
+static void test_second_instance_joins_eager(void **state) {
+    if (brook_test_is_embedded(cluster)) {
+        print_message("skipped on the embedded cluster: it refuses commits during an eager "
+                      "rebalance\n");
+        skip();
+    }
+    second_instance_joins("grp.eager", "kafka = { partition_assignment_strategy = \"range\"; };");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrency),
         cmocka_unit_test(test_second_instance_joins),
+        cmocka_unit_test(test_second_instance_joins_eager),
     };
     return cmocka_run_group_tests(tests, it_setup, it_teardown);
 }

@@ -167,7 +167,7 @@ static void test_defaults(void **state) {
                  "listeners = ( );\n");
     assert_int_equal(d->topic_count, 1);
     assert_int_equal(d->topics[0].partitions, 1);
-    assert_int_equal(d->topics[0].replication, 1);
+    assert_int_equal(d->topics[0].replication, -1) /* the broker decides */;
     assert_int_equal(d->topics[0].config_count, 0);
     brook_decl_destroy(d);
 

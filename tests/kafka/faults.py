@@ -1,0 +1,378 @@
+#!/usr/bin/python3
+"""The fault matrix: a Brook service relaying keyed records on a 3-broker Kafka cluster while
+brokers and services fail, checked by a reader that is not Brook (Python confluent_kafka).
+
+    faults.py RELAY_BINARY [--only a,c] [--records N] [--report FILE]
+
+The cluster is the one in $BROOK_TEST_KAFKA (tests/kafka/kafka-cluster start DIR --brokers 3).
+Per scenario: a producer sends N records "k<key>:<seq>" (per-key sequence numbers, idempotent,
+acks=all) at a steady rate to fm.<s>.in; brook-relay instances (listener -> template) copy them
+to fm.<s>.out; the fault is injected mid-stream; a reader consumes fm.<s>.out from the start and
+counts records lost, per-key order violations (a record seen for the first time after a later
+record of its key was seen) and duplicates (at-least-once allows them), and the longest time
+no output arrived after the fault began (time to recover). Exit status 1 if any scenario lost
+a record or broke per-key order.
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition  # python3-confluent-kafka
+
+KEYS = 24
+RATE = 1500  # records/s
+
+
+def log(*a):
+    print("faults:", *a, file=sys.stderr, flush=True)
+
+
+class Cluster:
+    def __init__(self, d):
+        self.dir = d
+        with open(os.path.join(d, "bootstrap")) as f:
+            self.bootstrap = f.read().strip()
+
+    def ctl(self, action, broker, *extra):
+        subprocess.run([os.path.join(self.dir, "ctl"), action, str(broker)] + list(extra),
+                       check=True)
+
+    def brokers(self):
+        with open(os.path.join(self.dir, "cluster.json")) as f:
+            return [b["id"] for b in json.load(f)["brokers"]]
+
+    def leader(self, topic, partition):
+        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "fm-meta", "log_level": 2})
+        try:
+            md = c.list_topics(topic, timeout=10)
+            return md.topics[topic].partitions[partition].leader
+        finally:
+            c.close()
+
+
+def java_hash(s):
+    h = 0
+    for ch in s.encode():
+        h = (31 * h + ch) & 0xFFFFFFFF
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def coordinator(cluster, group):
+    """The broker leading the group's __consumer_offsets partition (Kafka's partitionFor)."""
+    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "fm-meta", "log_level": 2})
+    try:
+        md = c.list_topics("__consumer_offsets", timeout=10)
+        n = len(md.topics["__consumer_offsets"].partitions)
+    finally:
+        c.close()
+    return cluster.leader("__consumer_offsets", (java_hash(group) & 0x7FFFFFFF) % n)
+
+
+class Relays:
+    """brook-relay processes of one scenario."""
+
+    def __init__(self, binary, cluster, name, src, dst, group, logdir):
+        self.args = [binary, src, dst, group]
+        self.name = name
+        self.env = dict(os.environ, BROOK_BOOTSTRAP=cluster.bootstrap, BROOK_LOG_LEVEL="warn",
+                        BROOK_KAFKA_SESSION_TIMEOUT_MS="6000",
+                        BROOK_KAFKA_HEARTBEAT_INTERVAL_MS="500")
+        self.env.pop("BROOK_TEST_KAFKA", None)
+        self.procs = []
+        self.logdir = logdir
+        self.started = 0
+        self.killed = 0
+
+    def handled(self):
+        """Records handled by the instances that stopped cleanly (from their last line)."""
+        total = 0
+        for i in range(1, self.started + 1):
+            with open(os.path.join(self.logdir, "%s-relay-%d.log" % (self.name, i))) as f:
+                for line in f:
+                    if line.startswith("relay: handled "):
+                        total += int(line.split()[2])
+        return total
+
+    def start(self):
+        self.started += 1
+        out = open(os.path.join(self.logdir, "%s-relay-%d.log" % (self.name, self.started)), "wb")
+        p = subprocess.Popen(self.args, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+        self.procs.append(p)
+        return p
+
+    def kill(self, p):
+        self.killed += 1
+        p.kill()
+        p.wait()
+        self.procs.remove(p)
+
+    def stop(self, p, timeout=60):
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout)
+        self.procs.remove(p)
+        if rc != 0:
+            raise SystemExit("faults: a relay exited %d on SIGTERM" % rc)
+
+    def stop_all(self):
+        for p in list(self.procs):
+            self.stop(p)
+
+    def check_alive(self):
+        for p in self.procs:
+            if p.poll() is not None:
+                raise SystemExit("faults: a relay died with status %d" % p.returncode)
+
+
+class Reader(threading.Thread):
+    """Reads the output topic from the start, recording when each record arrived."""
+
+    def __init__(self, cluster, topic):
+        super().__init__(daemon=True)
+        self.c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "fm-reader-" + topic,
+                           "log_level": 2,
+                           "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                           "isolation.level": "read_committed"})
+        self.topic = topic
+        self.records = []  # (arrival time, key, seq)
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.errors = []
+
+    def run(self):
+        md = self.c.list_topics(self.topic, timeout=30)
+        parts = sorted(md.topics[self.topic].partitions)
+        self.c.assign([TopicPartition(self.topic, p, 0) for p in parts])
+        while not self.done.is_set():
+            for m in self.c.consume(500, 0.2):
+                if m.error():
+                    continue
+                k, s = m.value().decode().split(":")
+                with self.lock:
+                    self.records.append((time.time(), k, int(s)))
+        self.c.close()
+
+    def distinct(self):
+        with self.lock:
+            return len({(k, s) for _, k, s in self.records})
+
+
+def produce(cluster, topic, n, stop_at, sent):
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "enable.idempotence": True, "log_level": 2,
+                  "acks": "all", "linger.ms": 5, "partitioner": "murmur2_random",
+                  "message.timeout.ms": 300000})
+    failed = []
+
+    def dr(err, msg):
+        if err:
+            failed.append(err)
+
+    t0 = time.time()
+    for i in range(n):
+        key = "k%d" % (i % KEYS)
+        seq = i // KEYS
+        while True:
+            try:
+                p.produce(topic, key=key, value="%s:%d" % (key, seq), on_delivery=dr)
+                break
+            except BufferError:
+                p.poll(0.05)
+        sent[0] = i + 1
+        delay = t0 + (i + 1) / RATE - time.time()
+        p.poll(max(delay, 0))
+    left = p.flush(300)
+    if failed or left:
+        raise SystemExit("faults: the producer lost %d records (%s)" % (len(failed) + left,
+                                                                       failed[:3]))
+
+
+def check(reader, n, fault_at):
+    with reader.lock:
+        recs = list(reader.records)
+    first = {}
+    violations = 0
+    maxseq = {}
+    for _, k, s in recs:
+        if (k, s) in first:
+            continue
+        first[(k, s)] = True
+        if s < maxseq.get(k, -1):
+            violations += 1
+        maxseq[k] = max(maxseq.get(k, -1), s)
+    expected = {("k%d" % (i % KEYS), i // KEYS) for i in range(n)}
+    lost = len(expected - set(first))
+    dups = len(recs) - len(first)
+    # Longest time without output after the fault began, while output was still due.
+    times = [t for t, _, _ in recs if t >= fault_at]
+    gaps = [b - a for a, b in zip([fault_at] + times, times)]
+    return {"lost": lost, "order_violations": violations, "duplicates": dups,
+            "recover_s": round(max(gaps) if gaps else -1, 2), "records": n,
+            "output_records": len(recs)}
+
+
+def run_scenario(name, title, binary, cluster, n, logdir, fault):
+    # Names unique per run, so a rerun on the same cluster starts from empty topics.
+    run = "%s.%x" % (name, int(time.time() * 1000) & 0xFFFFFF)
+    src, dst, group = "fm.%s.in" % run, "fm.%s.out" % run, "fm-%s" % run
+    relays = Relays(binary, cluster, run, src, dst, group, logdir)
+    first = relays.start()
+    # The relay provisions both topics; produce once they exist.
+    deadline = time.time() + 60
+    while True:
+        relays.check_alive()
+        c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "fm-meta", "log_level": 2})
+        md = c.list_topics(timeout=10)
+        c.close()
+        if src in md.topics and dst in md.topics and not md.topics[dst].error:
+            break
+        if time.time() > deadline:
+            raise SystemExit("faults: %s: topics not provisioned within 60 s" % name)
+        time.sleep(0.2)
+    reader = Reader(cluster, dst)
+    reader.start()
+    sent = [0]
+    prod = threading.Thread(target=produce, args=(cluster, src, n, None, sent), daemon=True)
+    t_start = time.time()
+    prod.start()
+    # Mid-stream: a third of the records sent.
+    while sent[0] < n // 3:
+        relays.check_alive()
+        time.sleep(0.05)
+    fault_at = time.time()
+    log("%s: fault at %d records sent" % (name, sent[0]))
+    fault(cluster, relays, first, sent, n, src, group)
+    prod.join()
+    deadline = time.time() + 180
+    while reader.distinct() < n and time.time() < deadline:
+        relays.check_alive()
+        time.sleep(0.2)
+    # A little longer, so late duplicates are counted too.
+    settle = time.time() + 2
+    while time.time() < settle:
+        time.sleep(0.2)
+    reader.done.set()
+    reader.join()
+    relays.stop_all()
+    r = check(reader, n, fault_at)
+    # Every output record was sent by a handler call, unless a producer wrote one twice: with
+    # no instance killed (whose counts die with it), outputs - handler calls is what the
+    # producers added.
+    r["producer_duplicates"] = r["output_records"] - relays.handled() if not relays.killed else None
+    r.update(scenario=name, title=title, seconds=round(time.time() - t_start, 1))
+    log(json.dumps(r))
+    return r
+
+
+# ---- the faults: each runs mid-stream and returns once the fault is over ----
+
+def wait_sent(sent, k):
+    while sent[0] < k:
+        time.sleep(0.05)
+
+
+def leader_killed(cluster, relays, first, sent, n, src, group):
+    b = cluster.leader(src, 0)
+    log("killing broker %d, leader of %s[0]" % (b, src))
+    cluster.ctl("kill", b)
+    wait_sent(sent, sent[0] + 5 * RATE)  # 5 s of traffic without it
+    cluster.ctl("start-broker", b)
+
+
+def coordinator_killed(cluster, relays, first, sent, n, src, group):
+    b = coordinator(cluster, group)
+    log("killing broker %d, coordinator of group %s" % (b, group))
+    cluster.ctl("kill", b)
+    wait_sent(sent, sent[0] + 5 * RATE)
+    cluster.ctl("start-broker", b)
+
+
+def service_killed(cluster, relays, first, sent, n, src, group):
+    p = first
+    for i in range(3):
+        log("SIGKILL relay (%d of 3)" % (i + 1))
+        relays.kill(p)
+        p = relays.start()
+        wait_sent(sent, min(n, sent[0] + 2 * RATE))
+
+
+def scaled(cluster, relays, first, sent, n, src, group):
+    log("scaling 1 -> 3")
+    extra = [relays.start(), relays.start()]
+    wait_sent(sent, min(n, sent[0] + 4 * RATE))
+    log("scaling 3 -> 1")
+    for p in extra:
+        relays.stop(p)
+
+
+def broker_paused(cluster, relays, first, sent, n, src, group):
+    b = cluster.leader(src, 0)
+    log("SIGSTOP broker %d for 15 s (past the broker and consumer session timeouts)" % b)
+    cluster.ctl("pause", b)
+    wait_sent(sent, min(n, sent[0] + 15 * RATE))
+    cluster.ctl("resume", b)
+
+
+def cluster_restarted(cluster, relays, first, sent, n, src, group):
+    ids = cluster.brokers()
+    log("killing every broker, then starting them again")
+    for b in ids:
+        cluster.ctl("kill", b)
+    for b in ids:
+        cluster.ctl("start-broker", b, "--no-wait")
+    for b in ids:
+        cluster.ctl("wait", b)
+
+
+SCENARIOS = [
+    ("a", "leader of a busy partition SIGKILLed, restarted after 5 s", leader_killed),
+    ("b", "group coordinator's broker SIGKILLed, restarted after 5 s", coordinator_killed),
+    ("c", "the Brook service SIGKILLed and restarted, three times", service_killed),
+    ("d", "scaled 1 -> 3 -> 1 instances", scaled),
+    ("e", "one broker SIGSTOPped 15 s, then resumed", broker_paused),
+    ("f", "the whole cluster SIGKILLed and restarted", cluster_restarted),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("relay")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--records", type=int, default=30000)
+    ap.add_argument("--report", default="")
+    a = ap.parse_args()
+    d = os.environ.get("BROOK_TEST_KAFKA")
+    if not d:
+        sys.exit("faults: set BROOK_TEST_KAFKA to a 3-broker cluster (kafka-cluster start)")
+    cluster = Cluster(d)
+    logdir = os.path.join(d, "faults")
+    os.makedirs(logdir, exist_ok=True)
+    only = set(filter(None, a.only.split(",")))
+    results = []
+    for name, title, fault in SCENARIOS:
+        if only and name not in only:
+            continue
+        results.append(run_scenario(name, title, a.relay, cluster, a.records, logdir, fault))
+    lines = ["| scenario | records | lost | order violations | duplicates | added by the "
+             "producer | recovery (s) |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        pd = r["producer_duplicates"]
+        lines.append("| (%s) %s | %d | %d | %d | %d | %s | %.1f |" % (
+            r["scenario"], r["title"], r["records"], r["lost"], r["order_violations"],
+            r["duplicates"], "n/a (instances killed)" if pd is None else pd, r["recover_s"]))
+    print("\n".join(lines))
+    if a.report:
+        with open(a.report, "w") as f:
+            json.dump(results, f, indent=1)
+    bad = [r for r in results if r["lost"] or r["order_violations"] or r["producer_duplicates"]]
+    passed = len(results) - len(bad)
+    print("faults: %d passed, %d failed" % (passed, len(bad)))
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+/*
+ * The service under test in the fault matrix (faults.py): a Brook listener on IN whose handler
+ * sends every record, key and value unchanged, through a Brook template to OUT. At-least-once:
+ * an input is committed only after its output is delivered. Runs until SIGTERM/SIGINT.
+ *
+ *   brook-relay IN OUT GROUP        (cluster from BROOK_BOOTSTRAP)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "brook/brook.h"
+
+static brook_result_t relay(brook_ctx_t *ctx, const void *key, const void *value, void *op) {
+    return brook_template_send(op, key, value, NULL) ? BROOK_RETRY : BROOK_OK;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s IN OUT GROUP\n", argv[0]);
+        return 2;
+    }
+    char decl[2048], errstr[512];
+    snprintf(
+        decl, sizeof(decl),
+        "service = { name = \"relay\"; commit_interval_ms = 200; shutdown_timeout_ms = 20000;\n"
+        "  kafka = { acks = \"all\"; }; };\n"
+        "topics = (\n"
+        "  { name = \"%s\"; partitions = 6; replication = 3;\n"
+        "    config = { min_insync_replicas = 2; }; },\n"
+        "  { name = \"%s\"; partitions = 6; replication = 3;\n"
+        "    config = { min_insync_replicas = 2; }; } );\n"
+        "templates = ( { name = \"out\"; topic = \"%s\"; value = \"string\"; } );\n"
+        "listeners = ( { id = \"relay\"; group = \"%s\"; topics = [ \"%s\" ];\n"
+        "  value = \"string\"; handler = \"relay\"; concurrency = 2;\n"
+        "  retry = { attempts = 1000000; backoff = { delay_ms = 200; }; }; } );\n",
+        argv[1], argv[2], argv[2], argv[3], argv[1]);
+    brook_app_t *app = brook_app_new(decl, "relay.brook", NULL, errstr, sizeof(errstr));
+    if (!app) {
+        fprintf(stderr, "relay: %s\n", errstr);
+        return 1;
+    }
+    brook_app_set_handler(app, "relay", relay, brook_app_template(app, "out"));
+    int rc = brook_app_run(app);
+    /* What this instance handled, for the matrix to tell its re-handling from duplicates a
+     * producer would add. */
+    brook_listener_stats_t st;
+    brook_listener_stats(brook_app_listener(app, "relay"), &st);
+    printf("relay: handled %llu failed %llu rebalances %llu\n", (unsigned long long)st.handled,
+           (unsigned long long)st.failed, (unsigned long long)st.rebalances);
+    brook_app_destroy(app);
+    return rc ? 1 : 0;
+}
