@@ -1,9 +1,10 @@
 # Tests on real Apache Kafka brokers, started by tests/kafka/kafka-cluster as ctest fixtures.
 #
-#   brook_kafka_cluster(NAME [BROKERS n])
+#   brook_kafka_cluster(NAME [BROKERS n] [EXCLUSIVE])
 #       a cluster fixture: test kafka.NAME.start (FIXTURES_SETUP kafka_NAME) starts it in
 #       ${PROJECT_BINARY_DIR}/kafka/NAME, test kafka.NAME.stop (FIXTURES_CLEANUP) stops it and
-#       leaves no process and no port behind, also when a test failed.
+#       leaves no process and no port behind, also when a test failed. The tests on an
+#       EXCLUSIVE cluster run one at a time (for clusters whose tests stop brokers).
 #   brook_kafka_test(TEST_NAME CLUSTER NAME COMMAND cmd... [TIMEOUT s] [SERIAL])
 #       a test labelled "kafka" that runs with BROOK_TEST_KAFKA set to the cluster's folder, so
 #       the test fixture (brook/brook_test.h) and every app it starts use that cluster.
@@ -16,7 +17,7 @@ function(brook_kafka_cluster name)
   if(NOT BROOK_KAFKA_TESTS)
     return()
   endif()
-  cmake_parse_arguments(K "" "BROKERS" "" ${ARGN})
+  cmake_parse_arguments(K "EXCLUSIVE" "BROKERS" "" ${ARGN})
   if(NOT K_BROKERS)
     set(K_BROKERS 1)
   endif()
@@ -29,6 +30,7 @@ function(brook_kafka_cluster name)
   set_tests_properties(kafka.${name}.stop PROPERTIES FIXTURES_CLEANUP kafka_${name}
                        LABELS "kafka" TIMEOUT 120)
   set_property(GLOBAL PROPERTY BROOK_KAFKA_CLUSTER_${name} ${dir})
+  set_property(GLOBAL PROPERTY BROOK_KAFKA_EXCLUSIVE_${name} ${K_EXCLUSIVE})
 endfunction()
 
 function(brook_kafka_test test_name)
@@ -49,5 +51,9 @@ function(brook_kafka_test test_name)
                        ENVIRONMENT "BROOK_LOG_LEVEL=warn;BROOK_TEST_KAFKA=${dir};${K_ENVIRONMENT}")
   if(K_SERIAL)
     set_tests_properties(${test_name} PROPERTIES RUN_SERIAL TRUE)
+  endif()
+  get_property(exclusive GLOBAL PROPERTY BROOK_KAFKA_EXCLUSIVE_${K_CLUSTER})
+  if(exclusive)
+    set_tests_properties(${test_name} PROPERTIES RESOURCE_LOCK kafka_${K_CLUSTER})
   endif()
 endfunction()
