@@ -9,7 +9,7 @@ brook_generate(TARGET pipeline_bench
                SCHEMAS ${CMAKE_CURRENT_LIST_DIR}/pipeline_event.avsc)
 # malloc & co. are defined in the executable to count allocations: the dynamic linker binds
 # every library's calls to them.
-target_link_libraries(pipeline_bench PRIVATE PkgConfig::RDKAFKA Threads::Threads)
+target_link_libraries(pipeline_bench PRIVATE brook_testkit PkgConfig::RDKAFKA Threads::Threads)
 target_compile_options(pipeline_bench PRIVATE -O2)
 if(NOT TARGET bench)
   add_custom_target(bench)

@@ -249,11 +249,10 @@ static void brook_send(variant_t *v, long i, int64_t sent_ns) {
 }
 
 static int brook_setup(void) {
-    char errstr[512];
     brook_error_t err = {0};
     v_brook.send = brook_send;
-    if (!(svc = pipeline_bench_new(NULL, errstr, sizeof(errstr)))) {
-        fprintf(stderr, "pipeline_bench: %s\n", errstr);
+    if (!(svc = pipeline_bench_new(NULL, &err))) {
+        fprintf(stderr, "pipeline_bench: %s\n", err.message);
         return -1;
     }
     if (pipeline_bench_start(svc, &err)) {
@@ -339,7 +338,7 @@ static void handle_raw(variant_t *v, const rd_kafka_message_t *m) {
         fp |= (uint64_t)p[2 + i] << (8 * i);
     if (fp != bench_Event_type.fingerprint)
         goto bad;
-    bench_Event e;
+    bench_Event e = {0}; /* decode frees what the value owns: never uninitialized */
     brook_error_t err;
     if (bench_Event_decode(&e, p + 10, m->len - 10, &err))
         goto bad;

@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "decl.h"
+#include "config/decl.h"
 
 /* ---- string builder --------------------------------------------------------------------- */
 

@@ -1,8 +1,8 @@
 /*
  * The emitters: walk the model and render templates/ blocks into <unit>.brook.h/.c.
  *
- * Value layout (DESIGN.md section 3): records are structs; a record held inside another by
- * value unless that would make the type infinite (recursive schemas), then by pointer.
+ * Value layout (docs/codegen.md, "The generated API"): records are structs; a record held inside
+ * another by value unless that would make the type infinite (recursive schemas), then by pointer.
  * Arrays {n, items}, maps {n, keys, values}, optional fields has_x + x, other unions
  * {branch, value.<member>}.
  */
@@ -1056,6 +1056,8 @@ static void render_type_source(gen_t *g, sb_t *out, schema_t *s) {
 /* ---- service glue ------------------------------------------------------------------------------
  */
 
+/* The C type of a declared key or value. A type no schema of the service defines is reported
+ * (once per setting: each is looked up once) and given as "const void *". */
 static char *serde_ctype(gen_t *g, const brook_decl_serde_t *sd, const char *what, int line) {
     switch (sd->kind) {
     case BROOK_SERDE_STRING:
@@ -1144,6 +1146,9 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
         if (!is_c_identifier(l->handler) || is_c_reserved(l->handler) || is_c_local(l->handler)) {
             diag(g->decl_display, l->line, "%s: handler \"%s\" is not a usable C identifier", what,
                  l->handler ? l->handler : "");
+            /* its types are checked all the same: they are another mistake, if any */
+            free(serde_ctype(g, &l->key, what, l->line));
+            free(serde_ctype(g, &l->value, what, l->line));
             free(what);
             continue;
         }
@@ -1152,7 +1157,9 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
         char *cname = ident_for(l->id, &lused, &nlused);
         char *p = pad(strlen("static brook_result_t ") + strlen(unit) + strlen("__on_") +
                       strlen(cname) + 1);
-        /* one prototype per handler, naming every listener that uses it */
+        /* One prototype per handler, naming every listener that uses it. The declaration
+         * parser has checked that listeners sharing a handler declare the same key and value
+         * types. */
         bool first = true;
         for (size_t k = 0; k < i; k++)
             if (d->listeners[k].handler && !strcmp(d->listeners[k].handler, l->handler))
@@ -1163,15 +1170,6 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
             for (size_t k = i; k < d->listener_count; k++) {
                 if (!d->listeners[k].handler || strcmp(d->listeners[k].handler, l->handler))
                     continue;
-                char *other_key = serde_ctype(g, &d->listeners[k].key, what, l->line);
-                char *other_val = serde_ctype(g, &d->listeners[k].value, what, l->line);
-                if (strcmp(other_key, key) || strcmp(other_val, val))
-                    diag(g->decl_display, d->listeners[k].line,
-                         "listeners[%zu] \"%s\": handler \"%s\" is shared with listener \"%s\" "
-                         "of other key/value types",
-                         k, d->listeners[k].id, l->handler, l->id);
-                free(other_key);
-                free(other_val);
                 sb_printf(&ids, "%s\"%s\"", count ? ", " : "", d->listeners[k].id);
                 count++;
             }

@@ -9,8 +9,10 @@
  * schemas, and writes DIR/<unit>.brook.h and DIR/<unit>.brook.c. With several declarations
  * (or --types-name), the services share their types: DIR/<TYPES>.brook.h/.c define every named
  * type of all their schemas once, and each service's unit holds only its glue, so the services
- * link into one binary. Every error is printed as "file:line: message"; when there is any,
- * nothing is written and the exit status is 1.
+ * link into one binary. Every error is printed once, as "file:line: message", and all the
+ * independent errors of a run are printed (those of every declaration, or else those of the
+ * schemas, or else of the declarations against the schemas); when there is any, nothing is
+ * written and the exit status is 1.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "avro_resolve.h"
+#include "serde/avro_resolve.h"
 #include "brook/avro.h"
 #include "brookc.h"
 
@@ -29,6 +31,12 @@ const char *__asan_default_options(void) {
 }
 
 schema_t *model_writer_type(model_t *m, const char *path, const char *display, char **text_out);
+
+/* Each error of a declaration file as the parser finds it (already "file:line: ..."). */
+static void print_decl_error(const brook_error_t *e, void *opaque) {
+    (void)opaque;
+    fprintf(stderr, "%s\n", e->message);
+}
 
 static void usage(FILE *f) {
     fprintf(f, "usage: brookc DECL.brook --out DIR [--templates DIR] [--name UNIT]\n"
@@ -202,8 +210,7 @@ static int generate_services(char **decl_paths, size_t ndecls, const char *types
     int bad = 0;
     for (size_t i = 0; i < ndecls; i++) {
         brook_error_t err = {0, ""};
-        if (brook_decl_parse_file(decl_paths[i], &decls[i], &err)) {
-            fprintf(stderr, "%s\n", err.message);
+        if (brook_decl_parse_file_diag(decl_paths[i], &decls[i], &err, print_decl_error, NULL)) {
             bad = 1;
             continue;
         }
@@ -396,10 +403,8 @@ int main(int argc, char **argv) {
     if (decl_path) {
         brook_error_t err = {0, ""};
         brook_decl_t *d = NULL;
-        if (brook_decl_parse_file(decl_path, &d, &err)) {
-            fprintf(stderr, "%s\n", err.message);
+        if (brook_decl_parse_file_diag(decl_path, &d, &err, print_decl_error, NULL))
             return 1;
-        }
         g.decl = d;
         g.decl_text = read_file(decl_path);
         g.decl_base = base_name(decl_path);

@@ -41,14 +41,13 @@ int main(int argc, char **argv) {
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &block, &wait_mask);
-    char errstr[512];
-    brook_cluster_t *c = brook_cluster_acquire(brokers, errstr, sizeof(errstr));
+    brook_error_t err = {0};
+    brook_cluster_t *c = brook_cluster_acquire(brokers, &err);
     if (!c) {
-        fprintf(stderr, "brook-devbroker: %s\n", errstr);
+        fprintf(stderr, "brook-devbroker: %s\n", err.message);
         return 1;
     }
     for (int i = first; i < argc; i++) {
-        brook_error_t err = {0};
         if (brook_cluster_provision(c, argv[i], &err)) {
             fprintf(stderr, "brook-devbroker: %s\n", err.message);
             brook_cluster_release(c);

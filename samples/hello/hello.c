@@ -10,10 +10,11 @@ brook_result_t print_greeting(brook_ctx_t *ctx, const char *key, const hello_Gre
 }
 
 int main(int argc, char **argv) {
-    char errstr[512];
-    hello_t *svc = hello_new(NULL, errstr, sizeof(errstr));
-    if (!svc || hello_start(svc, NULL)) {
-        fprintf(stderr, "hello: %s\n", svc ? "cannot start" : errstr);
+    brook_error_t err = {0};
+    hello_t *svc = hello_new(NULL, &err);
+    if (!svc || hello_start(svc, &err)) {
+        fprintf(stderr, "hello: %s\n", err.message);
+        hello_destroy(svc);
         return 1;
     }
     hello_Greeting greeting = {.text = argc > 1 ? argv[1] : "hello, Brook"};

@@ -21,14 +21,13 @@ static brook_result_t on_greeting(brook_ctx_t *ctx, const void *key, const void 
 int main(int argc, char **argv) {
     const char *decl = argc > 1 ? argv[1] : "quickstart.brook";
     int n = argc > 2 ? atoi(argv[2]) : 10;
-    char errstr[512];
-    brook_app_t *app = brook_app_new_from_file(decl, errstr, sizeof(errstr));
+    brook_error_t err = {0};
+    brook_app_t *app = brook_app_new_from_file(decl, &err);
     if (!app) {
-        fprintf(stderr, "%s\n", errstr);
+        fprintf(stderr, "%s\n", err.message);
         return 1;
     }
     brook_app_set_handler(app, "printer", on_greeting, NULL);
-    brook_error_t err;
     if (brook_app_start(app, &err)) {
         fprintf(stderr, "start: %s\n", err.message);
         brook_app_destroy(app);
@@ -41,7 +40,10 @@ int main(int argc, char **argv) {
         snprintf(value, sizeof(value), "hello #%d from Brook", i);
         brook_template_send(greeter, key, value, NULL);
     }
-    brook_template_flush(greeter, 10000);
+    /* BROOK_ERR_TIMEOUT: some greetings were still queued after 10 s. */
+    int rc = brook_template_flush(greeter, 10000);
+    if (rc)
+        fprintf(stderr, "flush: %s\n", brook_err2str(rc));
     printf("sent %d greetings; waiting for the listener\n", n);
     /* The main thread has nothing else to do: check on the listener now and then. */
     for (int waited = 0; atomic_load(&received) < n && waited < 30000; waited += 50) {
@@ -49,8 +51,11 @@ int main(int argc, char **argv) {
         nanosleep(&ts, NULL);
     }
     int got = atomic_load(&received);
-    brook_app_stop(app);
+    /* Not 0 when the stop was not clean: it ran past shutdown_timeout_ms or a commit failed. */
+    rc = brook_app_stop(app);
+    if (rc)
+        fprintf(stderr, "stop: %s\n", brook_err2str(rc));
     brook_app_destroy(app);
     printf("received %d of %d greetings\n", got, n);
-    return got == n ? 0 : 1;
+    return got == n && !rc ? 0 : 1;
 }

@@ -182,15 +182,14 @@ int shop_run(const shop_options_t *o) {
     for (int i = 0; i < SERVICE_COUNT; i++) {
         if (o->service && strcmp(o->service, all_services[i]->name))
             continue;
-        char errstr[512];
+        brook_error_t err = {0};
         run[n].def = all_services[i];
-        if (!(run[n].svc = run[n].def->create(errstr, sizeof(errstr)))) {
-            fprintf(stderr, "shop: %s service: %s\n", run[n].def->name, errstr);
+        if (!(run[n].svc = run[n].def->create(&err))) {
+            fprintf(stderr, "shop: %s service: %s\n", run[n].def->name, err.message);
             status = 1;
             break;
         }
         run[n].app = run[n].def->app(run[n].svc);
-        brook_error_t err = {0};
         if (brook_app_start(run[n].app, &err)) {
             fprintf(stderr, "shop: %s service: %s\n", run[n].def->name, err.message);
             run[n].def->destroy(run[n].svc);

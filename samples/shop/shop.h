@@ -80,7 +80,8 @@ int64_t shop_now_ms(void);
 typedef struct shop_service_s {
     const char *name;                /* "inventory" */
     const char *const *listener_ids; /* NULL-terminated */
-    void *(*create)(char *errstr, size_t errstr_size);
+    /* NULL and err on failure. */
+    void *(*create)(brook_error_t *err);
     brook_app_t *(*app)(void *svc);
     void (*destroy)(void *svc);
     /* Prints what the service holds at the end; non-zero when its own books do not balance. */

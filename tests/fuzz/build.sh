@@ -14,7 +14,7 @@ mkdir -p "$OUT/corpus"
   --name fuzz --out "$OUT"
 clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$SRC/framework/include" -I"$SRC/framework/src" -I"$OUT" \
-  "$SRC/tests/fuzz/fuzz_avro_decode.c" "$OUT/fuzz.brook.c" "$SRC/framework/src/avro.c" \
-  "$SRC/framework/src/avro_resolve.c" "$SRC/framework/src/buf.c" "$SRC/tests/fuzz/fuzz_stubs.c" \
+  "$SRC/tests/fuzz/fuzz_avro_decode.c" "$OUT/fuzz.brook.c" "$SRC/framework/src/serde/avro.c" \
+  "$SRC/framework/src/serde/avro_resolve.c" "$SRC/framework/src/core/buf.c" "$SRC/framework/src/core/error.c" \
   -ljansson -lm -o "$OUT/fuzz_avro_decode"
 "$OUT/fuzz_avro_decode" -runs="$RUNS" -max_len=4096 "$OUT/corpus"

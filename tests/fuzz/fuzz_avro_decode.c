@@ -1,6 +1,6 @@
 /* libFuzzer target for Brook's Avro decoders: generated T_decode and T_from_json of the
  * alltypes schemas (tests/codegen/valid/alltypes), single-object/Confluent frame parsing, and
- * schema resolution (framework/src/avro_resolve.c). Whatever the input, nothing may crash,
+ * schema resolution (framework/src/serde/avro_resolve.c). Whatever the input, nothing may crash,
  * read out of bounds or leak; a value that decodes must re-encode and decode again.
  *
  * Build: tests/fuzz/build.sh (clang -fsanitize=fuzzer,address,undefined). Without libFuzzer,
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_resolve.h"
+#include "serde/avro_resolve.h"
 #include "fuzz.brook.h"
 
 static const char writer_v1[] =
@@ -22,13 +22,13 @@ static const char writer_v1[] =
     "\"symbols\":[\"GBP\",\"CHF\"]}}]}";
 
 static void decode_one(const brook_type_t *t, const uint8_t *data, size_t size) {
-    void *v = malloc(t->size);
+    void *v = calloc(1, t->size); /* zero: decode frees what a value owns */
     brook_error_t err;
     if (t->decode(v, data, size, &err) == 0) {
         brook_buf_t b;
         brook_buf_init(&b);
         if (t->encode(v, &b) == 0) {
-            void *w = malloc(t->size);
+            void *w = calloc(1, t->size);
             if (t->decode(w, b.data, b.len, &err) != 0)
                 abort(); /* what we encode we must decode */
             t->clear(w);
@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         brook_buf_init(&out);
         brook_error_t err;
         if (brook__avro_resolver_convert(resolver, p, n, &out, &err) == 0) {
-            shop_Money m;
+            shop_Money m = {0};
             if (shop_Money_decode(&m, out.data, out.len, &err) != 0)
                 abort(); /* the resolver must produce what the reader decodes */
             shop_Money_clear(&m);
@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     default: {
         const brook_type_t *t = sel & 8 ? &test_All_type : &test_Node_type;
-        void *v = malloc(t->size);
+        void *v = calloc(1, t->size);
         brook_error_t err;
         if (t->from_json(v, (const char *)p, n, &err) == 0) {
             brook_buf_t b;

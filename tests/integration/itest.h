@@ -120,10 +120,10 @@ static inline void it_reset_order(it_tracker_t *t) {
 
 /* An app from declaration text, asserted to build. */
 static inline brook_app_t *it_app(const char *decl) {
-    char errstr[512];
-    brook_app_t *app = brook_app_new(decl, "it.brook", NULL, errstr, sizeof(errstr));
+    brook_error_t err = {0};
+    brook_app_t *app = brook_app_new(decl, "it.brook", NULL, &err);
     if (!app)
-        fail_msg("declaration: %s", errstr);
+        fail_msg("declaration: %s", err.message);
     return app;
 }
 
@@ -131,6 +131,16 @@ static inline void it_start(brook_app_t *app) {
     brook_error_t err = {0};
     if (brook_app_start(app, &err))
         fail_msg("start: %s", err.message);
+}
+
+/* The committed offset of group on topic/partition, or BROOK_TEST_NO_OFFSET; a query that
+ * failed fails the test, so that no comparison of the offset can pass on it. */
+static inline int64_t it_committed(const char *group, const char *topic, int32_t partition) {
+    int64_t o = brook_test_committed(cluster, group, topic, partition);
+    if (o < 0 && o != BROOK_TEST_NO_OFFSET)
+        fail_msg("committed offset of %s on %s[%d]: %s", group, topic, (int)partition,
+                 brook_err2str((int)o));
+    return o;
 }
 
 #endif

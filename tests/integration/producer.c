@@ -28,10 +28,11 @@ static void test_faults_deliver_exactly_once(void **state) {
         "topics = ( { name = \"pf.out\"; partitions = 3; } );\n"
         "templates = ( { name = \"out\"; topic = \"pf.out\"; value = \"string\"; } );\n";
     brook_app_t *app = it_app(decl);
-    it_start(app);
     brook_template_t *tpl = brook_app_template(app, "out");
     assert_non_null(tpl);
-    brook_template_set_delivery_cb(tpl, on_delivery, NULL);
+    /* Before start: the producer thread reads it without a lock. */
+    assert_int_equal(brook_template_set_delivery_cb(tpl, on_delivery, NULL), 0);
+    it_start(app);
 
     assert_int_equal(send_range(tpl, 0, 1000), 0);
     /* Produce requests fail with retriable errors: the producer retries them. */
@@ -91,11 +92,11 @@ static void test_undeliverable_is_reported(void **state) {
         "topics = ( { name = \"pf.bad\"; partitions = 1; } );\n"
         "templates = ( { name = \"out\"; topic = \"pf.bad\"; value = \"string\"; } );\n";
     brook_app_t *app = it_app(decl);
-    it_start(app);
     brook_template_t *tpl = brook_app_template(app, "out");
     atomic_store(&delivered, 0);
     atomic_store(&failed, 0);
-    brook_template_set_delivery_cb(tpl, on_delivery, NULL);
+    assert_int_equal(brook_template_set_delivery_cb(tpl, on_delivery, NULL), 0);
+    it_start(app);
     assert_int_equal(brook_test_broker_down(cluster, 1), 0);
     assert_int_equal(send_range(tpl, 0, 10), 0);
     assert_true(BROOK_TEST_WAIT_UNTIL(atomic_load(&failed) == 10, 20000));
@@ -141,7 +142,7 @@ static void test_send_to_another_topic(void **state) {
         "templates = ( { name = \"out\"; topic = \"pf.main\"; value = \"string\"; } );\n";
     brook_app_t *app = it_app(decl);
     brook_template_t *tpl = brook_app_template(app, "out");
-    brook_template_set_delivery_cb(tpl, on_redirected, NULL);
+    assert_int_equal(brook_template_set_delivery_cb(tpl, on_redirected, NULL), 0);
     it_start(app);
     atomic_store(&delivered, 0);
     atomic_store(&failed, 0);

@@ -67,6 +67,7 @@ static int msg_decode(void *v, const void *data, size_t len, brook_error_t *err)
 }
 
 static brook_type_t msg_type = {
+    .magic = BROOK_TYPE_MAGIC,
     .name = "rt.Msg",
     .schema_json = MSG_SCHEMA,
     .size = sizeof(rt_Msg),

@@ -38,7 +38,7 @@ static brook_app_t *make_app(void) {
 static int64_t committed(const char *topic) {
     int64_t sum = 0;
     for (int p = 0; p < 2; p++) {
-        int64_t o = brook_test_committed(cluster, "rt-restart", topic, p);
+        int64_t o = it_committed("rt-restart", topic, p);
         sum += o > 0 ? o : 0;
     }
     return sum;

@@ -246,10 +246,10 @@ static inline void ix_require_python_kafka(void) {
 
 /* An app from declaration text, asserted to build and start. */
 static inline brook_app_t *ix_app(const char *decl) {
-    char errstr[512];
-    brook_app_t *app = brook_app_new(decl, "interop.brook", NULL, errstr, sizeof(errstr));
+    brook_error_t err = {0};
+    brook_app_t *app = brook_app_new(decl, "interop.brook", NULL, &err);
     if (!app)
-        fail_msg("declaration: %s", errstr);
+        fail_msg("declaration: %s", err.message);
     return app;
 }
 

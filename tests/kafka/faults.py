@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition  # python3-confluent-kafka
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition  # python3-confluent-kafka
 
 KEYS = 24
 RATE = 1500  # records/s
@@ -45,6 +45,28 @@ class Cluster:
     def brokers(self):
         with open(os.path.join(self.dir, "cluster.json")) as f:
             return [b["id"] for b in json.load(f)["brokers"]]
+
+    def wait_healthy(self, timeout=120):
+        """Until every broker is in the metadata and every partition has a leader and at least
+        two replicas in sync: a scenario starts on a whole cluster, and leaves one behind."""
+        deadline = time.time() + timeout
+        want = len(self.brokers())
+        while True:
+            c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "fm-meta",
+                          "log_level": 2})
+            try:
+                md = c.list_topics(timeout=10)
+                parts = [p for t in md.topics.values() for p in t.partitions.values()]
+                if len(md.brokers) == want and all(
+                        p.leader >= 0 and len(p.isrs) >= min(2, want) for p in parts):
+                    return
+            except KafkaException:
+                pass
+            finally:
+                c.close()
+            if time.time() > deadline:
+                raise SystemExit("faults: the cluster is not healthy within %d s" % timeout)
+            time.sleep(0.5)
 
     def leader(self, topic, partition):
         c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "fm-meta", "log_level": 2})
@@ -123,6 +145,13 @@ class Relays:
         for p in list(self.procs):
             self.stop(p)
 
+    def show_logs(self, lines=20):
+        for i in range(1, self.started + 1):
+            path = os.path.join(self.logdir, "%s-relay-%d.log" % (self.name, i))
+            with open(path, errors="replace") as f:
+                tail = f.readlines()[-lines:]
+            log("%s (last %d lines):\n%s" % (path, len(tail), "".join(tail)))
+
     def check_alive(self):
         for p in self.procs:
             if p.poll() is not None:
@@ -144,18 +173,38 @@ class Reader(threading.Thread):
         self.done = threading.Event()
         self.errors = []
 
+    def partitions(self):
+        """The topic's partitions once each has a leader (a loaded cluster may take a while)."""
+        deadline = time.time() + 120
+        while True:
+            try:
+                t = self.c.list_topics(self.topic, timeout=10).topics.get(self.topic)
+                if t and not t.error and t.partitions and \
+                        all(p.leader >= 0 for p in t.partitions.values()):
+                    return sorted(t.partitions)
+            except KafkaException:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError("no leaders for %s within 120 s" % self.topic)
+            time.sleep(0.5)
+
     def run(self):
-        md = self.c.list_topics(self.topic, timeout=30)
-        parts = sorted(md.topics[self.topic].partitions)
-        self.c.assign([TopicPartition(self.topic, p, 0) for p in parts])
-        while not self.done.is_set():
-            for m in self.c.consume(500, 0.2):
-                if m.error():
-                    continue
-                k, s = m.value().decode().split(":")
-                with self.lock:
-                    self.records.append((time.time(), k, int(s)))
+        try:
+            self.c.assign([TopicPartition(self.topic, p, 0) for p in self.partitions()])
+            while not self.done.is_set():
+                for m in self.c.consume(500, 0.2):
+                    if m.error():
+                        continue
+                    k, s = m.value().decode().split(":")
+                    with self.lock:
+                        self.records.append((time.time(), k, int(s)))
+        except Exception as e:  # the scenario fails on it, saying why
+            self.errors.append(repr(e))
         self.c.close()
+
+    def check_alive(self):
+        if self.errors:
+            raise SystemExit("faults: the output reader failed: %s" % self.errors[0])
 
     def distinct(self):
         with self.lock:
@@ -219,6 +268,7 @@ def run_scenario(name, title, binary, cluster, n, logdir, fault):
     # Names unique per run, so a rerun on the same cluster starts from empty topics.
     run = "%s.%x" % (name, int(time.time() * 1000) & 0xFFFFFF)
     src, dst, group = "fm.%s.in" % run, "fm.%s.out" % run, "fm-%s" % run
+    cluster.wait_healthy()
     relays = Relays(binary, cluster, run, src, dst, group, logdir)
     first = relays.start()
     # The relay provisions both topics; produce once they exist.
@@ -250,6 +300,7 @@ def run_scenario(name, title, binary, cluster, n, logdir, fault):
     deadline = time.time() + 180
     while reader.distinct() < n and time.time() < deadline:
         relays.check_alive()
+        reader.check_alive()
         time.sleep(0.2)
     # A little longer, so late duplicates are counted too.
     settle = time.time() + 2
@@ -265,6 +316,8 @@ def run_scenario(name, title, binary, cluster, n, logdir, fault):
     r["producer_duplicates"] = r["output_records"] - relays.handled() if not relays.killed else None
     r.update(scenario=name, title=title, seconds=round(time.time() - t_start, 1))
     log(json.dumps(r))
+    if r["lost"] or r["order_violations"] or r["producer_duplicates"]:
+        relays.show_logs()
     return r
 
 
@@ -357,6 +410,7 @@ def main():
         if only and name not in only:
             continue
         results.append(run_scenario(name, title, a.relay, cluster, a.records, logdir, fault))
+    cluster.wait_healthy()  # for the tests that use the cluster next
     lines = ["| scenario | records | lost | order violations | duplicates | added by the "
              "producer | recovery (s) |", "|---|---|---|---|---|---|---|"]
     for r in results:

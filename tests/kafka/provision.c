@@ -8,8 +8,16 @@
 
 #include <librdkafka/rdkafka.h>
 
-/* Partition count and the replica count of partition 0, or -1. */
+/* Partition count and the replica count of partition 0, or -1. Brokers learn of a new topic
+ * one after another: asks until every partition has a leader, for up to 30 s. */
+static int describe_topic_once(const char *topic, int *replicas);
 static int describe_topic(const char *topic, int *replicas) {
+    int n = -1;
+    BROOK_TEST_WAIT_UNTIL((n = describe_topic_once(topic, replicas)) >= 0, 30000);
+    return n;
+}
+
+static int describe_topic_once(const char *topic, int *replicas) {
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", brook_test_bootstrap(cluster), NULL, 0);
@@ -20,9 +28,12 @@ static int describe_topic(const char *topic, int *replicas) {
     int n = -1;
     *replicas = -1;
     if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0) {
-        if (md->topic_cnt == 1 && !md->topics[0].err) {
+        if (md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0) {
             n = md->topics[0].partition_cnt;
-            *replicas = n > 0 ? md->topics[0].partitions[0].replica_cnt : -1;
+            *replicas = md->topics[0].partitions[0].replica_cnt;
+            for (int i = 0; i < md->topics[0].partition_cnt; i++)
+                if (md->topics[0].partitions[i].leader < 0)
+                    n = *replicas = -1;
         }
         rd_kafka_metadata_destroy(md);
     }
@@ -31,8 +42,14 @@ static int describe_topic(const char *topic, int *replicas) {
     return n;
 }
 
-/* One topic config value through DescribeConfigs, copied into out ("" when absent). */
+/* One topic config value through DescribeConfigs, copied into out ("" when absent); false
+ * when the broker asked does not know the topic yet. */
+static bool topic_config_once(const char *topic, const char *name, char *out, size_t size);
 static void topic_config(const char *topic, const char *name, char *out, size_t size) {
+    assert_true(BROOK_TEST_WAIT_UNTIL(topic_config_once(topic, name, out, size), 30000));
+}
+
+static bool topic_config_once(const char *topic, const char *name, char *out, size_t size) {
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", brook_test_bootstrap(cluster), NULL, 0);
@@ -48,6 +65,7 @@ static void topic_config(const char *topic, const char *name, char *out, size_t 
     const rd_kafka_ConfigResource_t **rs =
         rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &nres);
     assert_int_equal(nres, 1);
+    bool known = !rd_kafka_ConfigResource_error(rs[0]);
     const rd_kafka_ConfigEntry_t **ents = rd_kafka_ConfigResource_configs(rs[0], &nent);
     out[0] = 0;
     for (size_t i = 0; i < nent; i++)
@@ -58,6 +76,7 @@ static void topic_config(const char *topic, const char *name, char *out, size_t 
     rd_kafka_queue_destroy(q);
     rd_kafka_ConfigResource_destroy(res);
     rd_kafka_destroy(rk);
+    return known;
 }
 
 static brook_result_t ok(brook_ctx_t *ctx, const void *key, const void *value, void *op) {

@@ -19,7 +19,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s IN OUT GROUP\n", argv[0]);
         return 2;
     }
-    char decl[2048], errstr[512];
+    char decl[2048];
     snprintf(
         decl, sizeof(decl),
         "service = { name = \"relay\"; commit_interval_ms = 200; shutdown_timeout_ms = 20000;\n"
@@ -34,9 +34,10 @@ int main(int argc, char **argv) {
         "  value = \"string\"; handler = \"relay\"; concurrency = 2;\n"
         "  retry = { attempts = 1000000; backoff = { delay_ms = 200; }; }; } );\n",
         argv[1], argv[2], argv[2], argv[3], argv[1]);
-    brook_app_t *app = brook_app_new(decl, "relay.brook", NULL, errstr, sizeof(errstr));
+    brook_error_t err = {0};
+    brook_app_t *app = brook_app_new(decl, "relay.brook", NULL, &err);
     if (!app) {
-        fprintf(stderr, "relay: %s\n", errstr);
+        fprintf(stderr, "relay: %s\n", err.message);
         return 1;
     }
     brook_app_set_handler(app, "relay", relay, brook_app_template(app, "out"));
@@ -48,5 +49,8 @@ int main(int argc, char **argv) {
     printf("relay: handled %llu failed %llu rebalances %llu\n", (unsigned long long)st.handled,
            (unsigned long long)st.failed, (unsigned long long)st.rebalances);
     brook_app_destroy(app);
+    /* A stop that was not clean (timed out, or its commit failed) fails the matrix's run. */
+    if (rc)
+        fprintf(stderr, "relay: stop: %s\n", brook_err2str(rc));
     return rc ? 1 : 0;
 }

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "avro_resolve.h"
+#include "serde/avro_resolve.h"
 #include "brook/avro.h"
 
 static brook_avro_reader_t reader(const void *p, size_t n, brook_arena_t **a) {

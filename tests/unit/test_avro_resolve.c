@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "avro_resolve.h"
+#include "serde/avro_resolve.h"
 
 /* A writer-only array of nulls claims 2^40 items in 7 bytes; skipping it must not loop over
  * them (it took 5.5 s per 2^30 before), and the field after it must come through. */

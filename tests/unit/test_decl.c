@@ -1,15 +1,17 @@
 /* Declaration parser (decl.c): the DESIGN.md example, defaults, every kind of error with its
- * exact message, merging an override file, the environment, retry delays. */
+ * exact message (each reported once, all of a file in one parse), merging an override file,
+ * the environment, retry delays. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
-#include "decl.h"
+#include "config/decl.h"
 
 #define DATA BROOK_TEST_DATA "/decl/"
 
@@ -73,7 +75,7 @@ static void test_design_example(void **state) {
     assert_null(t->key.type_name);
     assert_int_equal(t->value.kind, BROOK_SERDE_AVRO);
     assert_string_equal(t->value.type_name, "shop.PaymentCompleted");
-    assert_int_equal(t->framing, BROOK_FRAMING_SINGLE_OBJECT);
+    assert_int_equal(t->framing, BROOK_AVRO_FRAMING_SINGLE_OBJECT);
     assert_int_equal(t->schema_id, 0);
     assert_false(t->transactional);
     assert_int_equal(t->line, 16);
@@ -175,7 +177,7 @@ static void test_defaults(void **state) {
                  "templates = ( { name = \"p\"; topic = \"t\"; } );\n");
     assert_int_equal(d->templates[0].key.kind, BROOK_SERDE_STRING);
     assert_int_equal(d->templates[0].value.kind, BROOK_SERDE_BYTES);
-    assert_int_equal(d->templates[0].framing, BROOK_FRAMING_SINGLE_OBJECT);
+    assert_int_equal(d->templates[0].framing, BROOK_AVRO_FRAMING_SINGLE_OBJECT);
     assert_false(d->templates[0].transactional);
     brook_decl_destroy(d);
 }
@@ -225,7 +227,7 @@ static void test_every_setting(void **state) {
     assert_int_equal(t->key.kind, BROOK_SERDE_BYTES);
     assert_int_equal(t->value.kind, BROOK_SERDE_AVRO);
     assert_string_equal(t->value.type_name, "x.y.Z");
-    assert_int_equal(t->framing, BROOK_FRAMING_CONFLUENT);
+    assert_int_equal(t->framing, BROOK_AVRO_FRAMING_CONFLUENT);
     assert_int_equal(t->schema_id, 42);
     assert_true(t->transactional);
 
@@ -451,7 +453,7 @@ static const invalid_case_t invalid_cases[] = {
     {"unknown retry mode", LISTENER("retry = { mode = \"sideways\"; };"),
      "svc.brook:4: listeners[0].retry.mode: unknown retry mode \"sideways\" (expected blocking, "
      "topics)"},
-    {"not_retryable of numbers", LISTENER("retry = { not_retryable = [ 1, 2 ]; };"),
+    {"not_retryable of numbers", LISTENER("retry = { not_retryable = ( 1, \"x\" ); };"),
      "svc.brook:4: listeners[0].retry.not_retryable[0]: expected a string, got an integer"},
     {"dlt enabled not a bool", LISTENER("dlt = { enabled = \"yes\"; };"),
      "svc.brook:4: listeners[0].dlt.enabled: expected a boolean, got a string"},
@@ -487,6 +489,20 @@ static const invalid_case_t invalid_cases[] = {
     {"control: the LISTENER() frame alone is valid", LISTENER(""), NULL},
 };
 
+/* What brook_decl_parse_*_diag passed to its callback: the messages, one a line. */
+typedef struct {
+    size_t n;
+    char text[4096];
+} diags_t;
+
+static void collect(const brook_error_t *e, void *opaque) {
+    diags_t *d = opaque;
+    size_t used = strlen(d->text);
+    snprintf(d->text + used, sizeof(d->text) - used, "%s\n", e->message);
+    d->n++;
+}
+
+/* Each case has one mistake, reported once: nothing that follows from it is reported again. */
 static void test_invalid(void **state) {
     (void)state;
     size_t n = sizeof(invalid_cases) / sizeof(invalid_cases[0]);
@@ -495,7 +511,8 @@ static void test_invalid(void **state) {
         const invalid_case_t *c = &invalid_cases[i];
         brook_decl_t *d = (brook_decl_t *)1;
         brook_error_t err = {0};
-        int rc = brook_decl_parse_string(c->text, "svc.brook", &d, &err);
+        diags_t diags = {0};
+        int rc = brook_decl_parse_string_diag(c->text, "svc.brook", &d, &err, collect, &diags);
         if (!c->message) { /* a valid control case */
             if (rc != 0)
                 fail_msg("case \"%s\": unexpected error: %s", c->what, err.message);
@@ -509,9 +526,88 @@ static void test_invalid(void **state) {
                      err.message);
         assert_int_equal(err.code, BROOK_ERR_DECL);
         assert_null(d);
+        if (diags.n != 1 || strncmp(diags.text, err.message, strlen(err.message)) != 0)
+            fail_msg("case \"%s\": reported %zu errors, not once:\n%s", c->what, diags.n,
+                     diags.text);
         checked++;
     }
     assert_true(checked >= 20);
+}
+
+/* Independent mistakes are all reported, in the order of the file, each once; err (what the
+ * runtime reports) holds the first. Settings that depend on a bad one are not checked against
+ * it: the schema id of a bad framing, max_delay_ms against a bad delay_ms, a shared handler's
+ * types against a listener whose value type is bad. */
+static const char several_errors[] =
+    "service = { name = \"svc\"; bootstrp = \"k:9092\"; };\n"                               /* 1 */
+    "topics = (\n"                                                                          /* 2 */
+    "  { name = \"t\"; partitions = 0; },\n"                                                /* 3 */
+    "  { name = \"a b\"; }\n"                                                               /* 4 */
+    ");\n"                                                                                  /* 5 */
+    "templates = (\n"                                                                       /* 6 */
+    "  { name = \"p\"; topic = \"t\"; colour = \"red\"; },\n"                               /* 7 */
+    "  { name = \"q\"; topic = \"t\"; framing = \"magic\"; schema_id = 3; },\n"             /* 8 */
+    "  { name = \"p\"; topic = \"u\"; }\n"                                                  /* 9 */
+    ");\n"                                                                                  /* 10 */
+    "listeners = (\n"                                                                       /* 11 */
+    "  { id = \"a\"; topics = [ \"t\" ]; handler = \"on-a\"; },\n"                          /* 12 */
+    "  { id = \"b\"; topics = [ \"t\", \"t\" ]; handler = \"h\"; ack = \"sometimes\"; },\n" /* 13 */
+    "  { id = \"c\"; topics = [ \"t\" ]; handler = \"h\"; value = \"9lives\"; },\n"         /* 14 */
+    "  { id = \"d\"; topics = [ \"t\" ]; handler = \"h\";\n"                                /* 15 */
+    "    retry = { attempts = 0; backoff = { delay_ms = -1; max_delay_ms = 5; }; }; }\n"    /* 16 */
+    ");\n";
+
+static void test_several_errors(void **state) {
+    (void)state;
+    brook_decl_t *d = (brook_decl_t *)1;
+    brook_error_t err = {0};
+    diags_t diags = {0};
+    assert_int_equal(
+        brook_decl_parse_string_diag(several_errors, "svc.brook", &d, &err, collect, &diags),
+        BROOK_ERR_DECL);
+    assert_null(d);
+    assert_string_equal(diags.text,
+                        "svc.brook:1: service.bootstrp: unknown setting\n"
+                        "svc.brook:3: topics[0].partitions: must be at least 1, got 0\n"
+                        "svc.brook:4: topics[1].name: invalid topic name \"a b\" (letters, "
+                        "digits, '.', '_' and '-', at most 249)\n"
+                        "svc.brook:7: templates[0].colour: unknown setting\n"
+                        "svc.brook:8: templates[1].framing: unknown framing \"magic\" (expected "
+                        "single_object, confluent)\n"
+                        "svc.brook:9: templates[2].name: duplicate template name \"p\" (first at "
+                        "line 7)\n"
+                        "svc.brook:12: listeners[0].handler: \"on-a\" is not a C identifier\n"
+                        "svc.brook:13: listeners[1].topics[1]: duplicate topic \"t\"\n"
+                        "svc.brook:13: listeners[1].ack: unknown ack mode \"sometimes\" (expected "
+                        "record, batch, manual, record_sync)\n"
+                        "svc.brook:14: listeners[2].value: invalid type \"9lives\" (expected "
+                        "string, bytes, json or an Avro full name)\n"
+                        "svc.brook:16: listeners[3].retry.attempts: must be at least 1, got 0\n"
+                        "svc.brook:16: listeners[3].retry.backoff.delay_ms: must be at least 0, "
+                        "got -1\n");
+    assert_int_equal(diags.n, 12);
+    assert_int_equal(err.code, BROOK_ERR_DECL);
+    assert_string_equal(err.message, "svc.brook:1: service.bootstrp: unknown setting");
+
+    /* The plain parser reports the same first error. */
+    brook_error_t first = {0};
+    assert_int_equal(brook_decl_parse_string(several_errors, "svc.brook", &d, &first),
+                     BROOK_ERR_DECL);
+    assert_string_equal(first.message, err.message);
+
+    /* A syntax error stops everything: one error. */
+    memset(&diags, 0, sizeof diags);
+    assert_int_equal(brook_decl_parse_string_diag("service = { name = \"svc\" bogus };\nx = ;\n",
+                                                  "svc.brook", &d, &err, collect, &diags),
+                     BROOK_ERR_DECL);
+    assert_int_equal(diags.n, 1);
+    assert_string_equal(diags.text, "svc.brook:1: syntax error\n");
+
+    /* Reading the file fails: the callback hears of it too. */
+    memset(&diags, 0, sizeof diags);
+    assert_int_equal(brook_decl_parse_file_diag(DATA "no-such.brook", &d, &err, collect, &diags),
+                     BROOK_ERR_IO);
+    assert_int_equal(diags.n, 1);
 }
 
 static void test_io_error(void **state) {
@@ -756,12 +852,19 @@ static void test_default_groups(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_design_example), cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_every_setting),  cmocka_unit_test(test_retry_delays_cap),
-        cmocka_unit_test(test_invalid),        cmocka_unit_test(test_io_error),
-        cmocka_unit_test(test_merge_tunables), cmocka_unit_test(test_merge_structural),
-        cmocka_unit_test(test_merge_identity), cmocka_unit_test(test_env),
-        cmocka_unit_test(test_writer_schemas), cmocka_unit_test(test_default_groups),
+        cmocka_unit_test(test_design_example),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_every_setting),
+        cmocka_unit_test(test_retry_delays_cap),
+        cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_several_errors),
+        cmocka_unit_test(test_io_error),
+        cmocka_unit_test(test_merge_tunables),
+        cmocka_unit_test(test_merge_structural),
+        cmocka_unit_test(test_merge_identity),
+        cmocka_unit_test(test_env),
+        cmocka_unit_test(test_writer_schemas),
+        cmocka_unit_test(test_default_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

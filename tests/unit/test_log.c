@@ -8,7 +8,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "brook/brook.h"
-#include "kafka.h"
+#include "kafka/kafka.h"
 
 typedef struct {
     int count;

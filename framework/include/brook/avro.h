@@ -11,6 +11,41 @@
  * Memory of decoded values: everything a decoder (or from_json) allocates for one value comes
  * from one arena (brook_arena_t) hung off the top-level value, so T_clear is a single free and
  * values built by hand (pointing at literals) are never freed by Brook.
+ *
+ * The generated code's runtime. Generated files call these functions and no others (the
+ * generated API itself is described in docs/codegen.md; codegen_runtime_documented checks
+ * this list against what brookc emits):
+ *
+ *   brook.h, public:
+ *     brook_error_set brook_err2str brook_app_new brook_app_destroy brook_app_start
+ *     brook_app_run brook_app_stop brook_app_register_type brook_app_register_writer_schema
+ *     brook_app_set_handler brook_app_set_opaque brook_app_get_opaque brook_app_template
+ *     brook_ctx_app brook_template_send
+ *   this header, public (usable by hand-written code too):
+ *     brook_arena_alloc brook_arena_free
+ *     brook_avro_enc_begin brook_avro_enc_end brook_avro_put_long brook_avro_put_int
+ *     brook_avro_put_boolean brook_avro_put_float brook_avro_put_double brook_avro_put_fixed
+ *     brook_avro_put_bytes brook_avro_put_string
+ *     brook_avro_get_long brook_avro_get_int brook_avro_get_boolean brook_avro_get_float
+ *     brook_avro_get_double brook_avro_get_fixed brook_avro_get_bytes brook_avro_get_string
+ *     brook_avro_get_block_count
+ *     brook_avro_json_raw brook_avro_json_string brook_avro_json_bytes brook_avro_json_long
+ *     brook_avro_json_double brook_avro_json_float brook_avro_json_parse brook_avro_json_free
+ *     brook_avro_json_root brook_avro_json_field brook_avro_json_is_null
+ *     brook_avro_json_is_object brook_avro_json_get_boolean brook_avro_json_get_long
+ *     brook_avro_json_get_int brook_avro_json_get_double brook_avro_json_get_float
+ *     brook_avro_json_get_string brook_avro_json_get_bytes brook_avro_json_get_fixed
+ *     brook_avro_json_get_enum brook_avro_json_array_size brook_avro_json_array_get
+ *     brook_avro_json_object_size brook_avro_json_object_iter brook_avro_json_object_iter_next
+ *     brook_avro_json_object_iter_key brook_avro_json_object_iter_value brook_avro_json_union
+ *   this header, internal:
+ *     brook__avro_dec_begin brook__avro_dec_fail brook__avro_dec_error brook__avro_arena_grow
+ *     brook__avro_put_long brook__avro_put_int brook__avro_put_float brook__avro_put_double
+ *     brook__avro_put_data brook__avro_strlen
+ *
+ * The brook__avro_* and brook__arena_* names (those above and what they call) are the
+ * generated code's runtime only, not for users: they stay as they are within one
+ * BROOK_ABI_VERSION, which every generated file checks with #error, and may change with it.
  */
 #ifndef BROOK_AVRO_H
 #define BROOK_AVRO_H
@@ -25,6 +60,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+#pragma GCC visibility push(default)
 
 /* The hot path must be straight-line code: the primitives are always inlined. */
 #if defined(__GNUC__)
@@ -534,22 +570,6 @@ BROOK__AVRO_INLINE int brook_avro_read_block_count(brook_avro_reader_t *r, size_
     return 0;
 }
 
-/* A copy of an arena array of `n` items of `size` bytes grown to `need` items, the new ones
- * zeroed (arena memory is never freed item by item, so growing copies). NULL when out of
- * memory. */
-BROOK__AVRO_INLINE void *brook_avro_grow(brook_avro_reader_t *r, const void *items, size_t n,
-                                         size_t need, size_t size) {
-    if (need > SIZE_MAX / (size ? size : 1) - 1)
-        return NULL;
-    void *p = brook_arena_alloc(r->arena, need * size + 1);
-    if (!p)
-        return NULL;
-    if (n)
-        memcpy(p, items, n * size);
-    memset((uint8_t *)p + n * size, 0, (need - n) * size);
-    return p;
-}
-
 /* ---- reading with a cursor (what generated decoders use) ------------------------------------ */
 
 /* Generated decoders keep the read position in a local pointer, passed along and returned
@@ -756,8 +776,9 @@ BROOK__AVRO_INLINE const uint8_t *brook_avro_get_block_count(const uint8_t *p, c
     return q;
 }
 
-/* brook_avro_grow for an arena: a copy of `n` items of `size` bytes grown to `need`, the new
- * ones zeroed. NULL when out of memory. */
+/* A copy of an arena array of `n` items of `size` bytes grown to `need` items, the new ones
+ * zeroed (arena memory is never freed item by item, so growing copies). NULL when out of
+ * memory. */
 BROOK__AVRO_INLINE void *brook__avro_arena_grow(brook_arena_t **arena, const void *items, size_t n,
                                                 size_t need, size_t size) {
     if (need > SIZE_MAX / (size ? size : 1) - 1)
@@ -770,10 +791,6 @@ BROOK__AVRO_INLINE void *brook__avro_arena_grow(brook_arena_t **arena, const voi
     memset((uint8_t *)p + n * size, 0, (need - n) * size);
     return p;
 }
-
-/* Sets the error message every generated decoder reports. Returns `code`. */
-int brook__avro_decode_error(brook_error_t *err, int code, const char *type_name,
-                             const brook_avro_reader_t *r);
 
 /* ---- schema identity and framing ------------------------------------------------------------ */
 
@@ -934,6 +951,7 @@ static inline bool brook_avro_uuid_valid(const char *s) {
     return s[36] == 0;
 }
 
+#pragma GCC visibility pop
 #ifdef __cplusplus
 }
 #endif

@@ -22,6 +22,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+/* libbrook exports what its public headers declare, and nothing else. */
+#pragma GCC visibility push(default)
 
 /* Bumped whenever generated code and the runtime stop fitting together. Generated
  * files #error when theirs differs. */
@@ -30,23 +32,33 @@ extern "C" {
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
-/* 0 is success; Brook's own errors are negative. librdkafka's rd_kafka_resp_err_t codes are
- * passed through unchanged where a call fails because of Kafka (they are positive for broker
- * errors and below -100 for librdkafka's local errors). */
+/*
+ * One rule for errors, everywhere in the API:
+ *   - A call that can fail returns int: 0 on success, otherwise a code. The code is one of
+ *     Brook's (BROOK_ERR_*, -301 to -399) or librdkafka's rd_kafka_resp_err_t passed through
+ *     unchanged where Kafka refused (positive for broker errors, -200 to -1 for librdkafka's
+ *     local ones); the two ranges never overlap, and brook_err2str() names both.
+ *   - A call with more to say than a code takes a last `brook_error_t *err` (may be NULL),
+ *     which receives the same code and a message ("file:line: ..." for declarations).
+ *   - A call that returns a pointer returns NULL on failure and says why through its
+ *     `brook_error_t *err`; accessors given a NULL handle return NULL, 0 or false.
+ *   - A failing call does not also log its failure. Faults that no call can return
+ *     (a record not delivered, a commit refused while consuming) are logged and counted.
+ */
 #define BROOK_ERRORS(X)                                                                            \
     X(BROOK_OK_ERR, 0, "success")                                                                  \
-    X(BROOK_ERR_INVALID_ARG, -1, "invalid argument")                                               \
-    X(BROOK_ERR_NOMEM, -2, "out of memory")                                                        \
-    X(BROOK_ERR_DECL, -3, "invalid declaration")                                                   \
-    X(BROOK_ERR_NOT_FOUND, -4, "not found")                                                        \
-    X(BROOK_ERR_STATE, -5, "operation not valid in this state")                                    \
-    X(BROOK_ERR_KAFKA, -6, "kafka client error")                                                   \
-    X(BROOK_ERR_DECODE, -7, "cannot decode")                                                       \
-    X(BROOK_ERR_ENCODE, -8, "cannot encode")                                                       \
-    X(BROOK_ERR_TIMEOUT, -9, "timed out")                                                          \
-    X(BROOK_ERR_SCHEMA, -10, "unknown or incompatible schema")                                     \
-    X(BROOK_ERR_IO, -11, "i/o error")                                                              \
-    X(BROOK_ERR_UNSUPPORTED, -12, "not supported here")
+    X(BROOK_ERR_INVALID_ARG, -301, "invalid argument")                                             \
+    X(BROOK_ERR_NOMEM, -302, "out of memory")                                                      \
+    X(BROOK_ERR_DECL, -303, "invalid declaration")                                                 \
+    X(BROOK_ERR_NOT_FOUND, -304, "not found")                                                      \
+    X(BROOK_ERR_STATE, -305, "operation not valid in this state")                                  \
+    X(BROOK_ERR_KAFKA, -306, "kafka client error")                                                 \
+    X(BROOK_ERR_DECODE, -307, "cannot decode")                                                     \
+    X(BROOK_ERR_ENCODE, -308, "cannot encode")                                                     \
+    X(BROOK_ERR_TIMEOUT, -309, "timed out")                                                        \
+    X(BROOK_ERR_SCHEMA, -310, "unknown or incompatible schema")                                    \
+    X(BROOK_ERR_IO, -311, "i/o error")                                                             \
+    X(BROOK_ERR_UNSUPPORTED, -312, "not supported here")
 
 typedef enum {
 #define BROOK__ERR_ENUM(name, value, text) name = value,
@@ -86,7 +98,9 @@ typedef struct brook_bytes_s {
 } brook_bytes_t;
 
 /* Descriptor of a generated type: makes every generated type usable generically. */
+#define BROOK_TYPE_MAGIC (0x42525400u | BROOK_ABI_VERSION) /* "BRT" and the ABI version */
 typedef struct brook_type_s {
+    uint32_t magic;          /* BROOK_TYPE_MAGIC, checked by brook_app_register_type() */
     const char *name;        /* Avro full name, e.g. "shop.OrderPlaced" */
     const char *schema_json; /* the schema's Parsing Canonical Form */
     uint64_t fingerprint;    /* CRC-64-AVRO of schema_json */
@@ -190,16 +204,17 @@ typedef struct brook_ctx_s brook_ctx_t;
  * and its tunables override those of the text (bootstrap, kafka properties, concurrency,
  * retry, ack, timeouts); a structural difference is an error naming it. Then the
  * environment is applied: BROOK_BOOTSTRAP, BROOK_KAFKA_<PROPERTY> (upper case, '_' for '.').
- * Nothing connects yet. On failure returns NULL and writes "file:line: message" to errstr. */
+ * Nothing connects yet. On failure returns NULL with err's message "file:line: message". */
 brook_app_t *brook_app_new(const char *decl_text, const char *decl_name, const char *override_path,
-                           char *errstr, size_t errstr_size);
+                           brook_error_t *err);
 /* Same, from a declaration file. */
-brook_app_t *brook_app_new_from_file(const char *path, char *errstr, size_t errstr_size);
+brook_app_t *brook_app_new_from_file(const char *path, brook_error_t *err);
 
 /* Makes an Avro type known by its full name (types named by the declaration must be
  * registered before start). `type` is borrowed and must outlive the app (generated
  * descriptors are static). Registering a type again also records it as a writer schema the
- * listeners accept. */
+ * listeners accept. A descriptor whose magic is not BROOK_TYPE_MAGIC (generated by another
+ * Brook ABI, or not a descriptor) is refused with BROOK_ERR_SCHEMA. */
 int brook_app_register_type(brook_app_t *app, const brook_type_t *type);
 
 /* The generic handler: `key` and `value` are decoded as the listener declares (see serdes).
@@ -209,7 +224,8 @@ typedef brook_result_t(brook_handler_fn)(brook_ctx_t *ctx, const void *key, cons
                                          void *opaque);
 
 /* Binds the handler of listener `listener_id` (declared with handler = "..."). Must be
- * called before start for every listener. */
+ * called before start for every listener: BROOK_ERR_NOT_FOUND when no such listener is
+ * declared, BROOK_ERR_STATE once started. */
 int brook_app_set_handler(brook_app_t *app, const char *listener_id, brook_handler_fn *fn,
                           void *opaque);
 
@@ -225,6 +241,10 @@ int brook_app_run(brook_app_t *app);
 /* Graceful stop: stop polling, finish in-flight records, commit, flush the producer, close
  * consumers, all within shutdown_timeout_ms. Call it from the controlling thread; from a
  * handler or a signal handler use brook_app_request_stop() (stop joins the handlers' threads).
+ * Returns 0 when everything was committed and delivered in time (and for an app that is not
+ * running). Otherwise what was not committed is delivered again to the next owner, and the
+ * code says why: BROOK_ERR_TIMEOUT (members or the producer ran past shutdown_timeout_ms),
+ * BROOK_ERR_KAFKA (a record a handler sent was not delivered), or the commit's own error.
  * Idempotent. */
 int brook_app_stop(brook_app_t *app);
 
@@ -264,8 +284,12 @@ brook_listener_t *brook_app_listener(brook_app_t *app, const char *id);
 typedef void(brook_delivery_fn)(brook_template_t *tpl, int err, const char *topic,
                                 int32_t partition, int64_t offset, void *msg_opaque, void *opaque);
 
+/* Set before brook_app_start() (the producer thread reads it without a lock): BROOK_ERR_STATE
+ * once the app started. */
 int brook_template_set_delivery_cb(brook_template_t *tpl, brook_delivery_fn *fn, void *opaque);
 
+/* Initialize with BROOK_SEND_OPTS_INIT, then set what differs: fields added later default to
+ * zero, which always means "as before". */
 typedef struct brook_send_opts_s {
     int32_t partition;             /* -1 (BROOK_PARTITION_ANY): the partitioner chooses */
     int64_t timestamp;             /* 0: now */
@@ -275,13 +299,13 @@ typedef struct brook_send_opts_s {
     void *msg_opaque;  /* passed to the delivery callback */
 } brook_send_opts_t;
 #define BROOK_PARTITION_ANY (-1)
-#define BROOK_SEND_OPTS_INIT                                                                       \
-    { BROOK_PARTITION_ANY, 0, NULL, 0, NULL, NULL }
+#define BROOK_SEND_OPTS_INIT {.partition = BROOK_PARTITION_ANY}
 
 /* Serializes key and value as the template declares and queues the record; asynchronous.
  * `key` and `value` are borrowed for the call only (see serdes for their C types; NULL
  * sends a null key / tombstone). Blocks while the producer queue is full. Thread-safe.
- * Returns 0, BROOK_ERR_ENCODE, or a librdkafka error. */
+ * Returns 0, BROOK_ERR_ENCODE (the value does not fit its schema), BROOK_ERR_STATE before
+ * start, or librdkafka's error (for example a full queue that cannot block). */
 int brook_template_send(brook_template_t *tpl, const void *key, const void *value,
                         const brook_send_opts_t *opts);
 
@@ -289,7 +313,8 @@ int brook_template_send(brook_template_t *tpl, const void *key, const void *valu
 int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_len,
                             const void *value, size_t value_len, const brook_send_opts_t *opts);
 
-/* Waits until every record queued so far is acknowledged or failed. */
+/* Waits until every record queued so far is acknowledged or failed: 0, BROOK_ERR_TIMEOUT
+ * when some are still queued after timeout_ms, BROOK_ERR_STATE before start. */
 int brook_template_flush(brook_template_t *tpl, int timeout_ms);
 
 const char *brook_template_topic(const brook_template_t *tpl);
@@ -297,10 +322,11 @@ const char *brook_template_topic(const brook_template_t *tpl);
 /* ---- handler context --------------------------------------------------------------------------
  */
 
-/* The record being handled. Borrowed, valid until the handler returns. */
-const brook_record_t *brook_ctx_record(const brook_ctx_t *ctx);
+/* The record being handled, headers included (parsed on first use, which is why the context
+ * is not const). Borrowed, valid until the handler returns. */
+const brook_record_t *brook_ctx_record(brook_ctx_t *ctx);
 /* First header with this name: 1 and its value, or 0. Borrowed until the handler returns. */
-int brook_ctx_header(const brook_ctx_t *ctx, const char *name, const void **value, size_t *len);
+int brook_ctx_header(brook_ctx_t *ctx, const char *name, const void **value, size_t *len);
 /* 1 for the first delivery, 2 for the first retry, ... */
 int brook_ctx_attempt(const brook_ctx_t *ctx);
 brook_app_t *brook_ctx_app(brook_ctx_t *ctx);
@@ -348,8 +374,8 @@ typedef struct brook_cluster_s brook_cluster_t;
 
 /* Returns the process's embedded cluster, starting it with `brokers` brokers (>= 1) if it
  * is not running (a running one keeps its broker count). Each call takes a reference the
- * caller gives back with brook_cluster_release(). NULL and errstr on failure. */
-brook_cluster_t *brook_cluster_acquire(int brokers, char *errstr, size_t errstr_size);
+ * caller gives back with brook_cluster_release(). NULL and err on failure. */
+brook_cluster_t *brook_cluster_acquire(int brokers, brook_error_t *err);
 void brook_cluster_release(brook_cluster_t *c);
 /* "127.0.0.1:port,...". Borrowed, valid while the reference is held. */
 const char *brook_cluster_bootstrap(const brook_cluster_t *c);
@@ -364,7 +390,11 @@ int brook_cluster_create_topic(brook_cluster_t *c, const char *topic, int partit
 int brook_cluster_provision(brook_cluster_t *c, const char *decl_path, brook_error_t *err);
 /* Partition count of a topic this cluster created, or -1. */
 int brook_cluster_topic_partitions(brook_cluster_t *c, const char *topic);
+/* librdkafka's handle of the cluster (rdkafka_mock.h), for fault injection in tests
+ * (brook/brook_test.h). */
+struct rd_kafka_mock_cluster_s *brook_cluster_mock(brook_cluster_t *c);
 
+#pragma GCC visibility pop
 #ifdef __cplusplus
 }
 #endif

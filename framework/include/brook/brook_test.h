@@ -24,6 +24,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+#pragma GCC visibility push(default)
 
 typedef struct brook_test_cluster_s brook_test_cluster_t;
 
@@ -79,7 +80,13 @@ void brook_test_records_free(brook_test_record_t *records, size_t count);
 /* Header value of a consumed record, or NULL. */
 const brook_header_t *brook_test_record_header(const brook_test_record_t *r, const char *name);
 
-/* The committed offset of group on topic/partition (-1001 when none), asked of the broker. */
+/* What brook_test_committed() returns when the group has committed nothing on the partition
+ * (librdkafka's RD_KAFKA_OFFSET_INVALID). */
+#define BROOK_TEST_NO_OFFSET (-1001)
+/* The committed offset of group on topic/partition, asked of the broker: the offset (>= 0),
+ * BROOK_TEST_NO_OFFSET when there is none, or BROOK_ERR_KAFKA when the broker could not be
+ * asked (the reason is logged). Both are negative: check the query succeeded before
+ * comparing, e.g. `o >= 0 || o == BROOK_TEST_NO_OFFSET`, or a test passes on a failed query. */
 int64_t brook_test_committed(brook_test_cluster_t *c, const char *group, const char *topic,
                              int32_t partition);
 /* Sum over partitions of the end offsets of topic (how many records it holds). */
@@ -126,6 +133,7 @@ void brook_test_nap(void);
 int32_t brook_test_murmur2(const void *key, size_t len);
 int32_t brook_test_murmur2_partition(const void *key, size_t len, int32_t partitions);
 
+#pragma GCC visibility pop
 #ifdef __cplusplus
 }
 #endif

@@ -108,10 +108,10 @@ static int report(FILE *out) {
 
 static const char *const listener_ids[] = {"reserve", "release", NULL};
 
-static void *create(char *errstr, size_t size) {
+static void *create(brook_error_t *err) {
     reservations = shop_ledger_new();
     memcpy(stock, shop_initial_stock, sizeof(stock));
-    return inventory_service_new(NULL, errstr, size);
+    return inventory_service_new(NULL, err);
 }
 
 static brook_app_t *app(void *svc) {

@@ -28,9 +28,9 @@ brook_result_t notify_cancelled(brook_ctx_t *ctx, const char *order_id,
 
 static const char *const listener_ids[] = {"completed", "cancelled", NULL};
 
-static void *create(char *errstr, size_t size) {
+static void *create(brook_error_t *err) {
     sent = shop_ledger_new();
-    return notification_service_new(NULL, errstr, size);
+    return notification_service_new(NULL, err);
 }
 
 static brook_app_t *app(void *svc) {

@@ -132,11 +132,11 @@ int shop_order_unfinished(const char *tag, int n, FILE *out) {
 
 static const char *const listener_ids[] = {"shipped", "rejected", "released", "invalid", NULL};
 
-static void *create(char *errstr, size_t size) {
+static void *create(brook_error_t *err) {
     orders = shop_ledger_new();
     memset(&progress, 0, sizeof(progress));
     latency_count = 0;
-    return service = order_service_new(NULL, errstr, size);
+    return service = order_service_new(NULL, err);
 }
 
 static brook_app_t *app(void *svc) {

@@ -48,9 +48,9 @@ brook_result_t charge_order(brook_ctx_t *ctx, const char *order_id,
 
 static const char *const listener_ids[] = {"charge", NULL};
 
-static void *create(char *errstr, size_t size) {
+static void *create(brook_error_t *err) {
     payments = shop_ledger_new();
-    return payment_service_new(NULL, errstr, size);
+    return payment_service_new(NULL, err);
 }
 
 static brook_app_t *app(void *svc) {

@@ -20,9 +20,9 @@ brook_result_t ship_order(brook_ctx_t *ctx, const char *order_id,
 
 static const char *const listener_ids[] = {"ship", NULL};
 
-static void *create(char *errstr, size_t size) {
+static void *create(brook_error_t *err) {
     shipments = shop_ledger_new();
-    return shipping_service_new(NULL, errstr, size);
+    return shipping_service_new(NULL, err);
 }
 
 static brook_app_t *app(void *svc) {

@@ -1,11 +1,11 @@
 /* Schema evolution: data written with other versions of a type, resolved to the reader's type
- * (framework/src/avro_resolve.c) and read by the generated decoder. */
+ * (framework/src/serde/avro_resolve.c) and read by the generated decoder. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_resolve.h"
+#include "serde/avro_resolve.h"
 #include "evo.brook.h"
 
 #include "check.h"
@@ -43,7 +43,7 @@ static void test_v1_to_current(void) {
         brook_avro_write_int(&w, sym);
         brook_avro_write_string(&w, "dropped");
         CHECK(brook__avro_resolver_convert(r, w.data, w.len, &out, &err) == 0);
-        shop_OrderPlaced v;
+        shop_OrderPlaced v = {0};
         CHECK(shop_OrderPlaced_decode(&v, out.data, out.len, &err) == 0);
         CHECK(v.amount_cents == -1234567);
         CHECK(v.order_id && !strcmp(v.order_id, "o-42"));

@@ -107,7 +107,7 @@ static void test_avro_c(void) {
     avro_writer_t w = avro_writer_memory(buf, sizeof buf);
     CHECK(avro_value_write(w, &v) == 0);
     size_t len = (size_t)avro_writer_tell(w);
-    shop_Money m;
+    shop_Money m = {0};
     brook_error_t err;
     CHECK(shop_Money_decode(&m, buf, len, &err) == 0);
     CHECK(m.currency == shop_Currency_GBP && m.units == INT64_MIN && m.nanos == -1);
@@ -145,7 +145,7 @@ static void test_python(void) {
     void *data = read_file("py_money.bin", &len);
     CHECK(data != NULL);
     if (data) {
-        shop_Money m;
+        shop_Money m = {0};
         brook_error_t err;
         CHECK(shop_Money_decode(&m, data, len, &err) == 0);
         CHECK(m.currency == shop_Currency_GBP && m.units == INT64_MIN && m.nanos == INT32_MAX);
@@ -159,7 +159,7 @@ static void test_python(void) {
     data = read_file("py_all.bin", &len);
     CHECK(data != NULL);
     if (data) {
-        test_All a;
+        test_All a = {0};
         brook_error_t err;
         int drc = test_All_decode(&a, data, len, &err);
         if (drc)

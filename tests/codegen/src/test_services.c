@@ -62,7 +62,7 @@ static void test_descriptors(void) {
 
 /* A type that uses a type of another schema file, through the shared functions. */
 static void test_round_trip(void) {
-    shop_OrderShipped v, back;
+    shop_OrderShipped v, back = {0};
     shop_OrderShipped_init(&v);
     v.order_id = "o-1";
     v.carrier = shop_Carrier_COURIER;
@@ -82,16 +82,17 @@ static void test_round_trip(void) {
 
 /* The services of one binary, side by side: each registers its types with its own app. */
 static void test_services(void) {
-    char errstr[512] = "";
-    orders_t *o = orders_new(NULL, errstr, sizeof errstr);
+    brook_error_t err = {0, ""};
+    orders_t *o = orders_new(NULL, &err);
     if (!o)
-        fprintf(stderr, "orders_new: %s\n", errstr);
-    billing_service_t *b = billing_service_new(NULL, errstr, sizeof errstr);
+        fprintf(stderr, "orders_new: %s\n", err.message);
+    billing_service_t *b = billing_service_new(NULL, &err);
     if (!b)
-        fprintf(stderr, "billing_service_new: %s\n", errstr);
-    shipping_t *s = shipping_new(NULL, errstr, sizeof errstr);
+        fprintf(stderr, "billing_service_new: %s\n", err.message);
+    shipping_t *s = shipping_new(NULL, &err);
     if (!s)
-        fprintf(stderr, "shipping_new: %s\n", errstr);
+        fprintf(stderr, "shipping_new: %s\n", err.message);
+
     CHECK(o && b && s);
     shipping_destroy(s);
     billing_service_destroy(b);

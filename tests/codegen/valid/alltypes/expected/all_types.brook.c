@@ -9,7 +9,6 @@
  *   schemas/mutual.avsc
  *   schemas/all.avsc
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,8 +210,10 @@ int shop_Money_encode(const shop_Money *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int shop_Money_decode(shop_Money *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_Money_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)
@@ -229,7 +230,7 @@ int shop_Money_to_json(const shop_Money *v, brook_buf_t *out) {
 }
 
 int shop_Money_from_json(shop_Money *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_Money_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -261,17 +262,18 @@ static int shop_Money__from_json_g(void *v, const char *json, size_t len, brook_
 }
 
 const brook_type_t shop_Money_type = {
-    "shop.Money",
-    shop_Money__schema,
-    UINT64_C(0x7a13fdfb622c4f83),
-    sizeof(shop_Money),
-    shop_Money__init_g,
-    shop_Money__clear_g,
-    shop_Money__encode_g,
-    shop_Money__decode_g,
-    shop_Money__to_json_g,
-    shop_Money__from_json_g,
-    shop_Money__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "shop.Money",
+    .schema_json = shop_Money__schema,
+    .fingerprint = UINT64_C(0x7a13fdfb622c4f83),
+    .size = sizeof(shop_Money),
+    .init = shop_Money__init_g,
+    .clear = shop_Money__clear_g,
+    .encode = shop_Money__encode_g,
+    .decode = shop_Money__decode_g,
+    .to_json = shop_Money__to_json_g,
+    .from_json = shop_Money__from_json_g,
+    .resolution_json = shop_Money__resolution,
 };
 
 /* ---- shop.Currency ---- */
@@ -341,8 +343,10 @@ int shop_Currency_encode(const shop_Currency *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int shop_Currency_decode(shop_Currency *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_Currency_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
     if (p)
@@ -359,7 +363,7 @@ int shop_Currency_to_json(const shop_Currency *v, brook_buf_t *out) {
 }
 
 int shop_Currency_from_json(shop_Currency *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_Currency_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -391,17 +395,18 @@ static int shop_Currency__from_json_g(void *v, const char *json, size_t len, bro
 }
 
 const brook_type_t shop_Currency_type = {
-    "shop.Currency",
-    shop_Currency__schema,
-    UINT64_C(0xf74e06bd29f69c24),
-    sizeof(shop_Currency),
-    shop_Currency__init_g,
-    shop_Currency__clear_g,
-    shop_Currency__encode_g,
-    shop_Currency__decode_g,
-    shop_Currency__to_json_g,
-    shop_Currency__from_json_g,
-    shop_Currency__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "shop.Currency",
+    .schema_json = shop_Currency__schema,
+    .fingerprint = UINT64_C(0xf74e06bd29f69c24),
+    .size = sizeof(shop_Currency),
+    .init = shop_Currency__init_g,
+    .clear = shop_Currency__clear_g,
+    .encode = shop_Currency__encode_g,
+    .decode = shop_Currency__decode_g,
+    .to_json = shop_Currency__to_json_g,
+    .from_json = shop_Currency__from_json_g,
+    .resolution_json = shop_Currency__resolution,
 };
 
 /* ---- shop.Md5 ---- */
@@ -459,8 +464,10 @@ int shop_Md5_encode(const shop_Md5 *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int shop_Md5_decode(shop_Md5 *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_Md5_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
     if (p)
@@ -477,7 +484,7 @@ int shop_Md5_to_json(const shop_Md5 *v, brook_buf_t *out) {
 }
 
 int shop_Md5_from_json(shop_Md5 *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_Md5_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -509,17 +516,18 @@ static int shop_Md5__from_json_g(void *v, const char *json, size_t len, brook_er
 }
 
 const brook_type_t shop_Md5_type = {
-    "shop.Md5",
-    shop_Md5__schema,
-    UINT64_C(0xbdd651fffe6e5b1f),
-    sizeof(shop_Md5),
-    shop_Md5__init_g,
-    shop_Md5__clear_g,
-    shop_Md5__encode_g,
-    shop_Md5__decode_g,
-    shop_Md5__to_json_g,
-    shop_Md5__from_json_g,
-    shop_Md5__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "shop.Md5",
+    .schema_json = shop_Md5__schema,
+    .fingerprint = UINT64_C(0xbdd651fffe6e5b1f),
+    .size = sizeof(shop_Md5),
+    .init = shop_Md5__init_g,
+    .clear = shop_Md5__clear_g,
+    .encode = shop_Md5__encode_g,
+    .decode = shop_Md5__decode_g,
+    .to_json = shop_Md5__to_json_g,
+    .from_json = shop_Md5__from_json_g,
+    .resolution_json = shop_Md5__resolution,
 };
 
 /* ---- test.Node ---- */
@@ -701,8 +709,10 @@ int test_Node_encode(const test_Node *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int test_Node_decode(test_Node *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    test_Node_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)
@@ -719,7 +729,7 @@ int test_Node_to_json(const test_Node *v, brook_buf_t *out) {
 }
 
 int test_Node_from_json(test_Node *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    test_Node_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -751,17 +761,18 @@ static int test_Node__from_json_g(void *v, const char *json, size_t len, brook_e
 }
 
 const brook_type_t test_Node_type = {
-    "test.Node",
-    test_Node__schema,
-    UINT64_C(0x835cb9eca460a707),
-    sizeof(test_Node),
-    test_Node__init_g,
-    test_Node__clear_g,
-    test_Node__encode_g,
-    test_Node__decode_g,
-    test_Node__to_json_g,
-    test_Node__from_json_g,
-    test_Node__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "test.Node",
+    .schema_json = test_Node__schema,
+    .fingerprint = UINT64_C(0x835cb9eca460a707),
+    .size = sizeof(test_Node),
+    .init = test_Node__init_g,
+    .clear = test_Node__clear_g,
+    .encode = test_Node__encode_g,
+    .decode = test_Node__decode_g,
+    .to_json = test_Node__to_json_g,
+    .from_json = test_Node__from_json_g,
+    .resolution_json = test_Node__resolution,
 };
 
 /* ---- test.A ---- */
@@ -877,8 +888,10 @@ int test_A_encode(const test_A *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int test_A_decode(test_A *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    test_A_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -895,7 +908,7 @@ int test_A_to_json(const test_A *v, brook_buf_t *out) {
 }
 
 int test_A_from_json(test_A *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    test_A_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -927,17 +940,18 @@ static int test_A__from_json_g(void *v, const char *json, size_t len, brook_erro
 }
 
 const brook_type_t test_A_type = {
-    "test.A",
-    test_A__schema,
-    UINT64_C(0xa2e680e9494e2f1d),
-    sizeof(test_A),
-    test_A__init_g,
-    test_A__clear_g,
-    test_A__encode_g,
-    test_A__decode_g,
-    test_A__to_json_g,
-    test_A__from_json_g,
-    test_A__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "test.A",
+    .schema_json = test_A__schema,
+    .fingerprint = UINT64_C(0xa2e680e9494e2f1d),
+    .size = sizeof(test_A),
+    .init = test_A__init_g,
+    .clear = test_A__clear_g,
+    .encode = test_A__encode_g,
+    .decode = test_A__decode_g,
+    .to_json = test_A__to_json_g,
+    .from_json = test_A__from_json_g,
+    .resolution_json = test_A__resolution,
 };
 
 /* ---- test.B ---- */
@@ -1039,8 +1053,10 @@ int test_B_encode(const test_B *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int test_B_decode(test_B *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    test_B_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -1057,7 +1073,7 @@ int test_B_to_json(const test_B *v, brook_buf_t *out) {
 }
 
 int test_B_from_json(test_B *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    test_B_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -1089,17 +1105,18 @@ static int test_B__from_json_g(void *v, const char *json, size_t len, brook_erro
 }
 
 const brook_type_t test_B_type = {
-    "test.B",
-    test_B__schema,
-    UINT64_C(0xedb5f4971e858621),
-    sizeof(test_B),
-    test_B__init_g,
-    test_B__clear_g,
-    test_B__encode_g,
-    test_B__decode_g,
-    test_B__to_json_g,
-    test_B__from_json_g,
-    test_B__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "test.B",
+    .schema_json = test_B__schema,
+    .fingerprint = UINT64_C(0xedb5f4971e858621),
+    .size = sizeof(test_B),
+    .init = test_B__init_g,
+    .clear = test_B__clear_g,
+    .encode = test_B__encode_g,
+    .decode = test_B__decode_g,
+    .to_json = test_B__to_json_g,
+    .from_json = test_B__from_json_g,
+    .resolution_json = test_B__resolution,
 };
 
 /* ---- a.b_c ---- */
@@ -1174,8 +1191,10 @@ int a_b_c_encode(const a_b_c *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int a_b_c_decode(a_b_c *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    a_b_c_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)
@@ -1192,7 +1211,7 @@ int a_b_c_to_json(const a_b_c *v, brook_buf_t *out) {
 }
 
 int a_b_c_from_json(a_b_c *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    a_b_c_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -1224,17 +1243,18 @@ static int a_b_c__from_json_g(void *v, const char *json, size_t len, brook_error
 }
 
 const brook_type_t a_b_c_type = {
-    "a.b_c",
-    a_b_c__schema,
-    UINT64_C(0xeb33f3832249b448),
-    sizeof(a_b_c),
-    a_b_c__init_g,
-    a_b_c__clear_g,
-    a_b_c__encode_g,
-    a_b_c__decode_g,
-    a_b_c__to_json_g,
-    a_b_c__from_json_g,
-    a_b_c__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "a.b_c",
+    .schema_json = a_b_c__schema,
+    .fingerprint = UINT64_C(0xeb33f3832249b448),
+    .size = sizeof(a_b_c),
+    .init = a_b_c__init_g,
+    .clear = a_b_c__clear_g,
+    .encode = a_b_c__encode_g,
+    .decode = a_b_c__decode_g,
+    .to_json = a_b_c__to_json_g,
+    .from_json = a_b_c__from_json_g,
+    .resolution_json = a_b_c__resolution,
 };
 
 /* ---- a_b.c ---- */
@@ -1310,8 +1330,10 @@ int a_b_c_2_encode(const a_b_c_2 *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int a_b_c_2_decode(a_b_c_2 *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    a_b_c_2_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -1328,7 +1350,7 @@ int a_b_c_2_to_json(const a_b_c_2 *v, brook_buf_t *out) {
 }
 
 int a_b_c_2_from_json(a_b_c_2 *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    a_b_c_2_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -1360,17 +1382,18 @@ static int a_b_c_2__from_json_g(void *v, const char *json, size_t len, brook_err
 }
 
 const brook_type_t a_b_c_2_type = {
-    "a_b.c",
-    a_b_c_2__schema,
-    UINT64_C(0xd2bc118b526c51cb),
-    sizeof(a_b_c_2),
-    a_b_c_2__init_g,
-    a_b_c_2__clear_g,
-    a_b_c_2__encode_g,
-    a_b_c_2__decode_g,
-    a_b_c_2__to_json_g,
-    a_b_c_2__from_json_g,
-    a_b_c_2__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "a_b.c",
+    .schema_json = a_b_c_2__schema,
+    .fingerprint = UINT64_C(0xd2bc118b526c51cb),
+    .size = sizeof(a_b_c_2),
+    .init = a_b_c_2__init_g,
+    .clear = a_b_c_2__clear_g,
+    .encode = a_b_c_2__encode_g,
+    .decode = a_b_c_2__decode_g,
+    .to_json = a_b_c_2__to_json_g,
+    .from_json = a_b_c_2__from_json_g,
+    .resolution_json = a_b_c_2__resolution,
 };
 
 /* ---- x.y.Outer ---- */
@@ -1469,8 +1492,10 @@ int x_y_Outer_encode(const x_y_Outer *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int x_y_Outer_decode(x_y_Outer *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    x_y_Outer_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)
@@ -1487,7 +1512,7 @@ int x_y_Outer_to_json(const x_y_Outer *v, brook_buf_t *out) {
 }
 
 int x_y_Outer_from_json(x_y_Outer *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    x_y_Outer_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -1519,17 +1544,18 @@ static int x_y_Outer__from_json_g(void *v, const char *json, size_t len, brook_e
 }
 
 const brook_type_t x_y_Outer_type = {
-    "x.y.Outer",
-    x_y_Outer__schema,
-    UINT64_C(0xa482e046498d5c3c),
-    sizeof(x_y_Outer),
-    x_y_Outer__init_g,
-    x_y_Outer__clear_g,
-    x_y_Outer__encode_g,
-    x_y_Outer__decode_g,
-    x_y_Outer__to_json_g,
-    x_y_Outer__from_json_g,
-    x_y_Outer__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "x.y.Outer",
+    .schema_json = x_y_Outer__schema,
+    .fingerprint = UINT64_C(0xa482e046498d5c3c),
+    .size = sizeof(x_y_Outer),
+    .init = x_y_Outer__init_g,
+    .clear = x_y_Outer__clear_g,
+    .encode = x_y_Outer__encode_g,
+    .decode = x_y_Outer__decode_g,
+    .to_json = x_y_Outer__to_json_g,
+    .from_json = x_y_Outer__from_json_g,
+    .resolution_json = x_y_Outer__resolution,
 };
 
 /* ---- x.y.Local ---- */
@@ -1604,8 +1630,10 @@ int x_y_Local_encode(const x_y_Local *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int x_y_Local_decode(x_y_Local *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    x_y_Local_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)
@@ -1622,7 +1650,7 @@ int x_y_Local_to_json(const x_y_Local *v, brook_buf_t *out) {
 }
 
 int x_y_Local_from_json(x_y_Local *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    x_y_Local_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -1654,17 +1682,18 @@ static int x_y_Local__from_json_g(void *v, const char *json, size_t len, brook_e
 }
 
 const brook_type_t x_y_Local_type = {
-    "x.y.Local",
-    x_y_Local__schema,
-    UINT64_C(0xc34c5d1ea6ff209e),
-    sizeof(x_y_Local),
-    x_y_Local__init_g,
-    x_y_Local__clear_g,
-    x_y_Local__encode_g,
-    x_y_Local__decode_g,
-    x_y_Local__to_json_g,
-    x_y_Local__from_json_g,
-    x_y_Local__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "x.y.Local",
+    .schema_json = x_y_Local__schema,
+    .fingerprint = UINT64_C(0xc34c5d1ea6ff209e),
+    .size = sizeof(x_y_Local),
+    .init = x_y_Local__init_g,
+    .clear = x_y_Local__clear_g,
+    .encode = x_y_Local__encode_g,
+    .decode = x_y_Local__decode_g,
+    .to_json = x_y_Local__to_json_g,
+    .from_json = x_y_Local__from_json_g,
+    .resolution_json = x_y_Local__resolution,
 };
 
 /* ---- test.Empty ---- */
@@ -1724,8 +1753,10 @@ int test_Empty_encode(const test_Empty *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int test_Empty_decode(test_Empty *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    test_Empty_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)
@@ -1742,7 +1773,7 @@ int test_Empty_to_json(const test_Empty *v, brook_buf_t *out) {
 }
 
 int test_Empty_from_json(test_Empty *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    test_Empty_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -1774,17 +1805,18 @@ static int test_Empty__from_json_g(void *v, const char *json, size_t len, brook_
 }
 
 const brook_type_t test_Empty_type = {
-    "test.Empty",
-    test_Empty__schema,
-    UINT64_C(0x904a55c2a94deacd),
-    sizeof(test_Empty),
-    test_Empty__init_g,
-    test_Empty__clear_g,
-    test_Empty__encode_g,
-    test_Empty__decode_g,
-    test_Empty__to_json_g,
-    test_Empty__from_json_g,
-    test_Empty__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "test.Empty",
+    .schema_json = test_Empty__schema,
+    .fingerprint = UINT64_C(0x904a55c2a94deacd),
+    .size = sizeof(test_Empty),
+    .init = test_Empty__init_g,
+    .clear = test_Empty__clear_g,
+    .encode = test_Empty__encode_g,
+    .decode = test_Empty__decode_g,
+    .to_json = test_Empty__to_json_g,
+    .from_json = test_Empty__from_json_g,
+    .resolution_json = test_Empty__resolution,
 };
 
 /* ---- test.All ---- */
@@ -2979,8 +3011,10 @@ int test_All_encode(const test_All *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int test_All_decode(test_All *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    test_All_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -2997,7 +3031,7 @@ int test_All_to_json(const test_All *v, brook_buf_t *out) {
 }
 
 int test_All_from_json(test_All *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    test_All_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -3029,17 +3063,18 @@ static int test_All__from_json_g(void *v, const char *json, size_t len, brook_er
 }
 
 const brook_type_t test_All_type = {
-    "test.All",
-    test_All__schema,
-    UINT64_C(0xde9839a2affed3e9),
-    sizeof(test_All),
-    test_All__init_g,
-    test_All__clear_g,
-    test_All__encode_g,
-    test_All__decode_g,
-    test_All__to_json_g,
-    test_All__from_json_g,
-    test_All__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "test.All",
+    .schema_json = test_All__schema,
+    .fingerprint = UINT64_C(0xde9839a2affed3e9),
+    .size = sizeof(test_All),
+    .init = test_All__init_g,
+    .clear = test_All__clear_g,
+    .encode = test_All__encode_g,
+    .decode = test_All__decode_g,
+    .to_json = test_All__to_json_g,
+    .from_json = test_All__from_json_g,
+    .resolution_json = test_All__resolution,
 };
 
 /* ---- test.Dec8 ---- */
@@ -3097,8 +3132,10 @@ int test_Dec8_encode(const test_Dec8 *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int test_Dec8_decode(test_Dec8 *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    test_Dec8_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
     if (p)
@@ -3115,7 +3152,7 @@ int test_Dec8_to_json(const test_Dec8 *v, brook_buf_t *out) {
 }
 
 int test_Dec8_from_json(test_Dec8 *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    test_Dec8_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -3147,17 +3184,18 @@ static int test_Dec8__from_json_g(void *v, const char *json, size_t len, brook_e
 }
 
 const brook_type_t test_Dec8_type = {
-    "test.Dec8",
-    test_Dec8__schema,
-    UINT64_C(0x150f54e805e11956),
-    sizeof(test_Dec8),
-    test_Dec8__init_g,
-    test_Dec8__clear_g,
-    test_Dec8__encode_g,
-    test_Dec8__decode_g,
-    test_Dec8__to_json_g,
-    test_Dec8__from_json_g,
-    test_Dec8__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "test.Dec8",
+    .schema_json = test_Dec8__schema,
+    .fingerprint = UINT64_C(0x150f54e805e11956),
+    .size = sizeof(test_Dec8),
+    .init = test_Dec8__init_g,
+    .clear = test_Dec8__clear_g,
+    .encode = test_Dec8__encode_g,
+    .decode = test_Dec8__decode_g,
+    .to_json = test_Dec8__to_json_g,
+    .from_json = test_Dec8__from_json_g,
+    .resolution_json = test_Dec8__resolution,
 };
 
 const brook_type_t *const all_types_types[] = {
@@ -3222,15 +3260,13 @@ static brook_result_t all_types__on_raw(brook_ctx_t *ctx, const void *key, const
     return on_raw(ctx, (const brook_bytes_t *)key, (const brook_bytes_t *)value);
 }
 
-all_types_t *all_types_new(const char *decl_path, char *errstr, size_t errstr_size) {
-    brook_error_t err = {0, ""};
+all_types_t *all_types_new(const char *decl_path, brook_error_t *err) {
     all_types_t *svc = calloc(1, sizeof *svc);
     if (!svc) {
-        if (errstr && errstr_size)
-            snprintf(errstr, errstr_size, "out of memory");
+        brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    svc->app = brook_app_new(all_types__decl, "service.brook", decl_path, errstr, errstr_size);
+    svc->app = brook_app_new(all_types__decl, "service.brook", decl_path, err);
     if (!svc->app) {
         free(svc);
         return NULL;
@@ -3238,7 +3274,7 @@ all_types_t *all_types_new(const char *decl_path, char *errstr, size_t errstr_si
     for (size_t i = 0; all_types_types[i]; i++) {
         int rc = brook_app_register_type(svc->app, all_types_types[i]);
         if (rc) {
-            brook_error_set(&err, rc, "cannot register type %s: %s", all_types_types[i]->name,
+            brook_error_set(err, rc, "cannot register type %s: %s", all_types_types[i]->name,
                             brook_err2str(rc));
             goto fail;
         }
@@ -3246,7 +3282,7 @@ all_types_t *all_types_new(const char *decl_path, char *errstr, size_t errstr_si
     {
         int rc = brook_app_set_handler(svc->app, "on-all", all_types__on_on_all, svc);
         if (rc) {
-            brook_error_set(&err, rc, "cannot bind handler on_all to listener \"on-all\": %s",
+            brook_error_set(err, rc, "cannot bind handler on_all to listener \"on-all\": %s",
                             brook_err2str(rc));
             goto fail;
         }
@@ -3254,7 +3290,7 @@ all_types_t *all_types_new(const char *decl_path, char *errstr, size_t errstr_si
     {
         int rc = brook_app_set_handler(svc->app, "json", all_types__on_json, svc);
         if (rc) {
-            brook_error_set(&err, rc, "cannot bind handler on_json to listener \"json\": %s",
+            brook_error_set(err, rc, "cannot bind handler on_json to listener \"json\": %s",
                             brook_err2str(rc));
             goto fail;
         }
@@ -3262,31 +3298,29 @@ all_types_t *all_types_new(const char *decl_path, char *errstr, size_t errstr_si
     {
         int rc = brook_app_set_handler(svc->app, "raw", all_types__on_raw, svc);
         if (rc) {
-            brook_error_set(&err, rc, "cannot bind handler on_raw to listener \"raw\": %s",
+            brook_error_set(err, rc, "cannot bind handler on_raw to listener \"raw\": %s",
                             brook_err2str(rc));
             goto fail;
         }
     }
     svc->tpl_alls = brook_app_template(svc->app, "alls");
     if (!svc->tpl_alls) {
-        brook_error_set(&err, BROOK_ERR_NOT_FOUND, "template \"alls\" is not declared");
+        brook_error_set(err, BROOK_ERR_NOT_FOUND, "template \"alls\" is not declared");
         goto fail;
     }
     svc->tpl_raw_bytes = brook_app_template(svc->app, "raw-bytes");
     if (!svc->tpl_raw_bytes) {
-        brook_error_set(&err, BROOK_ERR_NOT_FOUND, "template \"raw-bytes\" is not declared");
+        brook_error_set(err, BROOK_ERR_NOT_FOUND, "template \"raw-bytes\" is not declared");
         goto fail;
     }
     svc->tpl_nodes = brook_app_template(svc->app, "nodes");
     if (!svc->tpl_nodes) {
-        brook_error_set(&err, BROOK_ERR_NOT_FOUND, "template \"nodes\" is not declared");
+        brook_error_set(err, BROOK_ERR_NOT_FOUND, "template \"nodes\" is not declared");
         goto fail;
     }
     brook_app_set_opaque(svc->app, svc);
     return svc;
 fail:
-    if (errstr && errstr_size)
-        snprintf(errstr, errstr_size, "%s", err.message);
     brook_app_destroy(svc->app);
     free(svc);
     return NULL;

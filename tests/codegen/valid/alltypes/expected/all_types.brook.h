@@ -94,7 +94,7 @@ struct shop_Money {
     shop_Currency currency;
     int64_t units;
     int32_t nanos;
-    brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
+    brook_arena_t *brook_arena_; /* allocated by T_init, T_decode, T_from_json; freed by T_clear */
 };
 #endif
 
@@ -104,7 +104,7 @@ struct test_Node {
     struct { size_t n; test_Node *items; } children;
     bool has_next;
     test_Node *next;
-    brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
+    brook_arena_t *brook_arena_; /* allocated by T_init, T_decode, T_from_json; freed by T_clear */
 };
 #endif
 
@@ -112,7 +112,7 @@ struct test_Node {
 struct test_A {
     bool has_b;
     test_B *b;
-    brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
+    brook_arena_t *brook_arena_; /* allocated by T_init, T_decode, T_from_json; freed by T_clear */
 };
 #endif
 
@@ -120,28 +120,28 @@ struct test_A {
 struct test_B {
     test_A *a;
     char *tag;
-    brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
+    brook_arena_t *brook_arena_; /* allocated by T_init, T_decode, T_from_json; freed by T_clear */
 };
 #endif
 
 #ifndef BROOK_TYPE_a_b_c_eb33f3832249b448
 struct a_b_c {
     int32_t x;
-    brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
+    brook_arena_t *brook_arena_; /* allocated by T_init, T_decode, T_from_json; freed by T_clear */
 };
 #endif
 
 #ifndef BROOK_TYPE_a_b_c_2_d2bc118b526c51cb
 struct a_b_c_2 {
     char *y;
-    brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
+    brook_arena_t *brook_arena_; /* allocated by T_init, T_decode, T_from_json; freed by T_clear */
 };
 #endif
 
 #ifndef BROOK_TYPE_x_y_Local_c34c5d1ea6ff209e
 struct x_y_Local {
     bool z;
-    brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
+    brook_arena_t *brook_arena_; /* allocated by T_init, T_decode, T_from_json; freed by T_clear */
 };
 #endif
 
@@ -150,13 +150,13 @@ struct x_y_Outer {
     x_y_Local inner;
     x_y_Local again;
     shop_Money money;
-    brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
+    brook_arena_t *brook_arena_; /* allocated by T_init, T_decode, T_from_json; freed by T_clear */
 };
 #endif
 
 #ifndef BROOK_TYPE_test_Empty_904a55c2a94deacd
 struct test_Empty {
-    brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
+    brook_arena_t *brook_arena_; /* allocated by T_init, T_decode, T_from_json; freed by T_clear */
 };
 #endif
 
@@ -205,13 +205,20 @@ struct test_All {
     test_Empty empty;
     bool has_outer;
     x_y_Outer outer;
-    brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
+    brook_arena_t *brook_arena_; /* allocated by T_init, T_decode, T_from_json; freed by T_clear */
 };
 #endif
 
-/* ---- functions (DESIGN.md section 3): T_init fills defaults, T_clear frees what T_decode or
- * T_from_json allocated (one arena per top-level value; values built by hand are never
- * freed), T_encode appends Avro binary (no framing), T_decode is bounds-checked. ---- */
+/* ---- functions (Brook's docs/codegen.md, "The generated API") ----
+ * T_init fills the schema's defaults. T_clear frees what the value owns (what T_init, T_decode
+ * or T_from_json allocated: one arena per top-level value; what you point a value at yourself
+ * is never freed) and zeroes it; clearing twice is fine. T_encode appends Avro binary (no
+ * framing). T_decode is bounds-checked and never reads past len. T_decode and T_from_json
+ * clear the value first, so decoding again into the same value frees what the previous
+ * decode allocated instead of leaking it: the value must therefore be initialized (T_init,
+ * T_clear, all zero, or filled by an earlier T_decode or T_from_json), never uninitialized
+ * memory. On failure the value is still clearable. Those returning int return 0 or a
+ * negative BROOK_ERR_*. */
 
 #ifndef BROOK_TYPE_shop_Money_7a13fdfb622c4f83
 void shop_Money_init(shop_Money *v);
@@ -382,8 +389,9 @@ typedef struct all_types_s all_types_t;
 
 /* Builds the service from the declarations embedded in this file. `decl_path` (may be NULL)
  * names a declaration file whose tunables override the embedded ones. On failure returns NULL
- * with the reason in errstr. Free with all_types_destroy. */
-all_types_t *all_types_new(const char *decl_path, char *errstr, size_t errstr_size);
+ * and sets err (may be NULL): the code, and a message ("file:line: ..." for declarations).
+ * Free with all_types_destroy. */
+all_types_t *all_types_new(const char *decl_path, brook_error_t *err);
 int all_types_start(all_types_t *svc, brook_error_t *err);
 /* Runs until SIGINT/SIGTERM or all_types_stop. */
 int all_types_run(all_types_t *svc);

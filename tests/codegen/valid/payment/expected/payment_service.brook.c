@@ -6,7 +6,6 @@
  *   schemas/order_placed.avsc
  *   schemas/payment.avsc
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,8 +203,10 @@ int shop_OrderPlaced_encode(const shop_OrderPlaced *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int shop_OrderPlaced_decode(shop_OrderPlaced *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_OrderPlaced_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -222,7 +223,7 @@ int shop_OrderPlaced_to_json(const shop_OrderPlaced *v, brook_buf_t *out) {
 }
 
 int shop_OrderPlaced_from_json(shop_OrderPlaced *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_OrderPlaced_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -254,17 +255,18 @@ static int shop_OrderPlaced__from_json_g(void *v, const char *json, size_t len, 
 }
 
 const brook_type_t shop_OrderPlaced_type = {
-    "shop.OrderPlaced",
-    shop_OrderPlaced__schema,
-    UINT64_C(0xd1e2631d3b86577d),
-    sizeof(shop_OrderPlaced),
-    shop_OrderPlaced__init_g,
-    shop_OrderPlaced__clear_g,
-    shop_OrderPlaced__encode_g,
-    shop_OrderPlaced__decode_g,
-    shop_OrderPlaced__to_json_g,
-    shop_OrderPlaced__from_json_g,
-    shop_OrderPlaced__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "shop.OrderPlaced",
+    .schema_json = shop_OrderPlaced__schema,
+    .fingerprint = UINT64_C(0xd1e2631d3b86577d),
+    .size = sizeof(shop_OrderPlaced),
+    .init = shop_OrderPlaced__init_g,
+    .clear = shop_OrderPlaced__clear_g,
+    .encode = shop_OrderPlaced__encode_g,
+    .decode = shop_OrderPlaced__decode_g,
+    .to_json = shop_OrderPlaced__to_json_g,
+    .from_json = shop_OrderPlaced__from_json_g,
+    .resolution_json = shop_OrderPlaced__resolution,
 };
 
 /* ---- shop.Currency ---- */
@@ -334,8 +336,10 @@ int shop_Currency_encode(const shop_Currency *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int shop_Currency_decode(shop_Currency *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_Currency_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
     if (p)
@@ -352,7 +356,7 @@ int shop_Currency_to_json(const shop_Currency *v, brook_buf_t *out) {
 }
 
 int shop_Currency_from_json(shop_Currency *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_Currency_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -384,17 +388,18 @@ static int shop_Currency__from_json_g(void *v, const char *json, size_t len, bro
 }
 
 const brook_type_t shop_Currency_type = {
-    "shop.Currency",
-    shop_Currency__schema,
-    UINT64_C(0x4e6a2aa4e1eb19ed),
-    sizeof(shop_Currency),
-    shop_Currency__init_g,
-    shop_Currency__clear_g,
-    shop_Currency__encode_g,
-    shop_Currency__decode_g,
-    shop_Currency__to_json_g,
-    shop_Currency__from_json_g,
-    shop_Currency__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "shop.Currency",
+    .schema_json = shop_Currency__schema,
+    .fingerprint = UINT64_C(0x4e6a2aa4e1eb19ed),
+    .size = sizeof(shop_Currency),
+    .init = shop_Currency__init_g,
+    .clear = shop_Currency__clear_g,
+    .encode = shop_Currency__encode_g,
+    .decode = shop_Currency__decode_g,
+    .to_json = shop_Currency__to_json_g,
+    .from_json = shop_Currency__from_json_g,
+    .resolution_json = shop_Currency__resolution,
 };
 
 /* ---- shop.PaymentCompleted ---- */
@@ -482,8 +487,10 @@ int shop_PaymentCompleted_encode(const shop_PaymentCompleted *v, brook_buf_t *ou
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int shop_PaymentCompleted_decode(shop_PaymentCompleted *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_PaymentCompleted_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -500,7 +507,7 @@ int shop_PaymentCompleted_to_json(const shop_PaymentCompleted *v, brook_buf_t *o
 }
 
 int shop_PaymentCompleted_from_json(shop_PaymentCompleted *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_PaymentCompleted_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -532,17 +539,18 @@ static int shop_PaymentCompleted__from_json_g(void *v, const char *json, size_t 
 }
 
 const brook_type_t shop_PaymentCompleted_type = {
-    "shop.PaymentCompleted",
-    shop_PaymentCompleted__schema,
-    UINT64_C(0xa21354ba35350d16),
-    sizeof(shop_PaymentCompleted),
-    shop_PaymentCompleted__init_g,
-    shop_PaymentCompleted__clear_g,
-    shop_PaymentCompleted__encode_g,
-    shop_PaymentCompleted__decode_g,
-    shop_PaymentCompleted__to_json_g,
-    shop_PaymentCompleted__from_json_g,
-    shop_PaymentCompleted__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "shop.PaymentCompleted",
+    .schema_json = shop_PaymentCompleted__schema,
+    .fingerprint = UINT64_C(0xa21354ba35350d16),
+    .size = sizeof(shop_PaymentCompleted),
+    .init = shop_PaymentCompleted__init_g,
+    .clear = shop_PaymentCompleted__clear_g,
+    .encode = shop_PaymentCompleted__encode_g,
+    .decode = shop_PaymentCompleted__decode_g,
+    .to_json = shop_PaymentCompleted__to_json_g,
+    .from_json = shop_PaymentCompleted__from_json_g,
+    .resolution_json = shop_PaymentCompleted__resolution,
 };
 
 const brook_type_t *const payment_service_types[] = {
@@ -584,15 +592,13 @@ static brook_result_t payment_service__on_charge(brook_ctx_t *ctx, const void *k
     return on_order_placed(ctx, (const char *)key, (const shop_OrderPlaced *)value);
 }
 
-payment_service_t *payment_service_new(const char *decl_path, char *errstr, size_t errstr_size) {
-    brook_error_t err = {0, ""};
+payment_service_t *payment_service_new(const char *decl_path, brook_error_t *err) {
     payment_service_t *svc = calloc(1, sizeof *svc);
     if (!svc) {
-        if (errstr && errstr_size)
-            snprintf(errstr, errstr_size, "out of memory");
+        brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    svc->app = brook_app_new(payment_service__decl, "service.brook", decl_path, errstr, errstr_size);
+    svc->app = brook_app_new(payment_service__decl, "service.brook", decl_path, err);
     if (!svc->app) {
         free(svc);
         return NULL;
@@ -600,7 +606,7 @@ payment_service_t *payment_service_new(const char *decl_path, char *errstr, size
     for (size_t i = 0; payment_service_types[i]; i++) {
         int rc = brook_app_register_type(svc->app, payment_service_types[i]);
         if (rc) {
-            brook_error_set(&err, rc, "cannot register type %s: %s", payment_service_types[i]->name,
+            brook_error_set(err, rc, "cannot register type %s: %s", payment_service_types[i]->name,
                             brook_err2str(rc));
             goto fail;
         }
@@ -608,21 +614,19 @@ payment_service_t *payment_service_new(const char *decl_path, char *errstr, size
     {
         int rc = brook_app_set_handler(svc->app, "charge", payment_service__on_charge, svc);
         if (rc) {
-            brook_error_set(&err, rc, "cannot bind handler on_order_placed to listener \"charge\": %s",
+            brook_error_set(err, rc, "cannot bind handler on_order_placed to listener \"charge\": %s",
                             brook_err2str(rc));
             goto fail;
         }
     }
     svc->tpl_payments = brook_app_template(svc->app, "payments");
     if (!svc->tpl_payments) {
-        brook_error_set(&err, BROOK_ERR_NOT_FOUND, "template \"payments\" is not declared");
+        brook_error_set(err, BROOK_ERR_NOT_FOUND, "template \"payments\" is not declared");
         goto fail;
     }
     brook_app_set_opaque(svc->app, svc);
     return svc;
 fail:
-    if (errstr && errstr_size)
-        snprintf(errstr, errstr_size, "%s", err.message);
     brook_app_destroy(svc->app);
     free(svc);
     return NULL;

@@ -50,7 +50,7 @@ struct shop_OrderPlaced {
     shop_Currency currency;
     bool has_note;
     char *note;
-    brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
+    brook_arena_t *brook_arena_; /* allocated by T_init, T_decode, T_from_json; freed by T_clear */
 };
 #endif
 
@@ -58,13 +58,20 @@ struct shop_OrderPlaced {
 struct shop_PaymentCompleted {
     char *order_id;
     int64_t paid; /* logicalType timestamp-millis */
-    brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
+    brook_arena_t *brook_arena_; /* allocated by T_init, T_decode, T_from_json; freed by T_clear */
 };
 #endif
 
-/* ---- functions (DESIGN.md section 3): T_init fills defaults, T_clear frees what T_decode or
- * T_from_json allocated (one arena per top-level value; values built by hand are never
- * freed), T_encode appends Avro binary (no framing), T_decode is bounds-checked. ---- */
+/* ---- functions (Brook's docs/codegen.md, "The generated API") ----
+ * T_init fills the schema's defaults. T_clear frees what the value owns (what T_init, T_decode
+ * or T_from_json allocated: one arena per top-level value; what you point a value at yourself
+ * is never freed) and zeroes it; clearing twice is fine. T_encode appends Avro binary (no
+ * framing). T_decode is bounds-checked and never reads past len. T_decode and T_from_json
+ * clear the value first, so decoding again into the same value frees what the previous
+ * decode allocated instead of leaking it: the value must therefore be initialized (T_init,
+ * T_clear, all zero, or filled by an earlier T_decode or T_from_json), never uninitialized
+ * memory. On failure the value is still clearable. Those returning int return 0 or a
+ * negative BROOK_ERR_*. */
 
 #ifndef BROOK_TYPE_shop_OrderPlaced_d1e2631d3b86577d
 void shop_OrderPlaced_init(shop_OrderPlaced *v);
@@ -115,8 +122,9 @@ typedef struct payment_service_s payment_service_t;
 
 /* Builds the service from the declarations embedded in this file. `decl_path` (may be NULL)
  * names a declaration file whose tunables override the embedded ones. On failure returns NULL
- * with the reason in errstr. Free with payment_service_destroy. */
-payment_service_t *payment_service_new(const char *decl_path, char *errstr, size_t errstr_size);
+ * and sets err (may be NULL): the code, and a message ("file:line: ..." for declarations).
+ * Free with payment_service_destroy. */
+payment_service_t *payment_service_new(const char *decl_path, brook_error_t *err);
 int payment_service_start(payment_service_t *svc, brook_error_t *err);
 /* Runs until SIGINT/SIGTERM or payment_service_stop. */
 int payment_service_run(payment_service_t *svc);

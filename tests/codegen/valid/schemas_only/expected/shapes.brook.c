@@ -5,7 +5,6 @@
  *   names.avsc
  *   shapes.avsc
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,8 +185,10 @@ int geo_struct_encode(const geo_struct *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int geo_struct_decode(geo_struct *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    geo_struct_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -204,7 +205,7 @@ int geo_struct_to_json(const geo_struct *v, brook_buf_t *out) {
 }
 
 int geo_struct_from_json(geo_struct *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    geo_struct_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -236,17 +237,18 @@ static int geo_struct__from_json_g(void *v, const char *json, size_t len, brook_
 }
 
 const brook_type_t geo_struct_type = {
-    "geo.struct",
-    geo_struct__schema,
-    UINT64_C(0x7bba3e5e9b4b0b72),
-    sizeof(geo_struct),
-    geo_struct__init_g,
-    geo_struct__clear_g,
-    geo_struct__encode_g,
-    geo_struct__decode_g,
-    geo_struct__to_json_g,
-    geo_struct__from_json_g,
-    geo_struct__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "geo.struct",
+    .schema_json = geo_struct__schema,
+    .fingerprint = UINT64_C(0x7bba3e5e9b4b0b72),
+    .size = sizeof(geo_struct),
+    .init = geo_struct__init_g,
+    .clear = geo_struct__clear_g,
+    .encode = geo_struct__encode_g,
+    .decode = geo_struct__decode_g,
+    .to_json = geo_struct__to_json_g,
+    .from_json = geo_struct__from_json_g,
+    .resolution_json = geo_struct__resolution,
 };
 
 /* ---- geo.for ---- */
@@ -316,8 +318,10 @@ int geo_for_encode(const geo_for *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int geo_for_decode(geo_for *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    geo_for_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
     if (p)
@@ -334,7 +338,7 @@ int geo_for_to_json(const geo_for *v, brook_buf_t *out) {
 }
 
 int geo_for_from_json(geo_for *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    geo_for_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -366,17 +370,18 @@ static int geo_for__from_json_g(void *v, const char *json, size_t len, brook_err
 }
 
 const brook_type_t geo_for_type = {
-    "geo.for",
-    geo_for__schema,
-    UINT64_C(0x5c858b61853e2968),
-    sizeof(geo_for),
-    geo_for__init_g,
-    geo_for__clear_g,
-    geo_for__encode_g,
-    geo_for__decode_g,
-    geo_for__to_json_g,
-    geo_for__from_json_g,
-    geo_for__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "geo.for",
+    .schema_json = geo_for__schema,
+    .fingerprint = UINT64_C(0x5c858b61853e2968),
+    .size = sizeof(geo_for),
+    .init = geo_for__init_g,
+    .clear = geo_for__clear_g,
+    .encode = geo_for__encode_g,
+    .decode = geo_for__decode_g,
+    .to_json = geo_for__to_json_g,
+    .from_json = geo_for__from_json_g,
+    .resolution_json = geo_for__resolution,
 };
 
 /* ---- geo.Shape ---- */
@@ -632,8 +637,10 @@ int geo_Shape_encode(const geo_Shape *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int geo_Shape_decode(geo_Shape *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    geo_Shape_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -650,7 +657,7 @@ int geo_Shape_to_json(const geo_Shape *v, brook_buf_t *out) {
 }
 
 int geo_Shape_from_json(geo_Shape *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    geo_Shape_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -682,17 +689,18 @@ static int geo_Shape__from_json_g(void *v, const char *json, size_t len, brook_e
 }
 
 const brook_type_t geo_Shape_type = {
-    "geo.Shape",
-    geo_Shape__schema,
-    UINT64_C(0xab9c7fea551d9608),
-    sizeof(geo_Shape),
-    geo_Shape__init_g,
-    geo_Shape__clear_g,
-    geo_Shape__encode_g,
-    geo_Shape__decode_g,
-    geo_Shape__to_json_g,
-    geo_Shape__from_json_g,
-    geo_Shape__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "geo.Shape",
+    .schema_json = geo_Shape__schema,
+    .fingerprint = UINT64_C(0xab9c7fea551d9608),
+    .size = sizeof(geo_Shape),
+    .init = geo_Shape__init_g,
+    .clear = geo_Shape__clear_g,
+    .encode = geo_Shape__encode_g,
+    .decode = geo_Shape__decode_g,
+    .to_json = geo_Shape__to_json_g,
+    .from_json = geo_Shape__from_json_g,
+    .resolution_json = geo_Shape__resolution,
 };
 
 /* ---- geo.Point ---- */
@@ -779,8 +787,10 @@ int geo_Point_encode(const geo_Point *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int geo_Point_decode(geo_Point *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    geo_Point_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)
@@ -797,7 +807,7 @@ int geo_Point_to_json(const geo_Point *v, brook_buf_t *out) {
 }
 
 int geo_Point_from_json(geo_Point *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    geo_Point_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -829,17 +839,18 @@ static int geo_Point__from_json_g(void *v, const char *json, size_t len, brook_e
 }
 
 const brook_type_t geo_Point_type = {
-    "geo.Point",
-    geo_Point__schema,
-    UINT64_C(0x88d03518a58e18e0),
-    sizeof(geo_Point),
-    geo_Point__init_g,
-    geo_Point__clear_g,
-    geo_Point__encode_g,
-    geo_Point__decode_g,
-    geo_Point__to_json_g,
-    geo_Point__from_json_g,
-    geo_Point__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "geo.Point",
+    .schema_json = geo_Point__schema,
+    .fingerprint = UINT64_C(0x88d03518a58e18e0),
+    .size = sizeof(geo_Point),
+    .init = geo_Point__init_g,
+    .clear = geo_Point__clear_g,
+    .encode = geo_Point__encode_g,
+    .decode = geo_Point__decode_g,
+    .to_json = geo_Point__to_json_g,
+    .from_json = geo_Point__from_json_g,
+    .resolution_json = geo_Point__resolution,
 };
 
 const brook_type_t *const shapes_types[] = {

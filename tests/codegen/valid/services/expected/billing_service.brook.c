@@ -7,7 +7,6 @@
  *   ../schemas/payment.avsc
  *   ../schemas/order_placed_v1.avsc
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,15 +59,13 @@ static brook_result_t billing_service__on_charge(brook_ctx_t *ctx, const void *k
     return billing_charge(ctx, (const char *)key, (const shop_OrderPlaced *)value);
 }
 
-billing_service_t *billing_service_new(const char *decl_path, char *errstr, size_t errstr_size) {
-    brook_error_t err = {0, ""};
+billing_service_t *billing_service_new(const char *decl_path, brook_error_t *err) {
     billing_service_t *svc = calloc(1, sizeof *svc);
     if (!svc) {
-        if (errstr && errstr_size)
-            snprintf(errstr, errstr_size, "out of memory");
+        brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    svc->app = brook_app_new(billing_service__decl, "billing.brook", decl_path, errstr, errstr_size);
+    svc->app = brook_app_new(billing_service__decl, "billing.brook", decl_path, err);
     if (!svc->app) {
         free(svc);
         return NULL;
@@ -76,31 +73,29 @@ billing_service_t *billing_service_new(const char *decl_path, char *errstr, size
     for (size_t i = 0; billing_service_types[i]; i++) {
         int rc = brook_app_register_type(svc->app, billing_service_types[i]);
         if (rc) {
-            brook_error_set(&err, rc, "cannot register type %s: %s", billing_service_types[i]->name,
+            brook_error_set(err, rc, "cannot register type %s: %s", billing_service_types[i]->name,
                             brook_err2str(rc));
             goto fail;
         }
     }
-    if (brook_app_register_writer_schema(svc->app, "shop.OrderPlaced", billing_service__writer_0, &err))
+    if (brook_app_register_writer_schema(svc->app, "shop.OrderPlaced", billing_service__writer_0, err))
         goto fail;
     {
         int rc = brook_app_set_handler(svc->app, "charge", billing_service__on_charge, svc);
         if (rc) {
-            brook_error_set(&err, rc, "cannot bind handler billing_charge to listener \"charge\": %s",
+            brook_error_set(err, rc, "cannot bind handler billing_charge to listener \"charge\": %s",
                             brook_err2str(rc));
             goto fail;
         }
     }
     svc->tpl_completed = brook_app_template(svc->app, "completed");
     if (!svc->tpl_completed) {
-        brook_error_set(&err, BROOK_ERR_NOT_FOUND, "template \"completed\" is not declared");
+        brook_error_set(err, BROOK_ERR_NOT_FOUND, "template \"completed\" is not declared");
         goto fail;
     }
     brook_app_set_opaque(svc->app, svc);
     return svc;
 fail:
-    if (errstr && errstr_size)
-        snprintf(errstr, errstr_size, "%s", err.message);
     brook_app_destroy(svc->app);
     free(svc);
     return NULL;

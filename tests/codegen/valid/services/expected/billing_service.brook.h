@@ -33,8 +33,9 @@ typedef struct billing_service_s billing_service_t;
 
 /* Builds the service from the declarations embedded in this file. `decl_path` (may be NULL)
  * names a declaration file whose tunables override the embedded ones. On failure returns NULL
- * with the reason in errstr. Free with billing_service_destroy. */
-billing_service_t *billing_service_new(const char *decl_path, char *errstr, size_t errstr_size);
+ * and sets err (may be NULL): the code, and a message ("file:line: ..." for declarations).
+ * Free with billing_service_destroy. */
+billing_service_t *billing_service_new(const char *decl_path, brook_error_t *err);
 int billing_service_start(billing_service_t *svc, brook_error_t *err);
 /* Runs until SIGINT/SIGTERM or billing_service_stop. */
 int billing_service_run(billing_service_t *svc);

@@ -7,7 +7,6 @@
  *   ../schemas/payment.avsc
  *   ../schemas/order_shipped.avsc
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,15 +59,13 @@ static brook_result_t orders__on_shipped(brook_ctx_t *ctx, const void *key, cons
     return orders_on_shipped(ctx, (const char *)key, (const shop_OrderShipped *)value);
 }
 
-orders_t *orders_new(const char *decl_path, char *errstr, size_t errstr_size) {
-    brook_error_t err = {0, ""};
+orders_t *orders_new(const char *decl_path, brook_error_t *err) {
     orders_t *svc = calloc(1, sizeof *svc);
     if (!svc) {
-        if (errstr && errstr_size)
-            snprintf(errstr, errstr_size, "out of memory");
+        brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    svc->app = brook_app_new(orders__decl, "orders.brook", decl_path, errstr, errstr_size);
+    svc->app = brook_app_new(orders__decl, "orders.brook", decl_path, err);
     if (!svc->app) {
         free(svc);
         return NULL;
@@ -76,7 +73,7 @@ orders_t *orders_new(const char *decl_path, char *errstr, size_t errstr_size) {
     for (size_t i = 0; orders_types[i]; i++) {
         int rc = brook_app_register_type(svc->app, orders_types[i]);
         if (rc) {
-            brook_error_set(&err, rc, "cannot register type %s: %s", orders_types[i]->name,
+            brook_error_set(err, rc, "cannot register type %s: %s", orders_types[i]->name,
                             brook_err2str(rc));
             goto fail;
         }
@@ -84,21 +81,19 @@ orders_t *orders_new(const char *decl_path, char *errstr, size_t errstr_size) {
     {
         int rc = brook_app_set_handler(svc->app, "shipped", orders__on_shipped, svc);
         if (rc) {
-            brook_error_set(&err, rc, "cannot bind handler orders_on_shipped to listener \"shipped\": %s",
+            brook_error_set(err, rc, "cannot bind handler orders_on_shipped to listener \"shipped\": %s",
                             brook_err2str(rc));
             goto fail;
         }
     }
     svc->tpl_placed = brook_app_template(svc->app, "placed");
     if (!svc->tpl_placed) {
-        brook_error_set(&err, BROOK_ERR_NOT_FOUND, "template \"placed\" is not declared");
+        brook_error_set(err, BROOK_ERR_NOT_FOUND, "template \"placed\" is not declared");
         goto fail;
     }
     brook_app_set_opaque(svc->app, svc);
     return svc;
 fail:
-    if (errstr && errstr_size)
-        snprintf(errstr, errstr_size, "%s", err.message);
     brook_app_destroy(svc->app);
     free(svc);
     return NULL;

@@ -33,8 +33,9 @@ typedef struct orders_s orders_t;
 
 /* Builds the service from the declarations embedded in this file. `decl_path` (may be NULL)
  * names a declaration file whose tunables override the embedded ones. On failure returns NULL
- * with the reason in errstr. Free with orders_destroy. */
-orders_t *orders_new(const char *decl_path, char *errstr, size_t errstr_size);
+ * and sets err (may be NULL): the code, and a message ("file:line: ..." for declarations).
+ * Free with orders_destroy. */
+orders_t *orders_new(const char *decl_path, brook_error_t *err);
 int orders_start(orders_t *svc, brook_error_t *err);
 /* Runs until SIGINT/SIGTERM or orders_stop. */
 int orders_run(orders_t *svc);

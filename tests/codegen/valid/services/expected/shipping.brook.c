@@ -6,7 +6,6 @@
  *   ./../schemas/./payment.avsc
  *   ../schemas/order_shipped.avsc
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,15 +55,13 @@ static brook_result_t shipping__on_ship(brook_ctx_t *ctx, const void *key, const
     return shipping_ship(ctx, (const char *)key, (const shop_PaymentCompleted *)value);
 }
 
-shipping_t *shipping_new(const char *decl_path, char *errstr, size_t errstr_size) {
-    brook_error_t err = {0, ""};
+shipping_t *shipping_new(const char *decl_path, brook_error_t *err) {
     shipping_t *svc = calloc(1, sizeof *svc);
     if (!svc) {
-        if (errstr && errstr_size)
-            snprintf(errstr, errstr_size, "out of memory");
+        brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    svc->app = brook_app_new(shipping__decl, "shipping.brook", decl_path, errstr, errstr_size);
+    svc->app = brook_app_new(shipping__decl, "shipping.brook", decl_path, err);
     if (!svc->app) {
         free(svc);
         return NULL;
@@ -72,7 +69,7 @@ shipping_t *shipping_new(const char *decl_path, char *errstr, size_t errstr_size
     for (size_t i = 0; shipping_types[i]; i++) {
         int rc = brook_app_register_type(svc->app, shipping_types[i]);
         if (rc) {
-            brook_error_set(&err, rc, "cannot register type %s: %s", shipping_types[i]->name,
+            brook_error_set(err, rc, "cannot register type %s: %s", shipping_types[i]->name,
                             brook_err2str(rc));
             goto fail;
         }
@@ -80,21 +77,19 @@ shipping_t *shipping_new(const char *decl_path, char *errstr, size_t errstr_size
     {
         int rc = brook_app_set_handler(svc->app, "ship", shipping__on_ship, svc);
         if (rc) {
-            brook_error_set(&err, rc, "cannot bind handler shipping_ship to listener \"ship\": %s",
+            brook_error_set(err, rc, "cannot bind handler shipping_ship to listener \"ship\": %s",
                             brook_err2str(rc));
             goto fail;
         }
     }
     svc->tpl_shipped = brook_app_template(svc->app, "shipped");
     if (!svc->tpl_shipped) {
-        brook_error_set(&err, BROOK_ERR_NOT_FOUND, "template \"shipped\" is not declared");
+        brook_error_set(err, BROOK_ERR_NOT_FOUND, "template \"shipped\" is not declared");
         goto fail;
     }
     brook_app_set_opaque(svc->app, svc);
     return svc;
 fail:
-    if (errstr && errstr_size)
-        snprintf(errstr, errstr_size, "%s", err.message);
     brook_app_destroy(svc->app);
     free(svc);
     return NULL;

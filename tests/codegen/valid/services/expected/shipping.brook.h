@@ -32,8 +32,9 @@ typedef struct shipping_s shipping_t;
 
 /* Builds the service from the declarations embedded in this file. `decl_path` (may be NULL)
  * names a declaration file whose tunables override the embedded ones. On failure returns NULL
- * with the reason in errstr. Free with shipping_destroy. */
-shipping_t *shipping_new(const char *decl_path, char *errstr, size_t errstr_size);
+ * and sets err (may be NULL): the code, and a message ("file:line: ..." for declarations).
+ * Free with shipping_destroy. */
+shipping_t *shipping_new(const char *decl_path, brook_error_t *err);
 int shipping_start(shipping_t *svc, brook_error_t *err);
 /* Runs until SIGINT/SIGTERM or shipping_stop. */
 int shipping_run(shipping_t *svc);

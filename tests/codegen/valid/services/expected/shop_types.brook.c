@@ -6,7 +6,6 @@
  *   schemas/payment.avsc
  *   schemas/order_shipped.avsc
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -218,8 +217,10 @@ int shop_OrderPlaced_encode(const shop_OrderPlaced *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int shop_OrderPlaced_decode(shop_OrderPlaced *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_OrderPlaced_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -236,7 +237,7 @@ int shop_OrderPlaced_to_json(const shop_OrderPlaced *v, brook_buf_t *out) {
 }
 
 int shop_OrderPlaced_from_json(shop_OrderPlaced *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_OrderPlaced_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -268,17 +269,18 @@ static int shop_OrderPlaced__from_json_g(void *v, const char *json, size_t len, 
 }
 
 const brook_type_t shop_OrderPlaced_type = {
-    "shop.OrderPlaced",
-    shop_OrderPlaced__schema,
-    UINT64_C(0xd1e2631d3b86577d),
-    sizeof(shop_OrderPlaced),
-    shop_OrderPlaced__init_g,
-    shop_OrderPlaced__clear_g,
-    shop_OrderPlaced__encode_g,
-    shop_OrderPlaced__decode_g,
-    shop_OrderPlaced__to_json_g,
-    shop_OrderPlaced__from_json_g,
-    shop_OrderPlaced__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "shop.OrderPlaced",
+    .schema_json = shop_OrderPlaced__schema,
+    .fingerprint = UINT64_C(0xd1e2631d3b86577d),
+    .size = sizeof(shop_OrderPlaced),
+    .init = shop_OrderPlaced__init_g,
+    .clear = shop_OrderPlaced__clear_g,
+    .encode = shop_OrderPlaced__encode_g,
+    .decode = shop_OrderPlaced__decode_g,
+    .to_json = shop_OrderPlaced__to_json_g,
+    .from_json = shop_OrderPlaced__from_json_g,
+    .resolution_json = shop_OrderPlaced__resolution,
 };
 
 /* ---- shop.Currency ---- */
@@ -348,8 +350,10 @@ int shop_Currency_encode(const shop_Currency *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int shop_Currency_decode(shop_Currency *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_Currency_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
     if (p)
@@ -366,7 +370,7 @@ int shop_Currency_to_json(const shop_Currency *v, brook_buf_t *out) {
 }
 
 int shop_Currency_from_json(shop_Currency *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_Currency_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -398,17 +402,18 @@ static int shop_Currency__from_json_g(void *v, const char *json, size_t len, bro
 }
 
 const brook_type_t shop_Currency_type = {
-    "shop.Currency",
-    shop_Currency__schema,
-    UINT64_C(0x4e6a2aa4e1eb19ed),
-    sizeof(shop_Currency),
-    shop_Currency__init_g,
-    shop_Currency__clear_g,
-    shop_Currency__encode_g,
-    shop_Currency__decode_g,
-    shop_Currency__to_json_g,
-    shop_Currency__from_json_g,
-    shop_Currency__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "shop.Currency",
+    .schema_json = shop_Currency__schema,
+    .fingerprint = UINT64_C(0x4e6a2aa4e1eb19ed),
+    .size = sizeof(shop_Currency),
+    .init = shop_Currency__init_g,
+    .clear = shop_Currency__clear_g,
+    .encode = shop_Currency__encode_g,
+    .decode = shop_Currency__decode_g,
+    .to_json = shop_Currency__to_json_g,
+    .from_json = shop_Currency__from_json_g,
+    .resolution_json = shop_Currency__resolution,
 };
 
 /* ---- shop.PaymentCompleted ---- */
@@ -496,8 +501,10 @@ int shop_PaymentCompleted_encode(const shop_PaymentCompleted *v, brook_buf_t *ou
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int shop_PaymentCompleted_decode(shop_PaymentCompleted *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_PaymentCompleted_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -514,7 +521,7 @@ int shop_PaymentCompleted_to_json(const shop_PaymentCompleted *v, brook_buf_t *o
 }
 
 int shop_PaymentCompleted_from_json(shop_PaymentCompleted *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_PaymentCompleted_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -546,17 +553,18 @@ static int shop_PaymentCompleted__from_json_g(void *v, const char *json, size_t 
 }
 
 const brook_type_t shop_PaymentCompleted_type = {
-    "shop.PaymentCompleted",
-    shop_PaymentCompleted__schema,
-    UINT64_C(0xa21354ba35350d16),
-    sizeof(shop_PaymentCompleted),
-    shop_PaymentCompleted__init_g,
-    shop_PaymentCompleted__clear_g,
-    shop_PaymentCompleted__encode_g,
-    shop_PaymentCompleted__decode_g,
-    shop_PaymentCompleted__to_json_g,
-    shop_PaymentCompleted__from_json_g,
-    shop_PaymentCompleted__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "shop.PaymentCompleted",
+    .schema_json = shop_PaymentCompleted__schema,
+    .fingerprint = UINT64_C(0xa21354ba35350d16),
+    .size = sizeof(shop_PaymentCompleted),
+    .init = shop_PaymentCompleted__init_g,
+    .clear = shop_PaymentCompleted__clear_g,
+    .encode = shop_PaymentCompleted__encode_g,
+    .decode = shop_PaymentCompleted__decode_g,
+    .to_json = shop_PaymentCompleted__to_json_g,
+    .from_json = shop_PaymentCompleted__from_json_g,
+    .resolution_json = shop_PaymentCompleted__resolution,
 };
 
 /* ---- shop.OrderShipped ---- */
@@ -669,8 +677,10 @@ int shop_OrderShipped_encode(const shop_OrderShipped *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int shop_OrderShipped_decode(shop_OrderShipped *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_OrderShipped_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -687,7 +697,7 @@ int shop_OrderShipped_to_json(const shop_OrderShipped *v, brook_buf_t *out) {
 }
 
 int shop_OrderShipped_from_json(shop_OrderShipped *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_OrderShipped_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -719,17 +729,18 @@ static int shop_OrderShipped__from_json_g(void *v, const char *json, size_t len,
 }
 
 const brook_type_t shop_OrderShipped_type = {
-    "shop.OrderShipped",
-    shop_OrderShipped__schema,
-    UINT64_C(0xf70d70db4e86003e),
-    sizeof(shop_OrderShipped),
-    shop_OrderShipped__init_g,
-    shop_OrderShipped__clear_g,
-    shop_OrderShipped__encode_g,
-    shop_OrderShipped__decode_g,
-    shop_OrderShipped__to_json_g,
-    shop_OrderShipped__from_json_g,
-    shop_OrderShipped__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "shop.OrderShipped",
+    .schema_json = shop_OrderShipped__schema,
+    .fingerprint = UINT64_C(0xf70d70db4e86003e),
+    .size = sizeof(shop_OrderShipped),
+    .init = shop_OrderShipped__init_g,
+    .clear = shop_OrderShipped__clear_g,
+    .encode = shop_OrderShipped__encode_g,
+    .decode = shop_OrderShipped__decode_g,
+    .to_json = shop_OrderShipped__to_json_g,
+    .from_json = shop_OrderShipped__from_json_g,
+    .resolution_json = shop_OrderShipped__resolution,
 };
 
 /* ---- shop.Carrier ---- */
@@ -799,8 +810,10 @@ int shop_Carrier_encode(const shop_Carrier *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int shop_Carrier_decode(shop_Carrier *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_Carrier_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
     if (p)
@@ -817,7 +830,7 @@ int shop_Carrier_to_json(const shop_Carrier *v, brook_buf_t *out) {
 }
 
 int shop_Carrier_from_json(shop_Carrier *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    shop_Carrier_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -849,17 +862,18 @@ static int shop_Carrier__from_json_g(void *v, const char *json, size_t len, broo
 }
 
 const brook_type_t shop_Carrier_type = {
-    "shop.Carrier",
-    shop_Carrier__schema,
-    UINT64_C(0x7dddb5b24c701a59),
-    sizeof(shop_Carrier),
-    shop_Carrier__init_g,
-    shop_Carrier__clear_g,
-    shop_Carrier__encode_g,
-    shop_Carrier__decode_g,
-    shop_Carrier__to_json_g,
-    shop_Carrier__from_json_g,
-    shop_Carrier__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "shop.Carrier",
+    .schema_json = shop_Carrier__schema,
+    .fingerprint = UINT64_C(0x7dddb5b24c701a59),
+    .size = sizeof(shop_Carrier),
+    .init = shop_Carrier__init_g,
+    .clear = shop_Carrier__clear_g,
+    .encode = shop_Carrier__encode_g,
+    .decode = shop_Carrier__decode_g,
+    .to_json = shop_Carrier__to_json_g,
+    .from_json = shop_Carrier__from_json_g,
+    .resolution_json = shop_Carrier__resolution,
 };
 
 const brook_type_t *const shop_types_types[] = {

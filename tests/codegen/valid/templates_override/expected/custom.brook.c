@@ -4,7 +4,6 @@
  * Inputs:
  *   input: point.avsc
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,8 +117,10 @@ int geo_Point_encode(const geo_Point *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
+/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
+ * same value does not leak. */
 int geo_Point_decode(geo_Point *v, const void *data, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    geo_Point_clear(v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)
@@ -136,7 +137,7 @@ int geo_Point_to_json(const geo_Point *v, brook_buf_t *out) {
 }
 
 int geo_Point_from_json(geo_Point *v, const char *json, size_t len, brook_error_t *err) {
-    memset(v, 0, sizeof *v);
+    geo_Point_clear(v);
     brook_json_t *doc = brook_avro_json_parse(json, len, err);
     if (!doc)
         return BROOK_ERR_DECODE;
@@ -168,17 +169,18 @@ static int geo_Point__from_json_g(void *v, const char *json, size_t len, brook_e
 }
 
 const brook_type_t geo_Point_type = {
-    "geo.Point",
-    geo_Point__schema,
-    UINT64_C(0x88d03518a58e18e0),
-    sizeof(geo_Point),
-    geo_Point__init_g,
-    geo_Point__clear_g,
-    geo_Point__encode_g,
-    geo_Point__decode_g,
-    geo_Point__to_json_g,
-    geo_Point__from_json_g,
-    geo_Point__resolution,
+    .magic = BROOK_TYPE_MAGIC,
+    .name = "geo.Point",
+    .schema_json = geo_Point__schema,
+    .fingerprint = UINT64_C(0x88d03518a58e18e0),
+    .size = sizeof(geo_Point),
+    .init = geo_Point__init_g,
+    .clear = geo_Point__clear_g,
+    .encode = geo_Point__encode_g,
+    .decode = geo_Point__decode_g,
+    .to_json = geo_Point__to_json_g,
+    .from_json = geo_Point__from_json_g,
+    .resolution_json = geo_Point__resolution,
 };
 
 const brook_type_t *const custom_types[] = {

@@ -35,13 +35,20 @@ typedef struct geo_Point geo_Point;
 struct geo_Point {
     double x;
     double y;
-    brook_arena_t *brook_arena_; /* what T_decode/T_from_json allocated; freed by T_clear */
+    brook_arena_t *brook_arena_; /* allocated by T_init, T_decode, T_from_json; freed by T_clear */
 };
 #endif
 
-/* ---- functions (DESIGN.md section 3): T_init fills defaults, T_clear frees what T_decode or
- * T_from_json allocated (one arena per top-level value; values built by hand are never
- * freed), T_encode appends Avro binary (no framing), T_decode is bounds-checked. ---- */
+/* ---- functions (Brook's docs/codegen.md, "The generated API") ----
+ * T_init fills the schema's defaults. T_clear frees what the value owns (what T_init, T_decode
+ * or T_from_json allocated: one arena per top-level value; what you point a value at yourself
+ * is never freed) and zeroes it; clearing twice is fine. T_encode appends Avro binary (no
+ * framing). T_decode is bounds-checked and never reads past len. T_decode and T_from_json
+ * clear the value first, so decoding again into the same value frees what the previous
+ * decode allocated instead of leaking it: the value must therefore be initialized (T_init,
+ * T_clear, all zero, or filled by an earlier T_decode or T_from_json), never uninitialized
+ * memory. On failure the value is still clearable. Those returning int return 0 or a
+ * negative BROOK_ERR_*. */
 
 #ifndef BROOK_TYPE_geo_Point_88d03518a58e18e0
 void geo_Point_init(geo_Point *v);

@@ -1,0 +1,52 @@
+/*
+ * Consuming: the app's listeners, each a set of consumer group members with a poll thread
+ * each, their offsets and ack modes, the handler context, and the coordinated stop of every
+ * member of the app.
+ */
+#ifndef BROOK_CONSUME_H
+#define BROOK_CONSUME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "brook/brook.h"
+#include "config/decl.h"
+#include "produce/produce.h"
+#include "serde/serde.h"
+
+typedef struct brook__consume_s brook__consume_t;
+
+/* The listeners of declaration `d` (borrowed), not started; `app` is what brook_ctx_app()
+ * gives handlers. */
+brook__consume_t *brook__consume_new(const brook_decl_t *d, brook_app_t *app);
+void brook__consume_free(brook__consume_t *c);
+
+size_t brook__consume_count(const brook__consume_t *c);
+brook_listener_t *brook__consume_at(brook__consume_t *c, size_t i);
+brook_listener_t *brook__consume_find(brook__consume_t *c, const char *id);
+/* BROOK_ERR_NOT_FOUND when no listener `id` is declared. */
+int brook__consume_set_handler(brook__consume_t *c, const char *id, brook_handler_fn *fn,
+                               void *opaque);
+
+/* What the members need from the rest of the app. */
+typedef struct {
+    const char *bootstrap;
+    bool embedded;
+    brook__producer_t *producer; /* handlers' sends and forwards */
+    const brook__types_t *types;
+} brook__consume_env_t;
+
+/* Resolves the serdes and starts every member; on failure, what started keeps running until
+ * brook__consume_stop. */
+int brook__consume_start(brook__consume_t *c, const brook__consume_env_t *env, brook_error_t *err);
+
+/* Stops every member: each stops polling, finishes the record in hand, waits for its
+ * handlers' sends, commits, and closes only once every member has committed (the first to
+ * leave starts a rebalance that would refuse the others' commits). Past `deadline`, or at
+ * once when `crash` is set (leave without committing), `producer` is purged so that no member
+ * waits on a delivery any longer. 0, BROOK_ERR_TIMEOUT when members were not done by the
+ * deadline, or the error of a commit that failed. */
+int brook__consume_stop(brook__consume_t *c, int64_t deadline, bool crash,
+                        brook__producer_t *producer);
+
+#endif

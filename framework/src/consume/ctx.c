@@ -1,0 +1,129 @@
+/* The handler context (brook_ctx_* in brook.h). Runs on the member's poll thread. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consume/member.h"
+
+void brook__store_offset(const rd_kafka_message_t *msg) {
+    rd_kafka_offset_store(msg->rkt, msg->partition, msg->offset);
+}
+
+void brook__ctx_reset(brook_ctx_t *ctx, rd_kafka_message_t *msg) {
+    brook_record_t *r = &ctx->record;
+    rd_kafka_timestamp_type_t tstype;
+    r->topic = rd_kafka_topic_name(msg->rkt);
+    r->partition = msg->partition;
+    r->offset = msg->offset;
+    r->timestamp = rd_kafka_message_timestamp(msg, &tstype);
+    r->timestamp_type = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? BROOK_TS_CREATE_TIME
+                        : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? BROOK_TS_LOG_APPEND_TIME
+                                                                       : BROOK_TS_NONE;
+    r->key = msg->key;
+    r->key_len = msg->key_len;
+    r->value = msg->payload;
+    r->value_len = msg->len;
+    r->headers = NULL;
+    r->header_count = 0;
+    ctx->headers_ready = false;
+    ctx->msg = msg;
+    ctx->acked = false;
+    ctx->failure_name[0] = 0;
+    ctx->failure_message[0] = 0;
+}
+
+/* librdkafka parses a record's header block (allocating a list even for an empty one) when
+ * asked for it: ask only when the handler or the retry path looks. */
+void brook__ctx_headers(brook_ctx_t *ctx) {
+    if (ctx->headers_ready || !ctx->msg)
+        return;
+    ctx->headers_ready = true;
+    brook__member_t *m = ctx->member;
+    brook_record_t *r = &ctx->record;
+    rd_kafka_headers_t *hdrs;
+    if (rd_kafka_message_headers(ctx->msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        size_t n = rd_kafka_header_cnt(hdrs);
+        if (n > m->headers_cap) {
+            brook_header_t *h = realloc(m->headers, n * sizeof(*h));
+            if (!h)
+                n = m->headers_cap;
+            else {
+                m->headers = h;
+                m->headers_cap = n;
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            const char *name;
+            const void *value;
+            size_t size;
+            if (rd_kafka_header_get_all(hdrs, i, &name, &value, &size))
+                break;
+            m->headers[i].name = name;
+            m->headers[i].value = value;
+            m->headers[i].len = size;
+            r->header_count = i + 1;
+        }
+        r->headers = m->headers;
+    }
+}
+
+const brook_record_t *brook_ctx_record(brook_ctx_t *ctx) {
+    if (!ctx)
+        return NULL;
+    brook__ctx_headers(ctx);
+    return &ctx->record;
+}
+
+int brook_ctx_header(brook_ctx_t *ctx, const char *name, const void **value, size_t *len) {
+    if (!ctx || !name)
+        return 0;
+    brook__ctx_headers(ctx);
+    for (size_t i = 0; i < ctx->record.header_count; i++) {
+        if (!strcmp(ctx->record.headers[i].name, name)) {
+            if (value)
+                *value = ctx->record.headers[i].value;
+            if (len)
+                *len = ctx->record.headers[i].len;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int brook_ctx_attempt(const brook_ctx_t *ctx) {
+    return ctx ? ctx->attempt : 0;
+}
+
+brook_app_t *brook_ctx_app(brook_ctx_t *ctx) {
+    return ctx ? ctx->member->listener->consume->app : NULL;
+}
+
+const char *brook_ctx_listener_id(const brook_ctx_t *ctx) {
+    return ctx ? ctx->member->listener->decl->id : NULL;
+}
+
+brook_result_t brook_ctx_fail(brook_ctx_t *ctx, const char *name, const char *fmt, ...) {
+    if (!ctx)
+        return BROOK_FAIL;
+    snprintf(ctx->failure_name, sizeof(ctx->failure_name), "%s",
+             name ? name : "brook.HandlerFailure");
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->failure_message, sizeof(ctx->failure_message), fmt, ap);
+        va_end(ap);
+    }
+    const brook_decl_retry_t *r = &ctx->member->listener->decl->retry;
+    for (size_t i = 0; i < r->not_retryable_count; i++)
+        if (!strcmp(r->not_retryable[i], ctx->failure_name))
+            return BROOK_FAIL;
+    return BROOK_RETRY;
+}
+
+void brook_ctx_ack(brook_ctx_t *ctx) {
+    if (ctx && ctx->msg && !ctx->acked) {
+        brook__store_offset(ctx->msg);
+        ctx->acked = true;
+    }
+}

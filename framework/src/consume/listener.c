@@ -1,0 +1,650 @@
+/*
+ * Listeners: each unit of concurrency is one consumer group member with its own poll thread.
+ * Handlers run on that thread, so one partition (assigned to one member at a time) is handled
+ * in offset order and never concurrently, and a rebalance callback (served inside poll) never
+ * runs while a handler does: "finish in-flight work before giving partitions up" holds by
+ * construction.
+ *
+ * Offsets: a record's offset is stored once it is done (handled, retried elsewhere or
+ * dead-lettered); the member commits stored offsets asynchronously every commit_interval_ms
+ * (not librdkafka's auto-commit, which would also commit at a crash-like destroy), and
+ * synchronously on revoke and stop.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "consume/member.h"
+#include "core/core.h"
+
+/* ---- offsets --------------------------------------------------------------------------------- */
+
+static void store_pending(brook__member_t *m) {
+    for (size_t i = 0; i < m->pending_count; i++) {
+        brook__store_offset(m->pending[i]);
+        rd_kafka_message_destroy(m->pending[i]);
+    }
+    m->pending_count = 0;
+}
+
+static void drop_pending(brook__member_t *m) {
+    for (size_t i = 0; i < m->pending_count; i++)
+        rd_kafka_message_destroy(m->pending[i]);
+    m->pending_count = 0;
+}
+
+/* The longest a rebalance or a per-record commit waits for the member's sends. */
+#define DRAIN_MAX_MS 10000
+
+/* Waits for the member's sends; 0 when they were all delivered, so what was handled may be
+ * committed; BROOK_ERR_TIMEOUT when some are still in flight at `deadline`, BROOK_ERR_KAFKA
+ * when one failed for good. */
+static int outputs_durable(brook__member_t *m, int64_t deadline, const char *why) {
+    /* An input's offset is committed only once the outputs of its handler are durable:
+     * otherwise a crash could keep the input committed and lose the output. */
+    if (!brook__outputs_drain(m->outputs, deadline)) {
+        brook_log(BROOK_LOG_WARN, "listener",
+                  "%s[%d]: no commit on %s: %d record(s) sent by handlers still undelivered "
+                  "(their inputs will be delivered again)",
+                  m->listener->decl->id, m->index, why, brook__outputs_inflight(m->outputs));
+        return BROOK_ERR_TIMEOUT;
+    }
+    if (brook__outputs_failed(m->outputs)) {
+        brook_log(BROOK_LOG_WARN, "listener",
+                  "%s[%d]: no commit on %s: a record sent by a handler was not delivered (its "
+                  "input will be delivered again)",
+                  m->listener->decl->id, m->index, why);
+        return BROOK_ERR_KAFKA;
+    }
+    return 0;
+}
+
+/* A handler's send failed for good: the inputs handled since the last commit go back to the
+ * committed offsets and are handled again, so no output is lost (at-least-once). */
+static void rewind_to_committed(brook__member_t *m) {
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(m->rk, &parts) || !parts)
+        return;
+    if (parts->cnt && !rd_kafka_committed(m->rk, parts, 10000)) {
+        for (int i = 0; i < parts->cnt; i++)
+            if (parts->elems[i].offset < 0)
+                parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_offsets_store(m->rk, parts);
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(m->rk, parts, 0);
+        if (e)
+            rd_kafka_error_destroy(e);
+        brook_log(BROOK_LOG_WARN, "listener",
+                  "%s[%d]: a handler's output was not delivered: %d partition(s) go back to "
+                  "their committed offsets",
+                  m->listener->decl->id, m->index, parts->cnt);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void commit_sync(brook__member_t *m, const char *why, int64_t deadline) {
+    if (outputs_durable(m, deadline, why))
+        return;
+    rd_kafka_resp_err_t err = rd_kafka_commit(m->rk, NULL, 0);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        brook_log(BROOK_LOG_WARN, "listener", "%s[%d]: commit on %s failed: %s",
+                  m->listener->decl->id, m->index, why, rd_kafka_err2str(err));
+}
+
+/* A commit refused because the group moved on to a new generation while this member was not
+ * polling (another instance left or joined): the member can still commit once it has
+ * rejoined, keeping its partitions under cooperative assignment. */
+static bool generation_moved(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+           err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+}
+
+/* At a graceful stop, after handling has stopped: the member's partitions are paused and it
+ * keeps polling only so that it can take part in a rebalance (its own group may be moving on
+ * while other instances stop too). Records polled meanwhile are dropped unhandled and
+ * uncommitted: the next owner gets them. */
+static void pause_for_stop(brook__member_t *m) {
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    atomic_store(&m->stopping, true);
+    if (!rd_kafka_assignment(m->rk, &parts) && parts) {
+        rd_kafka_pause_partitions(m->rk, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+}
+
+static void poll_paused(brook__member_t *m) {
+    rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, 50);
+    if (msg)
+        rd_kafka_message_destroy(msg);
+}
+
+/* The commit at a graceful stop. If the group rebalanced meanwhile, the commit is refused for
+ * its old generation: then the member polls (paused) until it has rejoined, keeping its
+ * partitions under cooperative assignment, and commits again, until the stop deadline. */
+static void commit_on_stop(brook__member_t *m, int64_t deadline) {
+    if ((m->stop_err = outputs_durable(m, deadline, "stop")))
+        return;
+    rd_kafka_resp_err_t err = rd_kafka_commit(m->rk, NULL, 0);
+    while (generation_moved(err) && brook__now_ms() < deadline) {
+        poll_paused(m);
+        if (brook__kafka_join_steady(&m->join))
+            err = rd_kafka_commit(m->rk, NULL, 0);
+    }
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        brook_log(BROOK_LOG_WARN, "listener", "%s[%d]: commit on stop failed: %s",
+                  m->listener->decl->id, m->index, rd_kafka_err2str(err));
+        m->stop_err = err;
+    }
+}
+
+/* msg is done with: store its offset as the ack mode says. Returns true when msg was kept
+ * (batch ack holds it until the batch ends) and must not be destroyed by the caller. */
+static bool member_done(brook__member_t *m, rd_kafka_message_t *msg, bool recovered) {
+    switch (m->listener->decl->ack) {
+    case BROOK_ACK_RECORD:
+        brook__store_offset(msg);
+        break;
+    case BROOK_ACK_RECORD_SYNC:
+        brook__store_offset(msg);
+        /* Not while the member rejoins (see member_log_cb): the next commit takes it. */
+        if (brook__kafka_join_steady(&m->join))
+            commit_sync(m, "record", brook__now_ms() + DRAIN_MAX_MS);
+        break;
+    case BROOK_ACK_MANUAL:
+        /* The handler acks what it handled; a record given to a retry topic or the DLT is
+         * done on its behalf. */
+        if (recovered)
+            brook__store_offset(msg);
+        break;
+    case BROOK_ACK_BATCH:
+        m->pending[m->pending_count++] = msg;
+        if (m->pending_count == m->pending_cap)
+            store_pending(m);
+        return true;
+    }
+    return false;
+}
+
+/* ---- rebalance
+ * ----------------------------------------------------------------------------------- */
+
+/* Runs on the member's poll thread, inside rd_kafka_consumer_poll or consumer_close. */
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    brook__member_t *m = opaque;
+    brook_listener_t *l = m->listener;
+    bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        atomic_fetch_add(&l->rebalances, 1);
+        atomic_store(&m->assigned, true);
+        brook_log(BROOK_LOG_DEBUG, "listener", "%s[%d]: assigned %d partition(s)", l->decl->id,
+                  m->index, parts->cnt);
+        if (cooperative)
+            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        else
+            rd_kafka_assign(rk, parts);
+        if (atomic_load(&m->stopping))
+            rd_kafka_pause_partitions(rk, parts); /* rejoining only to commit (stop) */
+        return;
+    }
+    /* Revoked (or lost): what was handled is committed before the partitions go. */
+    brook_log(BROOK_LOG_DEBUG, "listener", "%s[%d]: revoking %d partition(s)", l->decl->id,
+              m->index, parts->cnt);
+    brook__recover_revoked(m->recover, parts);
+    if (atomic_load(&l->consume->crashing)) {
+        drop_pending(m);
+    } else {
+        store_pending(m);
+        if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk))
+            commit_sync(m, "revoke", brook__now_ms() + DRAIN_MAX_MS);
+    }
+    if (cooperative)
+        rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+    else
+        rd_kafka_assign(rk, NULL);
+}
+
+/* ---- handling -----------------------------------------------------------------------------------
+ */
+
+/* Decodes and runs the handler once. A record that cannot be decoded is BROOK_FAIL with
+ * brook.DeserializationError: retrying cannot help it. */
+static brook_result_t invoke(brook__member_t *m) {
+    brook_listener_t *l = m->listener;
+    brook_ctx_t *ctx = &m->ctx;
+    const brook_record_t *r = &ctx->record;
+    const void *key, *value;
+    brook_error_t err = {0};
+    brook_result_t res;
+    ctx->failure_name[0] = 0;
+    ctx->failure_message[0] = 0;
+    if (brook__serde_decode(&l->key, r->key, r->key_len, &m->key_dec, &key, &err) ||
+        brook__serde_decode(&l->value, r->value, r->value_len, &m->value_dec, &value, &err)) {
+        snprintf(ctx->failure_name, sizeof(ctx->failure_name), "brook.DeserializationError");
+        snprintf(ctx->failure_message, sizeof(ctx->failure_message), "%s", err.message);
+        res = BROOK_FAIL;
+    } else {
+        res = l->handler(ctx, key, value, l->handler_opaque);
+        if (res != BROOK_OK && res != BROOK_RETRY && res != BROOK_FAIL) {
+            brook_log(BROOK_LOG_WARN, "listener", "%s: handler returned %d, taken as FAIL",
+                      l->decl->id, (int)res);
+            res = BROOK_FAIL;
+        }
+    }
+    brook__decoded_clear(&l->key, &m->key_dec);
+    brook__decoded_clear(&l->value, &m->value_dec);
+    if (res == BROOK_OK)
+        atomic_fetch_add(&l->handled, 1);
+    else
+        atomic_fetch_add(&l->failed, 1);
+    return res;
+}
+
+/* Handles msg; returns true when msg is kept (see member_done) and must not be destroyed. */
+static bool handle_message(brook__member_t *m, rd_kafka_message_t *msg) {
+    brook_ctx_t *ctx = &m->ctx;
+    brook__ctx_reset(ctx, msg);
+    if (brook__recover_reads_headers(m->recover))
+        brook__ctx_headers(ctx);
+    ctx->attempt = brook__recover_attempt_of(m->recover, &ctx->record);
+    brook_result_t res = invoke(m);
+    if (res == BROOK_OK) {
+        brook__recover_succeeded(m->recover, &ctx->record);
+        return member_done(m, msg, false);
+    }
+    brook__ctx_headers(ctx); /* forwards copy them */
+    brook__failure_t f = {.record = &ctx->record,
+                          .attempt = ctx->attempt,
+                          .name = ctx->failure_name,
+                          .message = ctx->failure_message};
+    brook_listener_t *l = m->listener;
+    switch (brook__recover_failed(m->recover, &f, res)) {
+    case BROOK__RECOVER_AGAIN:
+        atomic_fetch_add(&l->retried, 1);
+        return false;
+    case BROOK__RECOVER_FORWARD_FAILED:
+        return false;
+    case BROOK__RECOVER_RETRIED:
+        atomic_fetch_add(&l->retried, 1);
+        break;
+    case BROOK__RECOVER_DEAD_LETTERED:
+        atomic_fetch_add(&l->dead_lettered, 1);
+        break;
+    case BROOK__RECOVER_GIVEN_UP:
+        break;
+    }
+    return member_done(m, msg, true);
+}
+
+/* Runs on the member's thread, inside poll: an asynchronous commit finished. Refusals while
+ * the group rebalances are expected; the offsets stay stored for the next commit. */
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+    brook__member_t *m = opaque;
+    if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return;
+    bool rebalancing = err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+                       err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION;
+    brook_log(rebalancing ? BROOK_LOG_DEBUG : BROOK_LOG_WARN, "listener",
+              "%s[%d]: commit failed: %s (stored offsets are committed again at the next "
+              "interval)",
+              m->listener->decl->id, m->index, rd_kafka_err2str(err));
+}
+
+static void *member_main(void *arg) {
+    brook__member_t *m = arg;
+    brook_listener_t *l = m->listener;
+    brook__consume_t *c = l->consume;
+    bool batch = l->decl->ack == BROOK_ACK_BATCH;
+    bool in_batch = false;
+    int64_t interval = c->decl->commit_interval_ms;
+    int64_t next_commit = brook__add_ms(brook__now_ms(), interval);
+    brook__outputs_bind(m->outputs);
+    while (atomic_load(&c->running)) {
+        brook__recover_tick(m->recover);
+        int64_t now = brook__now_ms();
+        if (now >= next_commit) {
+            if (batch)
+                store_pending(m);
+            /* Waits at most a commit interval for the handlers' sends; else next time. */
+            if (brook__outputs_failed(m->outputs)) {
+                if (brook__outputs_drain(m->outputs, brook__add_ms(now, interval))) {
+                    brook__outputs_clear_failed(m->outputs);
+                    rewind_to_committed(m);
+                }
+            } else if (brook__kafka_join_steady(&m->join) &&
+                       brook__outputs_drain(m->outputs, brook__add_ms(now, interval)) &&
+                       !brook__outputs_failed(m->outputs)) {
+                rd_kafka_commit(m->rk, NULL, 1);
+            }
+            now = brook__now_ms();
+            next_commit = brook__add_ms(now, interval);
+        }
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, in_batch ? 0 : 100);
+        if (!msg) {
+            if (batch)
+                store_pending(m);
+            in_batch = false;
+            continue;
+        }
+        in_batch = true;
+        if (msg->err) {
+            if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                brook_log(BROOK_LOG_WARN, "listener", "%s[%d]: %s", l->decl->id, m->index,
+                          rd_kafka_message_errstr(msg));
+            rd_kafka_message_destroy(msg);
+            continue;
+        }
+        if (brook__recover_intercept(m->recover, msg))
+            continue; /* held back: a retry record not yet due */
+        if (!handle_message(m, msg))
+            rd_kafka_message_destroy(msg);
+    }
+    brook__outputs_bind(NULL);
+    if (atomic_load(&c->crashing)) {
+        drop_pending(m);
+        brook__recover_drop(m->recover);
+        return NULL;
+    }
+    store_pending(m);
+    brook__recover_drop(m->recover);
+    pause_for_stop(m);
+    commit_on_stop(m, c->stop_deadline);
+    /* Every member of the app commits before any leaves: the first to leave starts a
+     * rebalance, during which the others' commits would be refused. Meanwhile this member
+     * keeps polling (paused), so a rebalance that a sibling's retried commit waits for can
+     * complete. */
+    pthread_mutex_lock(&c->stop_lock);
+    c->stop_committed++;
+    pthread_cond_broadcast(&c->stop_cond);
+    while (!c->stop_may_close) {
+        pthread_mutex_unlock(&c->stop_lock);
+        poll_paused(m);
+        pthread_mutex_lock(&c->stop_lock);
+    }
+    pthread_mutex_unlock(&c->stop_lock);
+    rd_kafka_consumer_close(m->rk);
+    return NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+brook__consume_t *brook__consume_new(const brook_decl_t *d, brook_app_t *app) {
+    brook__consume_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->decl = d;
+    c->app = app;
+    c->listeners = calloc(d->listener_count ? d->listener_count : 1, sizeof(*c->listeners));
+    if (!c->listeners) {
+        free(c);
+        return NULL;
+    }
+    c->count = d->listener_count;
+    for (size_t i = 0; i < c->count; i++) {
+        c->listeners[i].consume = c;
+        c->listeners[i].decl = &d->listeners[i];
+    }
+    pthread_mutex_init(&c->stop_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines are brook__now_ms() */
+    pthread_cond_init(&c->stop_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    return c;
+}
+
+size_t brook__consume_count(const brook__consume_t *c) {
+    return c->count;
+}
+
+brook_listener_t *brook__consume_at(brook__consume_t *c, size_t i) {
+    return i < c->count ? &c->listeners[i] : NULL;
+}
+
+brook_listener_t *brook__consume_find(brook__consume_t *c, const char *id) {
+    for (size_t i = 0; i < c->count; i++)
+        if (!strcmp(c->listeners[i].decl->id, id))
+            return &c->listeners[i];
+    return NULL;
+}
+
+int brook__consume_set_handler(brook__consume_t *c, const char *id, brook_handler_fn *fn,
+                               void *opaque) {
+    brook_listener_t *l = brook__consume_find(c, id);
+    if (!l)
+        return BROOK_ERR_NOT_FOUND;
+    l->handler = fn;
+    l->handler_opaque = opaque;
+    return 0;
+}
+
+static int member_conf(brook__member_t *m, rd_kafka_conf_t *conf, brook_error_t *err) {
+    brook_listener_t *l = m->listener;
+    brook__consume_t *c = l->consume;
+    const brook_decl_listener_t *d = l->decl;
+    char client_id[256];
+    snprintf(client_id, sizeof(client_id), "%s-%s-%d", c->decl->name, d->id, m->index);
+    struct {
+        const char *name, *value;
+    } props[] = {
+        {"bootstrap.servers", c->env.bootstrap},
+        {"client.id", client_id},
+        {"group.id", d->group},
+        /* Brook commits stored offsets itself, asynchronously every commit_interval_ms from
+         * the poll thread: librdkafka's auto-commit would also commit at destroy, and a
+         * crash must not. */
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", d->start_from == BROOK_START_LATEST ? "latest" : "earliest"},
+        {"enable.partition.eof", "false"},
+    };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]) && !rc; i++)
+        rc = brook__kafka_conf_set(conf, props[i].name, props[i].value, err);
+    if (!rc)
+        rc = brook__kafka_consumer_defaults(conf, c->decl, d, c->env.embedded, err);
+    if (!rc)
+        rc = brook__kafka_apply_user(c->decl, conf, false, err);
+    /* After the user's "debug", which it extends. */
+    if (!rc)
+        rc = brook__kafka_track_join_state(conf, &m->join, c->decl, err);
+    return rc;
+}
+
+static int member_start(brook__member_t *m, rd_kafka_topic_partition_list_t *sub,
+                        brook_error_t *err) {
+    brook_listener_t *l = m->listener;
+    brook__consume_t *c = l->consume;
+    const brook_decl_listener_t *d = l->decl;
+    m->ctx.member = m;
+    if (d->ack == BROOK_ACK_BATCH) {
+        m->pending_cap = 500;
+        if (!(m->pending = calloc(m->pending_cap, sizeof(*m->pending))))
+            return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    }
+    if (!(m->outputs = brook__outputs_new(c->env.producer)))
+        return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    rd_kafka_conf_t *conf = brook__kafka_conf_new();
+    rd_kafka_conf_set_opaque(conf, m);
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+    int rc = member_conf(m, conf, err);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        return rc;
+    }
+    char errstr[512];
+    m->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!m->rk) {
+        rd_kafka_conf_destroy(conf);
+        return brook_error_set(err, BROOK_ERR_KAFKA, "listener %s: %s", d->id, errstr);
+    }
+    if (!(m->recover = brook__recover_new(m->rk, d, c->env.producer)))
+        return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    rd_kafka_poll_set_consumer(m->rk);
+    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(m->rk, sub);
+    if (kerr)
+        return brook_error_set(err, kerr, "listener %s: subscribe: %s", d->id,
+                               rd_kafka_err2str(kerr));
+    return 0;
+}
+
+static int listener_start(brook_listener_t *l, brook_error_t *err) {
+    brook__consume_t *c = l->consume;
+    const brook_decl_listener_t *d = l->decl;
+    int rc = brook__serde_resolve(&l->key, c->env.types, &d->key, c->decl->source,
+                                  BROOK_AVRO_FRAMING_SINGLE_OBJECT, 0, err);
+    if (!rc)
+        rc = brook__serde_resolve(&l->value, c->env.types, &d->value, c->decl->source,
+                                  BROOK_AVRO_FRAMING_SINGLE_OBJECT, 0, err);
+    if (rc)
+        return rc;
+    if (!l->handler)
+        return brook_error_set(err, BROOK_ERR_STATE,
+                               "%s:%d: listener \"%s\": no handler bound (handler \"%s\")",
+                               c->decl->source, d->line, d->id, d->handler);
+    l->members = calloc((size_t)d->concurrency, sizeof(*l->members));
+    if (!l->members)
+        return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    l->member_count = d->concurrency;
+
+    /* Subscription: declared topics, their retry topics, or the pattern. */
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(4);
+    if (d->topic_pattern) {
+        char pattern[1024];
+        snprintf(pattern, sizeof(pattern), "%s%s", d->topic_pattern[0] == '^' ? "" : "^",
+                 d->topic_pattern);
+        rd_kafka_topic_partition_list_add(sub, pattern, RD_KAFKA_PARTITION_UA);
+    }
+    for (size_t i = 0; i < d->topic_count; i++)
+        rd_kafka_topic_partition_list_add(sub, d->topics[i], RD_KAFKA_PARTITION_UA);
+    brook__recover_subscription(d, sub);
+    for (int i = 0; i < l->member_count && !rc; i++) {
+        l->members[i].listener = l;
+        l->members[i].index = i;
+        rc = member_start(&l->members[i], sub, err);
+    }
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (rc)
+        return rc;
+    for (int i = 0; i < l->member_count; i++) {
+        brook__member_t *m = &l->members[i];
+        if (pthread_create(&m->thread, NULL, member_main, m))
+            return brook_error_set(err, BROOK_ERR_STATE, "listener %s: cannot start thread", d->id);
+        m->thread_started = true;
+    }
+    brook_log(BROOK_LOG_INFO, "listener", "%s: %d member(s) in group %s, ack %s", d->id,
+              l->member_count, d->group, brook_decl_ack_name(d->ack));
+    return 0;
+}
+
+int brook__consume_start(brook__consume_t *c, const brook__consume_env_t *env, brook_error_t *err) {
+    c->env = *env;
+    atomic_store(&c->running, true);
+    int rc = 0;
+    for (size_t i = 0; i < c->count && !rc; i++)
+        rc = listener_start(&c->listeners[i], err);
+    return rc;
+}
+
+static void join_members(brook__consume_t *c) {
+    for (size_t i = 0; i < c->count; i++)
+        for (int k = 0; k < c->listeners[i].member_count; k++) {
+            brook__member_t *m = &c->listeners[i].members[k];
+            if (m->thread_started) {
+                pthread_join(m->thread, NULL);
+                m->thread_started = false;
+            }
+        }
+}
+
+int brook__consume_stop(brook__consume_t *c, int64_t deadline, bool crash,
+                        brook__producer_t *producer) {
+    int members = 0, rc = 0;
+    for (size_t i = 0; i < c->count; i++)
+        for (int k = 0; k < c->listeners[i].member_count; k++)
+            members += c->listeners[i].members[k].thread_started;
+    c->stop_deadline = deadline;
+    if (crash)
+        atomic_store(&c->crashing, true);
+    atomic_store(&c->running, false);
+    if (crash) {
+        brook__producer_purge(producer);
+    } else {
+        struct timespec until = {(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000};
+        pthread_mutex_lock(&c->stop_lock);
+        while (c->stop_committed < members &&
+               pthread_cond_timedwait(&c->stop_cond, &c->stop_lock, &until) == 0)
+            ;
+        if (c->stop_committed < members) {
+            brook_log(BROOK_LOG_WARN, "app",
+                      "%s: %d of %d listener member(s) not done within shutdown_timeout_ms",
+                      c->decl->name, members - c->stop_committed, members);
+            brook__producer_purge(producer);
+            rc = BROOK_ERR_TIMEOUT;
+        }
+        c->stop_may_close = true;
+        pthread_cond_broadcast(&c->stop_cond);
+        pthread_mutex_unlock(&c->stop_lock);
+    }
+    join_members(c);
+    for (size_t i = 0; i < c->count && !rc && !crash; i++)
+        for (int k = 0; k < c->listeners[i].member_count && !rc; k++)
+            rc = c->listeners[i].members[k].stop_err;
+    return rc;
+}
+
+void brook__consume_free(brook__consume_t *c) {
+    if (!c)
+        return;
+    join_members(c);
+    bool crashing = atomic_load(&c->crashing);
+    for (size_t i = 0; i < c->count; i++) {
+        brook_listener_t *l = &c->listeners[i];
+        for (int k = 0; k < l->member_count; k++) {
+            brook__member_t *m = &l->members[k];
+            if (m->rk)
+                rd_kafka_destroy_flags(m->rk, crashing ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
+            brook__recover_free(m->recover);
+            brook__outputs_free(m->outputs);
+            brook__decoded_free(&l->key, &m->key_dec);
+            brook__decoded_free(&l->value, &m->value_dec);
+            free(m->headers);
+            free(m->pending);
+        }
+        free(l->members);
+    }
+    free(c->listeners);
+    pthread_cond_destroy(&c->stop_cond);
+    pthread_mutex_destroy(&c->stop_lock);
+    free(c);
+}
+
+/* ---- listeners (brook.h) -------------------------------------------------------------------- */
+
+void brook_listener_stats(const brook_listener_t *l, brook_listener_stats_t *out) {
+    if (!out)
+        return;
+    memset(out, 0, sizeof(*out));
+    if (!l)
+        return;
+    out->handled = atomic_load(&l->handled);
+    out->failed = atomic_load(&l->failed);
+    out->retried = atomic_load(&l->retried);
+    out->dead_lettered = atomic_load(&l->dead_lettered);
+    out->rebalances = atomic_load(&l->rebalances);
+}
+
+const char *brook_listener_id(const brook_listener_t *l) {
+    return l ? l->decl->id : NULL;
+}
+
+bool brook_listener_assigned(const brook_listener_t *l) {
+    if (!l || !l->member_count)
+        return false;
+    for (int i = 0; i < l->member_count; i++)
+        if (!atomic_load(&l->members[i].assigned))
+            return false;
+    return true;
+}

@@ -1,0 +1,80 @@
+/* Inside consume/: listeners, their members and the handler context. */
+#ifndef BROOK_CONSUME_MEMBER_H
+#define BROOK_CONSUME_MEMBER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "consume/consume.h"
+#include "kafka/kafka.h"
+#include "recover/recover.h"
+
+typedef struct brook__member_s brook__member_t;
+
+struct brook_ctx_s {
+    brook__member_t *member;
+    brook_record_t record;
+    rd_kafka_message_t *msg;
+    int attempt;
+    bool acked;
+    bool headers_ready; /* record.headers filled (on first use: parsing them allocates) */
+    char failure_name[128];
+    char failure_message[512];
+};
+
+struct brook__member_s {
+    brook__join_state_t join; /* first: the consumer's opaque is the member (kafka/kafka.h) */
+    brook_listener_t *listener;
+    int index;
+    rd_kafka_t *rk;
+    pthread_t thread;
+    bool thread_started;
+    brook__decoded_t key_dec, value_dec;
+    brook_header_t *headers; /* scratch for the record view */
+    size_t headers_cap;
+    rd_kafka_message_t **pending; /* batch ack: handled, not yet stored */
+    size_t pending_count, pending_cap;
+    brook_ctx_t ctx;
+    brook__recover_t *recover;
+    brook__outputs_t *outputs; /* its handlers' sends */
+    atomic_bool stopping;      /* rejoining at stop only to commit: keep paused */
+    atomic_bool assigned;      /* has received an assignment since it joined */
+    int stop_err;              /* the commit at stop failed with this */
+};
+
+struct brook_listener_s {
+    brook__consume_t *consume;
+    const brook_decl_listener_t *decl;
+    brook__serde_t key, value;
+    brook_handler_fn *handler;
+    void *handler_opaque;
+    brook__member_t *members;
+    int member_count;
+    atomic_uint_fast64_t handled, failed, retried, dead_lettered, rebalances;
+};
+
+struct brook__consume_s {
+    const brook_decl_t *decl;
+    brook_app_t *app;
+    brook_listener_t *listeners;
+    size_t count;
+    brook__consume_env_t env;
+    atomic_bool running;  /* members keep polling while set */
+    atomic_bool crashing; /* leave without committing */
+    int64_t stop_deadline;
+    /* Graceful stop: members count themselves committed, then wait to be let close. */
+    pthread_mutex_t stop_lock;
+    pthread_cond_t stop_cond;
+    int stop_committed;
+    bool stop_may_close;
+};
+
+/* ctx.c: makes ctx describe msg (headers parsed on first use). */
+void brook__ctx_reset(brook_ctx_t *ctx, rd_kafka_message_t *msg);
+void brook__ctx_headers(brook_ctx_t *ctx);
+/* Stores msg's offset + 1 for the next commit. */
+void brook__store_offset(const rd_kafka_message_t *msg);
+
+#endif

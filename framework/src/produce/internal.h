@@ -1,0 +1,69 @@
+/* Inside produce/: the producer, its templates and the record opaques delivery reports carry. */
+#ifndef BROOK_PRODUCE_INTERNAL_H
+#define BROOK_PRODUCE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "produce/produce.h"
+
+struct brook_template_s {
+    uint32_t tag; /* TEMPLATE_TAG: tells a template from the other opaques below */
+    brook__producer_t *producer;
+    rd_kafka_topic_t *rkt;
+    const brook_decl_template_t *decl;
+    brook__serde_t key, value;
+    brook_delivery_fn *delivery_cb; /* set before start only: the producer thread reads it */
+    void *delivery_opaque;
+    atomic_uint_fast64_t sent, delivered, failed;
+};
+
+struct brook__producer_s {
+    const brook_decl_t *decl;
+    rd_kafka_t *rk;
+    pthread_t thread;
+    bool thread_started;
+    atomic_bool run;
+    brook_template_t *templates;
+    size_t template_count;
+};
+
+/* Every record's librdkafka opaque says which template sent it: the template itself, or, for
+ * a send from a handler, the handling member's sender for that template, or an envelope when
+ * the caller passes an opaque of its own, or a forward. All start with a tag, so the delivery
+ * callback can tell them apart. */
+#define TEMPLATE_TAG 0x74706cu
+#define SENDER_TAG 0x736e64u
+#define ENVELOPE_TAG 0x656e76u
+#define FORWARD_TAG 0x667764u
+
+typedef struct {
+    uint32_t tag; /* SENDER_TAG */
+    brook_template_t *tpl;
+    brook__outputs_t *outputs;
+} brook__sender_t;
+
+struct brook__outputs_s {
+    brook__producer_t *producer;
+    brook__sender_t *senders; /* one per template */
+    atomic_int inflight;
+    atomic_bool failed;
+    atomic_int waiters; /* threads in brook__outputs_drain */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+};
+
+typedef struct {
+    uint32_t tag; /* ENVELOPE_TAG */
+    brook_template_t *tpl;
+    brook__outputs_t *outputs; /* NULL when not sent from a handler */
+    void *msg_opaque;
+} brook__envelope_t;
+
+/* The outputs the calling thread is bound to, or NULL. */
+brook__outputs_t *brook__outputs_current(void);
+/* One of o's sends was queued / ended (err: failed for good). */
+void brook__outputs_sent(brook__outputs_t *o);
+void brook__outputs_done(brook__outputs_t *o, bool failed);
+
+#endif

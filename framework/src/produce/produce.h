@@ -1,0 +1,66 @@
+/*
+ * Producing: the app's one idempotent producer and its thread (which serves delivery
+ * reports), the templates (typed sends), forwards (retry and DLT records, sent and waited
+ * for), and outputs: the count of a listener member's sends not yet delivered, which its
+ * commits wait for.
+ */
+#ifndef BROOK_PRODUCE_H
+#define BROOK_PRODUCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "brook/brook.h"
+#include "config/decl.h"
+#include "serde/serde.h"
+
+typedef struct brook__producer_s brook__producer_t;
+
+/* The producer of declaration `d` (borrowed) with its templates, not started: delivery
+ * callbacks may be set on the templates until it starts. */
+brook__producer_t *brook__producer_new(const brook_decl_t *d);
+/* Resolves the templates' serdes; refuses what the declaration asks and Brook cannot do. */
+int brook__producer_resolve(brook__producer_t *p, const brook__types_t *types, brook_error_t *err);
+/* Connects to `bootstrap` and starts the producer thread. */
+int brook__producer_start(brook__producer_t *p, const char *bootstrap, brook_error_t *err);
+/* Opens the templates' topic handles (after the topics were provisioned). */
+int brook__producer_open_templates(brook__producer_t *p, brook_error_t *err);
+/* The librdkafka handle once started (provisioning uses it for Admin requests), else NULL. */
+rd_kafka_t *brook__producer_handle(brook__producer_t *p);
+brook_template_t *brook__producer_template(brook__producer_t *p, const char *name);
+/* Fails every queued and in-flight record at once: each still gets its delivery report (with a
+ * purge error). Waiting forwards return, their records are held and not committed, so nothing
+ * is lost. */
+void brook__producer_purge(brook__producer_t *p);
+/* Delivers what is queued until `deadline` (purged beyond it; at once when `drop` is set,
+ * for a crash-like exit), serves the last reports and stops the thread. 0, or
+ * BROOK_ERR_TIMEOUT when records were not delivered in time. */
+int brook__producer_stop(brook__producer_t *p, int64_t deadline, bool drop);
+void brook__producer_free(brook__producer_t *p);
+
+/* Produces one record and waits for its delivery report (retry and DLT forwards must be
+ * durable before the source offset is stored). Takes ownership of headers. Returns 0 or the
+ * delivery error. */
+int brook__producer_forward(brook__producer_t *p, const char *topic, int32_t partition,
+                            const void *key, size_t key_len, const void *value, size_t value_len,
+                            rd_kafka_headers_t *headers);
+
+/* ---- outputs ------------------------------------------------------------------------------ */
+
+typedef struct brook__outputs_s brook__outputs_t;
+
+/* Counts the sends made through p's templates on threads bound to it. */
+brook__outputs_t *brook__outputs_new(brook__producer_t *p);
+void brook__outputs_free(brook__outputs_t *o);
+/* Binds the calling thread (a member's poll thread) to o; NULL unbinds. */
+void brook__outputs_bind(brook__outputs_t *o);
+/* Waits until none of o's sends is in flight; false at `deadline`. */
+bool brook__outputs_drain(brook__outputs_t *o, int64_t deadline);
+int brook__outputs_inflight(brook__outputs_t *o);
+/* Whether a send failed for good since the last brook__outputs_clear_failed. */
+bool brook__outputs_failed(brook__outputs_t *o);
+void brook__outputs_clear_failed(brook__outputs_t *o);
+
+#endif

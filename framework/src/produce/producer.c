@@ -1,0 +1,326 @@
+/* The app's producer, its thread, forwards and outputs (produce/produce.h). */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core.h"
+#include "kafka/kafka.h"
+#include "produce/internal.h"
+
+brook__producer_t *brook__producer_new(const brook_decl_t *d) {
+    brook__producer_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->decl = d;
+    p->templates = calloc(d->template_count ? d->template_count : 1, sizeof(*p->templates));
+    if (!p->templates) {
+        free(p);
+        return NULL;
+    }
+    p->template_count = d->template_count;
+    for (size_t i = 0; i < d->template_count; i++) {
+        p->templates[i].tag = TEMPLATE_TAG;
+        p->templates[i].producer = p;
+        p->templates[i].decl = &d->templates[i];
+    }
+    return p;
+}
+
+int brook__producer_resolve(brook__producer_t *p, const brook__types_t *types, brook_error_t *err) {
+    for (size_t i = 0; i < p->template_count; i++) {
+        brook_template_t *t = &p->templates[i];
+        const brook_decl_template_t *d = t->decl;
+        /* Refused rather than ignored: a user who asks for exactly-once must not get less. */
+        if (d->transactional)
+            return brook_error_set(err, BROOK_ERR_DECL,
+                                   "%s:%d: templates[\"%s\"].transactional: transactions are "
+                                   "not supported yet; remove it to send with the idempotent "
+                                   "producer",
+                                   p->decl->source, d->line, d->name);
+        int rc = brook__serde_resolve(&t->key, types, &d->key, p->decl->source, d->framing,
+                                      d->schema_id, err);
+        if (!rc)
+            rc = brook__serde_resolve(&t->value, types, &d->value, p->decl->source, d->framing,
+                                      d->schema_id, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+brook_template_t *brook__producer_template(brook__producer_t *p, const char *name) {
+    for (size_t i = 0; i < p->template_count; i++)
+        if (!strcmp(p->templates[i].decl->name, name))
+            return &p->templates[i];
+    return NULL;
+}
+
+rd_kafka_t *brook__producer_handle(brook__producer_t *p) {
+    return p->rk;
+}
+
+/* A forward's delivery report, waited for by the forwarding thread. */
+typedef struct {
+    uint32_t tag; /* FORWARD_TAG */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    rd_kafka_resp_err_t err;
+} brook__forward_t;
+
+/* Runs on the producer thread (inside rd_kafka_poll). */
+static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    if (!m->_private)
+        return;
+    uint32_t tag = *(const uint32_t *)m->_private;
+    if (tag == FORWARD_TAG) {
+        brook__forward_t *f = m->_private;
+        pthread_mutex_lock(&f->lock);
+        f->err = m->err;
+        f->done = true;
+        pthread_cond_signal(&f->cond);
+        pthread_mutex_unlock(&f->lock);
+        return;
+    }
+    brook_template_t *tpl = m->_private;
+    brook__outputs_t *outputs = NULL;
+    void *msg_opaque = NULL;
+    brook__envelope_t *env = NULL;
+    if (tag == ENVELOPE_TAG) {
+        env = m->_private;
+        tpl = env->tpl;
+        outputs = env->outputs;
+        msg_opaque = env->msg_opaque;
+    } else if (tag == SENDER_TAG) {
+        brook__sender_t *s = m->_private;
+        tpl = s->tpl;
+        outputs = s->outputs;
+    }
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    if (m->err) {
+        atomic_fetch_add(&tpl->failed, 1);
+        brook_log(BROOK_LOG_ERROR, "template", "%s: record to %s [%d] not delivered: %s",
+                  tpl->decl->name, topic, (int)m->partition, rd_kafka_err2str(m->err));
+    } else {
+        atomic_fetch_add(&tpl->delivered, 1);
+    }
+    if (tpl->delivery_cb)
+        tpl->delivery_cb(tpl, m->err, topic, m->partition, m->offset, msg_opaque,
+                         tpl->delivery_opaque);
+    if (outputs)
+        brook__outputs_done(outputs, m->err != 0);
+    free(env);
+}
+
+static void *producer_main(void *arg) {
+    brook__producer_t *p = arg;
+    while (atomic_load(&p->run))
+        rd_kafka_poll(p->rk, 100);
+    rd_kafka_poll(p->rk, 0);
+    return NULL;
+}
+
+int brook__producer_start(brook__producer_t *p, const char *bootstrap, brook_error_t *err) {
+    rd_kafka_conf_t *conf = brook__kafka_conf_new();
+    rd_kafka_conf_set_dr_msg_cb(conf, delivered);
+    int rc = brook__kafka_conf_set(conf, "bootstrap.servers", bootstrap, err);
+    if (!rc)
+        rc = brook__kafka_conf_set(conf, "client.id", p->decl->name, err);
+    if (!rc)
+        rc = brook__kafka_conf_set(conf, "enable.idempotence", "true", err);
+    /* The partition a Java producer would choose for a key; random for null keys. */
+    if (!rc)
+        rc = brook__kafka_conf_set(conf, "partitioner", "murmur2_random", err);
+    if (!rc)
+        rc = brook__kafka_apply_user(p->decl, conf, true, err);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        return rc;
+    }
+    char errstr[512];
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!p->rk) {
+        rd_kafka_conf_destroy(conf);
+        return brook_error_set(err, BROOK_ERR_KAFKA, "producer: %s", errstr);
+    }
+    atomic_store(&p->run, true);
+    if (pthread_create(&p->thread, NULL, producer_main, p))
+        return brook_error_set(err, BROOK_ERR_STATE, "cannot start the producer thread");
+    p->thread_started = true;
+    return 0;
+}
+
+int brook__producer_open_templates(brook__producer_t *p, brook_error_t *err) {
+    for (size_t i = 0; i < p->template_count; i++) {
+        brook_template_t *t = &p->templates[i];
+        if (!(t->rkt = rd_kafka_topic_new(p->rk, t->decl->topic, NULL)))
+            return brook_error_set(err, BROOK_ERR_KAFKA, "template %s: %s", t->decl->name,
+                                   rd_kafka_err2str(rd_kafka_last_error()));
+    }
+    return 0;
+}
+
+void brook__producer_purge(brook__producer_t *p) {
+    if (p->rk)
+        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+}
+
+int brook__producer_stop(brook__producer_t *p, int64_t deadline, bool drop) {
+    if (!p->rk)
+        return 0;
+    int rc = 0;
+    int64_t left = deadline - brook__now_ms();
+    int timeout_ms = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+    if (drop) {
+        int n = rd_kafka_outq_len(p->rk);
+        if (n)
+            brook_log(BROOK_LOG_WARN, "app", "%s: dropping %d unsent record(s)", p->decl->name, n);
+        brook__producer_purge(p);
+    } else if (rd_kafka_flush(p->rk, timeout_ms)) {
+        brook_log(BROOK_LOG_ERROR, "app", "%s: %d record(s) not delivered before shutdown",
+                  p->decl->name, rd_kafka_outq_len(p->rk));
+        brook__producer_purge(p);
+        rc = BROOK_ERR_TIMEOUT;
+    }
+    /* Serve the reports of what was purged, so every send still hears how it ended. */
+    rd_kafka_flush(p->rk, 1000);
+    atomic_store(&p->run, false);
+    if (p->thread_started) {
+        pthread_join(p->thread, NULL);
+        p->thread_started = false;
+    }
+    for (size_t i = 0; i < p->template_count; i++)
+        if (p->templates[i].rkt) {
+            rd_kafka_topic_destroy(p->templates[i].rkt);
+            p->templates[i].rkt = NULL;
+        }
+    rd_kafka_destroy(p->rk);
+    p->rk = NULL;
+    return rc;
+}
+
+void brook__producer_free(brook__producer_t *p) {
+    if (!p)
+        return;
+    free(p->templates);
+    free(p);
+}
+
+/* ---- forwards ------------------------------------------------------------------------------- */
+
+int brook__producer_forward(brook__producer_t *p, const char *topic, int32_t partition,
+                            const void *key, size_t key_len, const void *value, size_t value_len,
+                            rd_kafka_headers_t *headers) {
+    brook__forward_t f = {.tag = FORWARD_TAG};
+    pthread_mutex_init(&f.lock, NULL);
+    pthread_cond_init(&f.cond, NULL);
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
+                          RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+                          RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(&f), RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(headers);
+    } else {
+        /* librdkafka reports every queued record, delivered or failed for good, and the
+         * producer thread keeps serving reports until every listener has stopped. */
+        pthread_mutex_lock(&f.lock);
+        while (!f.done)
+            pthread_cond_wait(&f.cond, &f.lock);
+        pthread_mutex_unlock(&f.lock);
+        err = f.err;
+    }
+    pthread_cond_destroy(&f.cond);
+    pthread_mutex_destroy(&f.lock);
+    return err;
+}
+
+/* ---- outputs -------------------------------------------------------------------------------- */
+
+/* The outputs whose member's handler runs on this thread, if any. */
+static __thread brook__outputs_t *current_outputs;
+
+brook__outputs_t *brook__outputs_new(brook__producer_t *p) {
+    brook__outputs_t *o = calloc(1, sizeof(*o));
+    if (!o)
+        return NULL;
+    o->producer = p;
+    o->senders = calloc(p->template_count ? p->template_count : 1, sizeof(*o->senders));
+    if (!o->senders) {
+        free(o);
+        return NULL;
+    }
+    for (size_t i = 0; i < p->template_count; i++) {
+        o->senders[i].tag = SENDER_TAG;
+        o->senders[i].tpl = &p->templates[i];
+        o->senders[i].outputs = o;
+    }
+    pthread_mutex_init(&o->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines are brook__now_ms() */
+    pthread_cond_init(&o->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    return o;
+}
+
+void brook__outputs_free(brook__outputs_t *o) {
+    if (!o)
+        return;
+    pthread_cond_destroy(&o->cond);
+    pthread_mutex_destroy(&o->lock);
+    free(o->senders);
+    free(o);
+}
+
+void brook__outputs_bind(brook__outputs_t *o) {
+    current_outputs = o;
+}
+
+brook__outputs_t *brook__outputs_current(void) {
+    return current_outputs;
+}
+
+void brook__outputs_sent(brook__outputs_t *o) {
+    atomic_fetch_add(&o->inflight, 1);
+}
+
+/* On the producer thread. The failure is recorded before the count drops, so a member that
+ * sees no sends in flight also sees it; a drain waiting for the last send is woken (a drain
+ * counts itself a waiter before it reads the count, so either it sees 0 or this sees it). */
+void brook__outputs_done(brook__outputs_t *o, bool failed) {
+    if (failed)
+        atomic_store(&o->failed, true);
+    if (atomic_fetch_sub(&o->inflight, 1) == 1 && atomic_load(&o->waiters) > 0) {
+        pthread_mutex_lock(&o->lock);
+        pthread_cond_broadcast(&o->cond);
+        pthread_mutex_unlock(&o->lock);
+    }
+}
+
+bool brook__outputs_drain(brook__outputs_t *o, int64_t deadline) {
+    if (atomic_load(&o->inflight) == 0)
+        return true;
+    struct timespec until = {(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000};
+    pthread_mutex_lock(&o->lock);
+    atomic_fetch_add(&o->waiters, 1);
+    while (atomic_load(&o->inflight) > 0 && brook__now_ms() < deadline)
+        pthread_cond_timedwait(&o->cond, &o->lock, &until);
+    atomic_fetch_sub(&o->waiters, 1);
+    pthread_mutex_unlock(&o->lock);
+    return atomic_load(&o->inflight) == 0;
+}
+
+int brook__outputs_inflight(brook__outputs_t *o) {
+    return atomic_load(&o->inflight);
+}
+
+bool brook__outputs_failed(brook__outputs_t *o) {
+    return atomic_load(&o->failed);
+}
+
+void brook__outputs_clear_failed(brook__outputs_t *o) {
+    atomic_store(&o->failed, false);
+}

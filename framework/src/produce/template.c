@@ -1,0 +1,139 @@
+/* Templates: typed sends through the app's one idempotent producer (brook.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "produce/internal.h"
+
+/* Each sending thread serializes into its own buffers, kept across sends, so a send
+ * allocates nothing of its own; librdkafka copies the payload. */
+typedef struct {
+    brook_buf_t key, value;
+} send_scratch_t;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p) {
+    send_scratch_t *s = p;
+    brook_buf_free(&s->key);
+    brook_buf_free(&s->value);
+    free(s);
+}
+
+static void scratch_key_init(void) {
+    pthread_key_create(&scratch_key, scratch_free);
+}
+
+static send_scratch_t *scratch_get(void) {
+    pthread_once(&scratch_once, scratch_key_init);
+    send_scratch_t *s = pthread_getspecific(scratch_key);
+    if (!s && (s = calloc(1, sizeof(*s))))
+        pthread_setspecific(scratch_key, s);
+    return s;
+}
+
+int brook_template_set_delivery_cb(brook_template_t *tpl, brook_delivery_fn *fn, void *opaque) {
+    if (!tpl)
+        return BROOK_ERR_INVALID_ARG;
+    if (tpl->producer->rk)
+        return BROOK_ERR_STATE;
+    tpl->delivery_cb = fn;
+    tpl->delivery_opaque = opaque;
+    return 0;
+}
+
+const char *brook_template_topic(const brook_template_t *tpl) {
+    return tpl ? tpl->decl->topic : NULL;
+}
+
+int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_len,
+                            const void *value, size_t value_len, const brook_send_opts_t *opts) {
+    static const brook_send_opts_t defaults = BROOK_SEND_OPTS_INIT;
+    if (!tpl)
+        return BROOK_ERR_INVALID_ARG;
+    if (!opts)
+        opts = &defaults;
+    brook__producer_t *p = tpl->producer;
+    if (!p->rk)
+        return BROOK_ERR_STATE;
+    /* A handler's send counts as its member's output until delivered. */
+    brook__outputs_t *outputs = brook__outputs_current();
+    if (outputs && outputs->producer != p)
+        outputs = NULL;
+    void *msg_opaque = outputs ? (void *)&outputs->senders[tpl - p->templates] : (void *)tpl;
+    brook__envelope_t *env = NULL;
+    if (opts->msg_opaque) {
+        if (!(env = malloc(sizeof(*env))))
+            return BROOK_ERR_NOMEM;
+        env->tag = ENVELOPE_TAG;
+        env->tpl = tpl;
+        env->outputs = outputs;
+        env->msg_opaque = opts->msg_opaque;
+        msg_opaque = env;
+    }
+    if (outputs)
+        brook__outputs_sent(outputs);
+    bool redirected = opts->topic && strcmp(opts->topic, tpl->decl->topic);
+    rd_kafka_headers_t *hdrs = NULL;
+    if (opts->header_count) {
+        hdrs = rd_kafka_headers_new(opts->header_count);
+        for (size_t i = 0; i < opts->header_count; i++)
+            rd_kafka_header_add(hdrs, opts->headers[i].name, -1, opts->headers[i].value,
+                                opts->headers[i].value ? (ssize_t)opts->headers[i].len : 0);
+    }
+    /* The template's own topic handle; another topic's is looked up (a reference, no copy)
+     * and released at once: a queued record holds its own reference. */
+    rd_kafka_topic_t *rkt = redirected ? rd_kafka_topic_new(p->rk, opts->topic, NULL) : tpl->rkt;
+    rd_kafka_resp_err_t err =
+        rkt ? rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(opts->partition),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
+                                RD_KAFKA_V_KEY(key, key_len),
+                                RD_KAFKA_V_VALUE((void *)value, value_len),
+                                RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
+                                RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END)
+            : rd_kafka_last_error();
+    if (redirected && rkt)
+        rd_kafka_topic_destroy(rkt);
+    if (err) {
+        /* Not queued: ownership of the headers stayed with us. */
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        if (outputs)
+            brook__outputs_done(outputs, false);
+        free(env);
+        return err;
+    }
+    atomic_fetch_add(&tpl->sent, 1);
+    return 0;
+}
+
+int brook_template_send(brook_template_t *tpl, const void *key, const void *value,
+                        const brook_send_opts_t *opts) {
+    if (!tpl)
+        return BROOK_ERR_INVALID_ARG;
+    send_scratch_t *s = scratch_get();
+    if (!s)
+        return BROOK_ERR_NOMEM;
+    brook_buf_reset(&s->key);
+    brook_buf_reset(&s->value);
+    bool key_null, value_null;
+    brook_error_t err = {0};
+    int rc = brook__serde_encode(&tpl->key, key, &s->key, &key_null, &err);
+    if (!rc)
+        rc = brook__serde_encode(&tpl->value, value, &s->value, &value_null, &err);
+    if (rc)
+        return rc;
+    /* An empty, non-null value still needs a non-NULL pointer to stay non-null. */
+    static const uint8_t empty[1];
+    return brook_template_send_raw(
+        tpl, key_null ? NULL : (s->key.len ? s->key.data : empty), s->key.len,
+        value_null ? NULL : (s->value.len ? s->value.data : empty), s->value.len, opts);
+}
+
+int brook_template_flush(brook_template_t *tpl, int timeout_ms) {
+    if (!tpl)
+        return BROOK_ERR_INVALID_ARG;
+    if (!tpl->producer->rk)
+        return BROOK_ERR_STATE;
+    return rd_kafka_flush(tpl->producer->rk, timeout_ms) ? BROOK_ERR_TIMEOUT : 0;
+}

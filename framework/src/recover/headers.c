@@ -1,0 +1,101 @@
+/* Spring Kafka's header encodings (recover/headers.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "recover/headers.h"
+
+const brook_header_t *brook__record_header(const brook_record_t *r, const char *name) {
+    for (size_t i = 0; i < r->header_count; i++)
+        if (!strcmp(r->headers[i].name, name))
+            return &r->headers[i];
+    return NULL;
+}
+
+void brook__put_be32(uint8_t *b, int32_t v) {
+    uint32_t u = (uint32_t)v;
+    b[0] = (uint8_t)(u >> 24), b[1] = (uint8_t)(u >> 16), b[2] = (uint8_t)(u >> 8),
+    b[3] = (uint8_t)u;
+}
+
+void brook__put_be64(uint8_t *b, int64_t v) {
+    uint64_t u = (uint64_t)v;
+    for (int i = 7; i >= 0; i--, u >>= 8)
+        b[i] = (uint8_t)u;
+}
+
+/* Java's BigInteger.toByteArray(): minimal big-endian two's complement. */
+size_t brook__put_bigint(uint8_t *b, int64_t v) {
+    uint8_t full[8];
+    brook__put_be64(full, v);
+    size_t skip = 0;
+    while (skip < 7 && ((full[skip] == 0x00 && !(full[skip + 1] & 0x80)) ||
+                        (full[skip] == 0xff && (full[skip + 1] & 0x80))))
+        skip++;
+    memcpy(b, full + skip, 8 - skip);
+    return 8 - skip;
+}
+
+int64_t brook__header_bigint(const void *value, size_t len) {
+    const uint8_t *b = value;
+    if (!b || len == 0 || len > 8)
+        return -1;
+    int64_t v = (b[0] & 0x80) ? -1 : 0;
+    for (size_t i = 0; i < len; i++)
+        v = (int64_t)(((uint64_t)v << 8) | b[i]);
+    return v;
+}
+
+int brook__header_attempts(const void *value, size_t len) {
+    const uint8_t *b = value;
+    if (b && len == 4)
+        return (int)(((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) |
+                     b[3]);
+    if (b && len == 1)
+        return b[0];
+    return 0;
+}
+
+/* The original record's headers, minus what a forward sets anew. kafka_dlt-original-* and
+ * retry_topic-original-timestamp stay when present: they describe the first record. */
+rd_kafka_headers_t *brook__forward_headers(const brook__failure_t *f, const char *group) {
+    const brook_record_t *r = f->record;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(r->header_count + 12);
+    for (size_t i = 0; i < r->header_count; i++) {
+        const char *n = r->headers[i].name;
+        if (!strncmp(n, "kafka_dlt-exception-", 20) || !strcmp(n, BROOK_HDR_ATTEMPTS) ||
+            !strcmp(n, BROOK_HDR_BACKOFF_TS))
+            continue;
+        rd_kafka_header_add(h, n, -1, r->headers[i].value,
+                            r->headers[i].value ? (ssize_t)r->headers[i].len : 0);
+    }
+    const char *fqcn = f->name[0] ? f->name : "brook.HandlerFailure";
+    rd_kafka_header_add(h, BROOK_HDR_DLT_FQCN, -1, fqcn, -1);
+    rd_kafka_header_add(h, BROOK_HDR_DLT_MESSAGE, -1, f->message, -1);
+    /* Spring (DeadLetterRecordManager.maybeAddOriginalHeaders, appendOriginalHeaders false as
+     * its retry topics set it) adds each original-* header only when the record has none. */
+    uint8_t b[8];
+    if (!brook__record_header(r, BROOK_HDR_DLT_TOPIC))
+        rd_kafka_header_add(h, BROOK_HDR_DLT_TOPIC, -1, r->topic, -1);
+    if (!brook__record_header(r, BROOK_HDR_DLT_PARTITION)) {
+        brook__put_be32(b, r->partition);
+        rd_kafka_header_add(h, BROOK_HDR_DLT_PARTITION, -1, b, 4);
+    }
+    if (!brook__record_header(r, BROOK_HDR_DLT_OFFSET)) {
+        brook__put_be64(b, r->offset);
+        rd_kafka_header_add(h, BROOK_HDR_DLT_OFFSET, -1, b, 8);
+    }
+    if (!brook__record_header(r, BROOK_HDR_DLT_TIMESTAMP)) {
+        brook__put_be64(b, r->timestamp);
+        rd_kafka_header_add(h, BROOK_HDR_DLT_TIMESTAMP, -1, b, 8);
+    }
+    if (!brook__record_header(r, BROOK_HDR_DLT_TIMESTAMP_TYPE))
+        /* Java's TimestampType.toString(). */
+        rd_kafka_header_add(h, BROOK_HDR_DLT_TIMESTAMP_TYPE, -1,
+                            r->timestamp_type == BROOK_TS_LOG_APPEND_TIME ? "LogAppendTime"
+                            : r->timestamp_type == BROOK_TS_CREATE_TIME   ? "CreateTime"
+                                                                          : "NoTimestampType",
+                            -1);
+    if (!brook__record_header(r, BROOK_HDR_DLT_GROUP))
+        rd_kafka_header_add(h, BROOK_HDR_DLT_GROUP, -1, group, -1);
+    return h;
+}

@@ -1,0 +1,25 @@
+/* Inside recover/: Spring Kafka's header encodings (big-endian ints, Java BigInteger bytes)
+ * and the headers a forwarded record carries. */
+#ifndef BROOK_RECOVER_HEADERS_H
+#define BROOK_RECOVER_HEADERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "recover/recover.h"
+
+void brook__put_be32(uint8_t *b, int32_t v);
+void brook__put_be64(uint8_t *b, int64_t v);
+/* Java's BigInteger.toByteArray() of v into b (8 bytes room); its length. */
+size_t brook__put_bigint(uint8_t *b, int64_t v);
+/* A BigInteger header's value, or -1. */
+int64_t brook__header_bigint(const void *value, size_t len);
+/* retry_topic-attempts (4-byte big-endian, or Spring's older 1 byte), or 0. */
+int brook__header_attempts(const void *value, size_t len);
+/* The record's first header of that name, or NULL. */
+const brook_header_t *brook__record_header(const brook_record_t *r, const char *name);
+/* The failed record's headers, minus what a forward sets anew, plus the kafka_dlt-* facts
+ * of the failure (Spring's DeadLetterPublishingRecoverer); `group` is the listener's. */
+rd_kafka_headers_t *brook__forward_headers(const brook__failure_t *f, const char *group);
+
+#endif

@@ -1,0 +1,432 @@
+/*
+ * Failure handling: blocking retries, retry topics and dead-letter topics.
+ *
+ * Blocking retry: the failed record's partition is paused and sought back to the record, so
+ * the member keeps polling (and stays in the group) while the backoff runs; when it is due
+ * the partition resumes and the record comes again, with its attempt number remembered here.
+ *
+ * Retry topics: a failed record is forwarded to <topic>-retry[-<delay>] with Spring's
+ * retry_topic-* headers; the listener consumes its retry topics itself. A retry record that
+ * is not due yet pauses its partition and seeks back to it (records behind it are due later
+ * still), so nothing is handled early, the poll loop never sleeps, and the main topic keeps
+ * flowing.
+ *
+ * Either way, exhausted or not-retryable failures go to the dead-letter topic with Spring's
+ * kafka_dlt-* headers. A record's offset is stored only once it is handled or forwarded.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "recover/headers.h"
+#include "recover/recover.h"
+
+#define MAX_DELAYS 64
+/* A forward that failed (broker down, say) is tried again after this long. */
+#define FORWARD_RETRY_MS 1000
+/* Spring's KafkaBackoffAwareMessageListenerAdapter.MAX_BACKOFF_MS: one day. */
+#define MAX_BACKOFF_MS (24 * 3600 * 1000LL)
+
+/* A paused partition and why: a blocking retry waiting for its backoff, or a retry-topic
+ * record not yet due. */
+typedef struct {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    int attempt;    /* blocking: the attempt the record will be delivered with */
+    int64_t due_ms; /* wall clock */
+    bool paused;
+} held_t;
+
+struct brook__recover_s {
+    rd_kafka_t *rk;
+    const brook_decl_listener_t *decl;
+    brook__producer_t *producer;
+    held_t *held;
+    size_t count, cap;
+};
+typedef brook__recover_t retry_state_t;
+
+/* ---- topic names ------------------------------------------------------------------------- */
+
+/* Fills delays[] with the backoff before attempts 2, 3, ... (up to MAX_DELAYS of them) and
+ * returns how many attempts follow the first (attempts - 1), which may be more than
+ * MAX_DELAYS: see delay_at. */
+static size_t delays_of(const brook_decl_listener_t *d, int64_t *delays) {
+    const brook_decl_retry_t *r = &d->retry;
+    if (!r->declared || r->attempts <= 1)
+        return 0;
+    return brook_decl_retry_delays(r, delays, MAX_DELAYS);
+}
+
+/* The backoff after failed attempt i + 1. Delays never shrink (multiplier >= 1) and stop at
+ * max_delay_ms, so past the MAX_DELAYS computed ones the last one computed is either the cap
+ * or still growing; in the second case it is carried on with decl.c's arithmetic. */
+static int64_t delay_at(const brook_decl_listener_t *d, const int64_t *delays, size_t i) {
+    if (i < MAX_DELAYS)
+        return delays[i];
+    const brook_decl_retry_t *r = &d->retry;
+    double v = (double)r->delay_ms * pow(r->multiplier, (double)i);
+    return v >= (double)r->max_delay_ms ? r->max_delay_ms : (int64_t)v;
+}
+
+/* One retry topic for every attempt (Spring's single topic for a fixed backoff). Delays never
+ * shrink, so they are all equal when the last equals the first. */
+static bool fixed_delay(const brook_decl_listener_t *d, const int64_t *delays, size_t n) {
+    return n == 0 || delay_at(d, delays, n - 1) == delays[0];
+}
+
+/* Past this many attempts the delays have reached max_delay_ms in any sane declaration; the
+ * retry topics are those of the distinct delays up to here. */
+#define MAX_RETRY_TOPICS 10000
+
+static bool uses_retry_topics(const brook_decl_listener_t *d) {
+    return d->retry.declared && d->retry.mode == BROOK_RETRY_TOPICS && d->retry.attempts > 1;
+}
+
+static void retry_topic_name(char *out, size_t size, const char *source, int64_t delay,
+                             bool fixed) {
+    if (fixed)
+        snprintf(out, size, "%s-retry", source);
+    else
+        snprintf(out, size, "%s-retry-%lld", source, (long long)delay);
+}
+
+static void dlt_name(const brook_decl_listener_t *d, const char *source, char *out, size_t size) {
+    if (d->dlt.topic)
+        snprintf(out, size, "%s", d->dlt.topic);
+    else
+        snprintf(out, size, "%s-dlt", source);
+}
+
+/* A DLT gets no DLT of its own: a record a DLT handler fails on stays where it is. */
+static bool is_dlt(const char *topic) {
+    size_t n = strlen(topic);
+    return n >= 4 && !strcmp(topic + n - 4, "-dlt");
+}
+
+void brook__recover_topics_foreach(const brook_decl_listener_t *d,
+                                   void (*fn)(const char *topic, const char *source,
+                                              brook__topic_kind_t kind, void *opaque),
+                                   void *opaque) {
+    int64_t delays[MAX_DELAYS];
+    size_t n = delays_of(d, delays);
+    bool fixed = fixed_delay(d, delays, n);
+    const brook_decl_retry_t *r = &d->retry;
+    char name[512];
+    for (size_t t = 0; t < d->topic_count; t++) {
+        const char *source = d->topics[t];
+        if (uses_retry_topics(d))
+            for (size_t i = 0; i < n && i < MAX_RETRY_TOPICS; i++) {
+                int64_t delay = delay_at(d, delays, i);
+                /* Consecutive equal delays share a topic: name each topic once. */
+                if (i > 0 && delay == delay_at(d, delays, i - 1))
+                    continue;
+                retry_topic_name(name, sizeof(name), source, delay, fixed);
+                fn(name, source, BROOK__TOPIC_RETRY, opaque);
+                if (fixed || delay >= r->max_delay_ms)
+                    break; /* every later attempt uses this topic */
+            }
+        if (d->dlt.enabled && !is_dlt(source)) {
+            dlt_name(d, source, name, sizeof(name));
+            fn(name, source, BROOK__TOPIC_DLT, opaque);
+        }
+    }
+}
+
+static void add_to_subscription(const char *topic, const char *source, brook__topic_kind_t kind,
+                                void *opaque) {
+    rd_kafka_topic_partition_list_t *sub = opaque;
+    if (kind != BROOK__TOPIC_RETRY)
+        return; /* the DLT is not consumed by the listener itself */
+    if (!rd_kafka_topic_partition_list_find(sub, topic, RD_KAFKA_PARTITION_UA))
+        rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+}
+
+void brook__recover_subscription(const brook_decl_listener_t *d,
+                                 rd_kafka_topic_partition_list_t *sub) {
+    if (uses_retry_topics(d))
+        brook__recover_topics_foreach(d, add_to_subscription, sub);
+}
+
+/* The main topic a record belongs to: the declared topic it was read from, or whose retry
+ * topic it was read from. The kafka_dlt-original-topic header is only a fallback (a pattern
+ * listener): a record replayed onto the main topic from some DLT carries one that names
+ * another service's topic. */
+static void source_topic(const brook_decl_listener_t *d, const brook_record_t *r, char *out,
+                         size_t size) {
+    const char *topic = r->topic;
+    out[0] = 0;
+    for (size_t t = 0; t < d->topic_count; t++) {
+        size_t len = strlen(d->topics[t]);
+        if (!strncmp(topic, d->topics[t], len) &&
+            (topic[len] == 0 || !strncmp(topic + len, "-retry", 6))) {
+            snprintf(out, size, "%s", d->topics[t]);
+            /* The longest match wins: "a" and "a-retry-x" may both be declared. */
+            if (topic[len] == 0)
+                return;
+        }
+    }
+    if (out[0])
+        return;
+    const brook_header_t *h = brook__record_header(r, BROOK_HDR_DLT_TOPIC);
+    if (strstr(topic, "-retry") && h && h->value && h->len < size) {
+        memcpy(out, h->value, h->len);
+        out[h->len] = 0;
+    } else {
+        snprintf(out, size, "%s", topic);
+    }
+}
+
+/* ---- held partitions ------------------------------------------------------------------------- */
+
+brook__recover_t *brook__recover_new(rd_kafka_t *rk, const brook_decl_listener_t *d,
+                                     brook__producer_t *producer) {
+    brook__recover_t *r = calloc(1, sizeof(*r));
+    if (r) {
+        r->rk = rk;
+        r->decl = d;
+        r->producer = producer;
+    }
+    return r;
+}
+
+static void held_remove(retry_state_t *s, size_t i) {
+    free(s->held[i].topic);
+    s->held[i] = s->held[--s->count];
+}
+
+void brook__recover_free(brook__recover_t *r) {
+    if (!r)
+        return;
+    brook__recover_drop(r);
+    free(r->held);
+    free(r);
+}
+
+void brook__recover_drop(brook__recover_t *r) {
+    while (r->count)
+        held_remove(r, 0);
+}
+
+static held_t *held_find(retry_state_t *s, const char *topic, int32_t partition) {
+    for (size_t i = 0; i < s->count; i++)
+        if (s->held[i].partition == partition && !strcmp(s->held[i].topic, topic))
+            return &s->held[i];
+    return NULL;
+}
+
+static void pause_or_resume(brook__recover_t *m, const char *topic, int32_t partition,
+                            int64_t seek_to, bool pause) {
+    rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(p, topic, partition);
+    if (pause) {
+        rd_kafka_pause_partitions(m->rk, p);
+        /* Seeking makes librdkafka drop what it already fetched past the record, and
+         * fetch from the record again on resume. */
+        tp->offset = seek_to;
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(m->rk, p, 0);
+        if (e) {
+            brook_log(BROOK_LOG_ERROR, "retry", "seek %s [%d] to %lld: %s", topic, (int)partition,
+                      (long long)seek_to, rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    } else {
+        rd_kafka_resume_partitions(m->rk, p);
+    }
+    rd_kafka_topic_partition_list_destroy(p);
+}
+
+/* Pauses r's partition until due_ms, to deliver r again then with `attempt`. */
+static void hold(brook__recover_t *s, const brook_record_t *r, int attempt, int64_t due_ms) {
+    held_t *h = held_find(s, r->topic, r->partition);
+    if (!h) {
+        if (s->count == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 8;
+            held_t *held = realloc(s->held, cap * sizeof(*held));
+            if (!held) {
+                brook_log(BROOK_LOG_ERROR, "retry", "out of memory holding %s [%d]", r->topic,
+                          (int)r->partition);
+                return;
+            }
+            s->held = held;
+            s->cap = cap;
+        }
+        h = &s->held[s->count];
+        if (!(h->topic = strdup(r->topic)))
+            return;
+        s->count++;
+        h->partition = r->partition;
+    }
+    h->offset = r->offset;
+    h->attempt = attempt;
+    h->due_ms = due_ms;
+    h->paused = true;
+    pause_or_resume(s, r->topic, r->partition, r->offset, true);
+}
+
+void brook__recover_tick(brook__recover_t *s) {
+    if (!s->count)
+        return;
+    int64_t now = brook__wall_ms();
+    for (size_t i = 0; i < s->count; i++) {
+        held_t *h = &s->held[i];
+        if (h->paused && now >= h->due_ms) {
+            h->paused = false;
+            pause_or_resume(s, h->topic, h->partition, 0, false);
+        }
+    }
+}
+
+bool brook__recover_intercept(brook__recover_t *m, rd_kafka_message_t *msg) {
+    if (!uses_retry_topics(m->decl))
+        return false;
+    rd_kafka_headers_t *hdrs;
+    const void *v;
+    size_t len;
+    if (rd_kafka_message_headers(msg, &hdrs) ||
+        rd_kafka_header_get_last(hdrs, BROOK_HDR_BACKOFF_TS, &v, &len))
+        return false;
+    int64_t due = brook__header_bigint(v, len), now = brook__wall_ms();
+    /* As Spring's KafkaBackoffAwareMessageListenerAdapter: a due time more than a day ahead
+     * (beyond what this listener could have set) is taken as bogus and ignored, so a bad
+     * header cannot hold a partition for ever. */
+    int64_t horizon = m->decl->retry.max_delay_ms;
+    if (horizon < MAX_BACKOFF_MS)
+        horizon = MAX_BACKOFF_MS;
+    if (due <= now || due - now > horizon)
+        return false;
+    brook_record_t r = {
+        .topic = rd_kafka_topic_name(msg->rkt), .partition = msg->partition, .offset = msg->offset};
+    hold(m, &r, 0, due);
+    rd_kafka_message_destroy(msg);
+    return true;
+}
+
+bool brook__recover_reads_headers(const brook__recover_t *m) {
+    return uses_retry_topics(m->decl);
+}
+
+int brook__recover_attempt_of(brook__recover_t *m, const brook_record_t *r) {
+    if (uses_retry_topics(m->decl)) {
+        const brook_header_t *a = brook__record_header(r, BROOK_HDR_ATTEMPTS);
+        int n = a ? brook__header_attempts(a->value, a->len) : 1;
+        return n > 0 ? n : 1;
+    }
+    held_t *h = held_find(m, r->topic, r->partition);
+    return h && h->offset == r->offset && h->attempt > 0 ? h->attempt : 1;
+}
+
+static void forget(brook__recover_t *s, const brook_record_t *r) {
+    for (size_t i = 0; i < s->count; i++)
+        if (s->held[i].partition == r->partition && !strcmp(s->held[i].topic, r->topic) &&
+            !s->held[i].paused) {
+            held_remove(s, i);
+            return;
+        }
+}
+
+void brook__recover_succeeded(brook__recover_t *s, const brook_record_t *r) {
+    if (s->count)
+        forget(s, r);
+}
+
+void brook__recover_revoked(brook__recover_t *s, rd_kafka_topic_partition_list_t *parts) {
+    for (size_t i = 0; i < s->count;) {
+        if (rd_kafka_topic_partition_list_find(parts, s->held[i].topic, s->held[i].partition)) {
+            /* Whoever gets the partition next starts from its committed offset, unpaused;
+             * so does this member if it gets it back. */
+            if (s->held[i].paused)
+                pause_or_resume(s, s->held[i].topic, s->held[i].partition, 0, false);
+            held_remove(s, i);
+        } else {
+            i++;
+        }
+    }
+}
+
+/* ---- failures
+ * ------------------------------------------------------------------------------------ */
+
+static bool forward(brook__recover_t *m, const brook__failure_t *f, const char *topic,
+                    rd_kafka_headers_t *h) {
+    const brook_record_t *r = f->record;
+    int32_t partition = r->partition;
+    /* Retry and DLT topics have the source topic's partitions, so a record keeps its
+     * partition; a DLT with fewer falls back to the partitioner. */
+    int err = brook__producer_forward(m->producer, topic, partition, r->key, r->key_len, r->value,
+                                      r->value_len, rd_kafka_headers_copy(h));
+    if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
+        err = brook__producer_forward(m->producer, topic, RD_KAFKA_PARTITION_UA, r->key, r->key_len,
+                                      r->value, r->value_len, rd_kafka_headers_copy(h));
+    rd_kafka_headers_destroy(h);
+    if (err) {
+        brook_log(BROOK_LOG_ERROR, "retry",
+                  "%s: cannot forward %s [%d] @%lld to %s: %s; trying again in %d ms", m->decl->id,
+                  r->topic, (int)r->partition, (long long)r->offset, topic, rd_kafka_err2str(err),
+                  FORWARD_RETRY_MS);
+        hold(m, r, f->attempt, brook__add_ms(brook__wall_ms(), FORWARD_RETRY_MS));
+        return false;
+    }
+    forget(m, r);
+    return true;
+}
+
+brook__recover_outcome_t brook__recover_failed(brook__recover_t *m, const brook__failure_t *f,
+                                               brook_result_t res) {
+    const brook_decl_listener_t *d = m->decl;
+    const brook_record_t *r = f->record;
+    int64_t delays[MAX_DELAYS];
+    size_t n = delays_of(d, delays);
+
+    for (size_t i = 0; i < d->retry.not_retryable_count && res == BROOK_RETRY; i++)
+        if (!strcmp(d->retry.not_retryable[i], f->name))
+            res = BROOK_FAIL;
+
+    if (res == BROOK_RETRY && f->attempt >= 1 && (size_t)f->attempt <= n) {
+        int64_t delay = delay_at(d, delays, (size_t)f->attempt - 1);
+        if (d->retry.mode == BROOK_RETRY_BLOCKING) {
+            brook_log(BROOK_LOG_DEBUG, "retry",
+                      "%s: %s [%d] @%lld attempt %d failed (%s), again in %lld ms", d->id, r->topic,
+                      (int)r->partition, (long long)r->offset, f->attempt, f->name,
+                      (long long)delay);
+            hold(m, r, f->attempt + 1, brook__add_ms(brook__wall_ms(), delay));
+            return BROOK__RECOVER_AGAIN;
+        }
+        char source[512], topic[600];
+        source_topic(d, r, source, sizeof(source));
+        retry_topic_name(topic, sizeof(topic), source, delay, fixed_delay(d, delays, n));
+        rd_kafka_headers_t *h = brook__forward_headers(f, d->group);
+        uint8_t b[8];
+        brook__put_be32(b, f->attempt + 1);
+        rd_kafka_header_add(h, BROOK_HDR_ATTEMPTS, -1, b, 4);
+        size_t bl = brook__put_bigint(b, brook__add_ms(brook__wall_ms(), delay));
+        rd_kafka_header_add(h, BROOK_HDR_BACKOFF_TS, -1, b, (ssize_t)bl);
+        if (!brook__record_header(r, BROOK_HDR_ORIGINAL_TS)) {
+            bl = brook__put_bigint(b, r->timestamp);
+            rd_kafka_header_add(h, BROOK_HDR_ORIGINAL_TS, -1, b, (ssize_t)bl);
+        }
+        return forward(m, f, topic, h) ? BROOK__RECOVER_RETRIED : BROOK__RECOVER_FORWARD_FAILED;
+    }
+
+    char source[512], topic[600];
+    source_topic(d, r, source, sizeof(source));
+    if (!d->dlt.enabled || is_dlt(source)) {
+        brook_log(BROOK_LOG_ERROR, "retry",
+                  "%s: giving up on %s [%d] @%lld after %d attempt(s): %s: %s (%s)", d->id,
+                  r->topic, (int)r->partition, (long long)r->offset, f->attempt, f->name,
+                  f->message,
+                  d->dlt.enabled ? "a DLT's record stays in the DLT" : "no DLT declared");
+        forget(m, r);
+        return BROOK__RECOVER_GIVEN_UP;
+    }
+    dlt_name(d, source, topic, sizeof(topic));
+    brook_log(BROOK_LOG_WARN, "retry", "%s: %s [%d] @%lld to %s after %d attempt(s): %s: %s", d->id,
+              r->topic, (int)r->partition, (long long)r->offset, topic, f->attempt,
+              f->name[0] ? f->name : "brook.HandlerFailure", f->message);
+    if (!forward(m, f, topic, brook__forward_headers(f, d->group)))
+        return BROOK__RECOVER_FORWARD_FAILED;
+    return BROOK__RECOVER_DEAD_LETTERED;
+}
