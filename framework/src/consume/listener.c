@@ -322,8 +322,12 @@ static void *member_main(void *arg) {
         }
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, in_batch ? 0 : 100);
         if (!msg) {
-            if (batch)
+            /* ack "batch" (Spring's AckMode.BATCH): what the poll returned is handled, so it is
+             * committed now, through the periodic commit (which waits for the outputs). */
+            if (batch && m->pending_count) {
                 store_pending(m);
+                next_commit = brook__now_ms();
+            }
             in_batch = false;
             continue;
         }
