@@ -195,8 +195,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         drop_pending(m);
     } else {
         store_pending(m);
+        /* At a stop (the consumer closing) no later than the stop's deadline. */
+        int64_t deadline = brook__now_ms() + DRAIN_MAX_MS;
+        if (atomic_load(&m->stopping) && l->consume->stop_deadline < deadline)
+            deadline = l->consume->stop_deadline;
         if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk))
-            commit_sync(m, "revoke", brook__now_ms() + DRAIN_MAX_MS);
+            commit_sync(m, "revoke", deadline);
     }
     if (cooperative)
         rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
