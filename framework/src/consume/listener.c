@@ -301,13 +301,14 @@ static void *member_main(void *arg) {
     brook__consume_t *c = l->consume;
     bool batch = l->decl->ack == BROOK_ACK_BATCH;
     bool in_batch = false;
+    bool batch_done = false; /* ack "batch": a poll's records are handled, not yet committed */
     int64_t interval = c->decl->commit_interval_ms;
     int64_t next_commit = brook__add_ms(brook__now_ms(), interval);
     brook__outputs_bind(m->outputs);
     while (atomic_load(&c->running)) {
         brook__recover_tick(m->recover);
         int64_t now = brook__now_ms();
-        if (now >= next_commit) {
+        if (now >= next_commit || batch_done) {
             if (batch)
                 store_pending(m);
             /* Waits at most a commit interval for the handlers' sends; else next time. */
@@ -320,6 +321,7 @@ static void *member_main(void *arg) {
                        brook__outputs_drain(m->outputs, brook__add_ms(now, interval)) &&
                        !brook__outputs_failed(m->outputs)) {
                 rd_kafka_commit(m->rk, NULL, 1);
+                batch_done = false; /* else tried again at once: the group may be rejoining */
             }
             now = brook__now_ms();
             next_commit = brook__add_ms(now, interval);
@@ -328,9 +330,9 @@ static void *member_main(void *arg) {
         if (!msg) {
             /* ack "batch" (Spring's AckMode.BATCH): what the poll returned is handled, so it is
              * committed now, through the periodic commit (which waits for the outputs). */
-            if (batch && m->pending_count) {
+            if (batch && in_batch) {
                 store_pending(m);
-                next_commit = brook__now_ms();
+                batch_done = true;
             }
             in_batch = false;
             continue;
