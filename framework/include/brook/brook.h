@@ -299,7 +299,8 @@ typedef struct brook_send_opts_s {
     void *msg_opaque;  /* passed to the delivery callback */
 } brook_send_opts_t;
 #define BROOK_PARTITION_ANY (-1)
-#define BROOK_SEND_OPTS_INIT {.partition = BROOK_PARTITION_ANY}
+#define BROOK_SEND_OPTS_INIT                                                                       \
+    { .partition = BROOK_PARTITION_ANY }
 
 /* Serializes key and value as the template declares and queues the record; asynchronous.
  * `key` and `value` are borrowed for the call only (see serdes for their C types; NULL

@@ -396,11 +396,7 @@ brook__consume_t *brook__consume_new(const brook_decl_t *d, brook_app_t *app) {
         c->listeners[i].decl = &d->listeners[i];
     }
     pthread_mutex_init(&c->stop_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines are brook__now_ms() */
-    pthread_cond_init(&c->stop_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    brook__cond_init_monotonic(&c->stop_cond);
     return c;
 }
 
@@ -582,7 +578,7 @@ int brook__consume_stop(brook__consume_t *c, int64_t deadline, bool crash,
     if (crash) {
         brook__producer_purge(producer);
     } else {
-        struct timespec until = {(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000};
+        struct timespec until = brook__deadline_ts(deadline);
         pthread_mutex_lock(&c->stop_lock);
         while (c->stop_committed < members &&
                pthread_cond_timedwait(&c->stop_cond, &c->stop_lock, &until) == 0)

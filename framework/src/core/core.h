@@ -3,7 +3,9 @@
 #ifndef BROOK_CORE_H
 #define BROOK_CORE_H
 
+#include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Milliseconds on a monotonic clock. */
 int64_t brook__now_ms(void);
@@ -12,6 +14,14 @@ int64_t brook__wall_ms(void);
 /* a + b, saturating at INT64_MAX (durations in declarations may be very large). */
 static inline int64_t brook__add_ms(int64_t a, int64_t b) {
     return b > INT64_MAX - a ? INT64_MAX : a + b;
+}
+
+/* A condition variable whose timed waits take brook__now_ms() deadlines. */
+int brook__cond_init_monotonic(pthread_cond_t *cond);
+/* A brook__now_ms() deadline as the absolute time pthread_cond_timedwait() takes. */
+static inline struct timespec brook__deadline_ts(int64_t deadline_ms) {
+    struct timespec ts = {(time_t)(deadline_ms / 1000), (long)(deadline_ms % 1000) * 1000000};
+    return ts;
 }
 
 #endif

@@ -258,11 +258,7 @@ brook__outputs_t *brook__outputs_new(brook__producer_t *p) {
         o->senders[i].outputs = o;
     }
     pthread_mutex_init(&o->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines are brook__now_ms() */
-    pthread_cond_init(&o->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    brook__cond_init_monotonic(&o->cond);
     return o;
 }
 
@@ -303,7 +299,7 @@ void brook__outputs_done(brook__outputs_t *o, bool failed) {
 bool brook__outputs_drain(brook__outputs_t *o, int64_t deadline) {
     if (atomic_load(&o->inflight) == 0)
         return true;
-    struct timespec until = {(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000};
+    struct timespec until = brook__deadline_ts(deadline);
     pthread_mutex_lock(&o->lock);
     atomic_fetch_add(&o->waiters, 1);
     while (atomic_load(&o->inflight) > 0 && brook__now_ms() < deadline)

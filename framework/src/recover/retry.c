@@ -47,7 +47,6 @@ struct brook__recover_s {
     held_t *held;
     size_t count, cap;
 };
-typedef brook__recover_t retry_state_t;
 
 /* ---- topic names ------------------------------------------------------------------------- */
 
@@ -193,7 +192,7 @@ brook__recover_t *brook__recover_new(rd_kafka_t *rk, const brook_decl_listener_t
     return r;
 }
 
-static void held_remove(retry_state_t *s, size_t i) {
+static void held_remove(brook__recover_t *s, size_t i) {
     free(s->held[i].topic);
     s->held[i] = s->held[--s->count];
 }
@@ -211,7 +210,7 @@ void brook__recover_drop(brook__recover_t *r) {
         held_remove(r, 0);
 }
 
-static held_t *held_find(retry_state_t *s, const char *topic, int32_t partition) {
+static held_t *held_find(brook__recover_t *s, const char *topic, int32_t partition) {
     for (size_t i = 0; i < s->count; i++)
         if (s->held[i].partition == partition && !strcmp(s->held[i].topic, topic))
             return &s->held[i];

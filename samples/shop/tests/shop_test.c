@@ -37,8 +37,8 @@ static void test_shop_in_one_process(void **state) {
     brook_test_record_t *done, *cancelled, *dlt;
     size_t n_done =
         brook_test_consume(c, "shop.orders.completed", expected_completed, 30000, &done);
-    size_t n_cancelled = brook_test_consume(c, "shop.orders.cancelled",
-                                            ORDERS - expected_completed, 30000, &cancelled);
+    size_t n_cancelled = brook_test_consume(c, "shop.orders.cancelled", ORDERS - expected_completed,
+                                            30000, &cancelled);
     assert_int_equal(n_done, expected_completed);
     assert_int_equal(brook_test_end_offsets(c, "shop.orders.completed"), expected_completed);
     assert_int_equal(n_done + n_cancelled, ORDERS);
