@@ -165,12 +165,147 @@ static void test_send_to_another_topic(void **state) {
     brook_app_destroy(app);
 }
 
+/* The broker answers a produce request with OUT_OF_ORDER_SEQUENCE_NUMBER for the head of the
+ * line: librdkafka's idempotent producer fails for good (as it does when a whole cluster
+ * restarts under load), and Brook replaces it. */
+static void make_producer_fail(void) {
+    assert_int_equal(
+        brook_test_push_request_errors(cluster, 0 /* Produce */, 1, 45 /* OUT_OF_ORDER_SEQ */), 0);
+}
+
+/* A template whose producer failed for good keeps sending through a new one; every record is
+ * reported, and those reported failed are the failed producer's only. */
+static void test_fatal_producer_replaced(void **state) {
+    it_require_embedded("a broker that answers a produce request with a sequence error");
+    const char *decl =
+        "service = { name = \"pf5\"; };\n"
+        "topics = ( { name = \"pf.fatal\"; partitions = 1; } );\n"
+        "templates = ( { name = \"out\"; topic = \"pf.fatal\"; value = \"string\"; } );\n";
+    brook_app_t *app = it_app(decl);
+    brook_template_t *tpl = brook_app_template(app, "out");
+    atomic_store(&delivered, 0);
+    atomic_store(&failed, 0);
+    assert_int_equal(brook_template_set_delivery_cb(tpl, on_delivery, NULL), 0);
+    it_start(app);
+    assert_int_equal(send_range(tpl, 0, 100), 0);
+    assert_int_equal(brook_template_flush(tpl, 10000), 0);
+    make_producer_fail();
+    brook_template_stats_t st;
+    for (int i = 100; i < 1000; i += 100) {
+        assert_int_equal(send_range(tpl, i, i + 100), 0);
+        brook_template_stats(tpl, &st);
+        if (st.producer_replacements)
+            break;
+        brook_test_nap();
+    }
+    assert_true(BROOK_TEST_WAIT_UNTIL(
+        (brook_template_stats(tpl, &st), st.producer_replacements == 1), 10000));
+    /* Sends after the replacement are delivered. */
+    assert_int_equal(send_range(tpl, 1000, 1100), 0);
+    assert_int_equal(brook_template_flush(tpl, 10000), 0);
+    brook_template_stats(tpl, &st);
+    assert_true(BROOK_TEST_WAIT_UNTIL(atomic_load(&delivered) + atomic_load(&failed) ==
+                                          (int)st.sent, 10000));
+    assert_true(atomic_load(&failed) >= 1);
+    assert_int_equal(st.failed, (uint64_t)atomic_load(&failed));
+    assert_int_equal(st.delivered, (uint64_t)atomic_load(&delivered));
+    brook_test_record_t *recs;
+    size_t n = brook_test_consume(cluster, "pf.fatal", st.sent + 1, 10000, &recs);
+    /* Every delivered record is there; a failed one may be too (it was in flight). */
+    assert_true(n >= st.delivered && n <= st.sent);
+    int last = -1;
+    for (size_t i = 0; i < n; i++)
+        last = atoi(strchr(recs[i].value, '-') + 1);
+    assert_int_equal(last, 1099);
+    brook_test_records_free(recs, n);
+    assert_int_equal(brook_app_stop(app), 0);
+    brook_app_destroy(app);
+}
+
+static it_tracker_t relayed;
+static atomic_int fault_rc = -1;
+
+static brook_result_t relay(brook_ctx_t *ctx, const void *key, const void *value, void *op) {
+    /* Mid-stream, once: the next produce request is the relay's own (the test's producer is
+     * done before the service starts). */
+    if (atomic_load(&relayed.total) == relayed.n / 3) {
+        int expected = -1;
+        int rc = brook_test_push_request_errors(cluster, 0, 1, 45);
+        atomic_compare_exchange_strong(&fault_rc, &expected, rc);
+    }
+    it_track(&relayed, ctx, value);
+    return brook_template_send(op, key, value, NULL) ? BROOK_RETRY : BROOK_OK;
+}
+
+static int64_t committed_total(const char *group, const char *topic, int partitions) {
+    int64_t sum = 0;
+    for (int p = 0; p < partitions; p++) {
+        int64_t o = it_committed(group, topic, p);
+        sum += o == BROOK_TEST_NO_OFFSET ? 0 : o;
+    }
+    return sum;
+}
+
+/* A listener relaying records through a template whose producer fails for good mid-stream:
+ * the records whose outputs the failed producer held are handled again, so every input
+ * reaches the output topic; none goes to a retry or dead letter. */
+static void test_fatal_producer_loses_no_output(void **state) {
+    it_require_embedded("a broker that answers a produce request with a sequence error");
+    const char *decl =
+        "service = { name = \"pf6\"; commit_interval_ms = 100; };\n"
+        "topics = ( { name = \"pf.rin\"; partitions = 3; },\n"
+        "           { name = \"pf.rout\"; partitions = 3; } );\n"
+        "templates = ( { name = \"out\"; topic = \"pf.rout\"; value = \"string\"; } );\n"
+        "listeners = ( { id = \"relay\"; group = \"pf6\"; topics = [ \"pf.rin\" ];\n"
+        "  value = \"string\"; handler = \"relay\"; } );\n";
+    const int n = 3000;
+    it_tracker_init(&relayed, n);
+    brook_app_t *app = it_app(decl);
+    brook_template_t *tpl = brook_app_template(app, "out");
+    brook_app_set_handler(app, "relay", relay, tpl);
+    assert_int_equal(brook_test_create_topic(cluster, "pf.rin", 3), 0);
+    assert_int_equal(brook_test_produce_n(cluster, "pf.rin", "r", 0, n), 0);
+    it_start(app);
+    brook_template_stats_t st;
+    assert_true(BROOK_TEST_WAIT_UNTIL(
+        (brook_template_stats(tpl, &st), st.producer_replacements == 1), 30000));
+    assert_int_equal(atomic_load(&fault_rc), 0);
+    /* Every input committed, so (commits wait for outputs) every output delivered. */
+    assert_true(BROOK_TEST_WAIT_UNTIL(committed_total("pf6", "pf.rin", 3) == n, 30000));
+    assert_int_equal(brook_app_stop(app), 0);
+
+    brook_test_record_t *recs;
+    int64_t end = brook_test_end_offsets(cluster, "pf.rout");
+    assert_true(end >= n);
+    size_t got = brook_test_consume(cluster, "pf.rout", (size_t)end, 20000, &recs);
+    assert_int_equal(got, end);
+    int *seen = calloc((size_t)n, sizeof(int));
+    for (size_t i = 0; i < got; i++) {
+        int k = atoi(strchr(recs[i].value, '-') + 1);
+        assert_true(k >= 0 && k < n);
+        seen[k]++;
+    }
+    for (int k = 0; k < n; k++)
+        if (!seen[k])
+            fail_msg("r-%d was not relayed", k);
+    free(seen);
+    brook_test_records_free(recs, got);
+    brook_listener_stats_t ls;
+    brook_listener_stats(brook_app_listener(app, "relay"), &ls);
+    assert_int_equal(ls.dead_lettered, 0);
+    assert_int_equal(relayed.unknown, 0);
+    it_tracker_free(&relayed);
+    brook_app_destroy(app);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_faults_deliver_exactly_once),
         cmocka_unit_test(test_undeliverable_is_reported),
         cmocka_unit_test(test_transactional_refused),
         cmocka_unit_test(test_send_to_another_topic),
+        cmocka_unit_test(test_fatal_producer_replaced),
+        cmocka_unit_test(test_fatal_producer_loses_no_output),
     };
     return cmocka_run_group_tests(tests, it_setup, it_teardown);
 }

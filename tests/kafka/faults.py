@@ -110,15 +110,18 @@ class Relays:
         self.started = 0
         self.killed = 0
 
-    def handled(self):
-        """Records handled by the instances that stopped cleanly (from their last line)."""
-        total = 0
+    def totals(self):
+        """Records handled and producers replaced by the instances that stopped cleanly (from
+        their last line)."""
+        handled = replaced = 0
         for i in range(1, self.started + 1):
             with open(os.path.join(self.logdir, "%s-relay-%d.log" % (self.name, i))) as f:
                 for line in f:
                     if line.startswith("relay: handled "):
-                        total += int(line.split()[2])
-        return total
+                        w = line.split()
+                        handled += int(w[2])
+                        replaced += int(w[w.index("producer_replacements") + 1])
+        return handled, replaced
 
     def start(self):
         self.started += 1
@@ -211,33 +214,94 @@ class Reader(threading.Thread):
             return len({(k, s) for _, k, s in self.records})
 
 
-def produce(cluster, topic, n, stop_at, sent):
-    p = Producer({"bootstrap.servers": cluster.bootstrap, "enable.idempotence": True, "log_level": 2,
-                  "acks": "all", "linger.ms": 5, "partitioner": "murmur2_random",
-                  "message.timeout.ms": 300000})
-    failed = []
+class InputProducer:
+    """Sends the scenario's input records, idempotent with acks=all. librdkafka's idempotent
+    producer fails for good (a fatal error) when the brokers' sequence numbers and its own part
+    ways, as when the whole cluster restarts under load: then a new producer resends, in order,
+    every record the failed one had not had acknowledged (duplicates, never gaps)."""
 
-    def dr(err, msg):
-        if err:
-            failed.append(err)
+    def __init__(self, cluster, topic):
+        self.conf = {"bootstrap.servers": cluster.bootstrap, "enable.idempotence": True,
+                     "log_level": 2, "acks": "all", "linger.ms": 5,
+                     "partitioner": "murmur2_random", "message.timeout.ms": 300000,
+                     "error_cb": self.on_error}
+        self.topic = topic
+        self.pending = {}  # index -> (key, value), not yet acknowledged
+        self.failed = []   # errors of a producer that had not failed for good: real losses
+        self.fatal = False
+        self.replaced = 0
+        self.p = Producer(self.conf)
 
+    def on_error(self, err):
+        if err.fatal():
+            self.fatal = err.str()
+
+    def send(self, i, key, value):
+        self.pending[i] = (key, value)
+        p = self.p
+
+        def dr(err, msg):
+            if not err:
+                self.pending.pop(i, None)
+            elif p is self.p and not self.fatal:
+                self.pending.pop(i, None)
+                self.failed.append(err)
+            # else: the failed producer's; the record stays pending and is resent
+        while True:
+            try:
+                p.produce(self.topic, key=key, value=value, on_delivery=dr)
+                return
+            except BufferError:
+                p.poll(0.05)
+            except KafkaException as e:
+                if not e.args[0].fatal():
+                    raise
+                self.fatal = e.args[0].str()
+                return  # pending: the replacement sends it
+
+    def poll(self, timeout):
+        self.p.poll(timeout)
+        if self.fatal:
+            self.replace()
+
+    def replace(self):
+        log("the input producer failed for good (%s); a new one resends %d records"
+            % (self.fatal, len(self.pending)))
+        old = self.p
+        old.purge()
+        old.poll(0)
+        self.replaced += 1
+        self.p = Producer(self.conf)
+        self.fatal = False
+        for i in sorted(self.pending):
+            self.send(i, *self.pending[i])
+
+    def flush(self, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            left = self.p.flush(min(5, max(deadline - time.time(), 0)))
+            if self.fatal:
+                self.replace()
+            elif not left:
+                break
+        return len(self.pending)
+
+
+def produce(cluster, topic, n, out, sent):
+    p = InputProducer(cluster, topic)
+    out.append(p)
     t0 = time.time()
     for i in range(n):
         key = "k%d" % (i % KEYS)
         seq = i // KEYS
-        while True:
-            try:
-                p.produce(topic, key=key, value="%s:%d" % (key, seq), on_delivery=dr)
-                break
-            except BufferError:
-                p.poll(0.05)
+        p.send(i, key, "%s:%d" % (key, seq))
         sent[0] = i + 1
         delay = t0 + (i + 1) / RATE - time.time()
         p.poll(max(delay, 0))
     left = p.flush(300)
-    if failed or left:
-        raise SystemExit("faults: the producer lost %d records (%s)" % (len(failed) + left,
-                                                                       failed[:3]))
+    if p.failed or left:
+        raise SystemExit("faults: the producer lost %d records (%s)" % (len(p.failed) + left,
+                                                                       p.failed[:3]))
 
 
 def check(reader, n, fault_at):
@@ -286,7 +350,8 @@ def run_scenario(name, title, binary, cluster, n, logdir, fault):
     reader = Reader(cluster, dst)
     reader.start()
     sent = [0]
-    prod = threading.Thread(target=produce, args=(cluster, src, n, None, sent), daemon=True)
+    inputs = []
+    prod = threading.Thread(target=produce, args=(cluster, src, n, inputs, sent), daemon=True)
     t_start = time.time()
     prod.start()
     # Mid-stream: a third of the records sent.
@@ -313,7 +378,11 @@ def run_scenario(name, title, binary, cluster, n, logdir, fault):
     # Every output record was sent by a handler call, unless a producer wrote one twice: with
     # no instance killed (whose counts die with it), outputs - handler calls is what the
     # producers added.
-    r["producer_duplicates"] = r["output_records"] - relays.handled() if not relays.killed else None
+    handled, replaced = relays.totals()
+    r["producer_duplicates"] = r["output_records"] - handled if not relays.killed else None
+    # Producers that failed for good and were replaced (see InputProducer): the input's, and
+    # the relays' own (Brook replaces its producer; counts of killed instances are lost).
+    r["producers_replaced"] = "%d/%d" % (inputs[0].replaced if inputs else 0, replaced)
     r.update(scenario=name, title=title, seconds=round(time.time() - t_start, 1))
     log(json.dumps(r))
     if r["lost"] or r["order_violations"] or r["producer_duplicates"]:
@@ -412,12 +481,14 @@ def main():
         results.append(run_scenario(name, title, a.relay, cluster, a.records, logdir, fault))
     cluster.wait_healthy()  # for the tests that use the cluster next
     lines = ["| scenario | records | lost | order violations | duplicates | added by the "
-             "producer | recovery (s) |", "|---|---|---|---|---|---|---|"]
+             "producer | recovery (s) | producers replaced (input/relay) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         pd = r["producer_duplicates"]
-        lines.append("| (%s) %s | %d | %d | %d | %d | %s | %.1f |" % (
+        lines.append("| (%s) %s | %d | %d | %d | %d | %s | %.1f | %s |" % (
             r["scenario"], r["title"], r["records"], r["lost"], r["order_violations"],
-            r["duplicates"], "n/a (instances killed)" if pd is None else pd, r["recover_s"]))
+            r["duplicates"], "n/a (instances killed)" if pd is None else pd, r["recover_s"],
+            r["producers_replaced"]))
     print("\n".join(lines))
     if a.report:
         with open(a.report, "w") as f:

@@ -46,8 +46,11 @@ int main(int argc, char **argv) {
      * producer would add. */
     brook_listener_stats_t st;
     brook_listener_stats(brook_app_listener(app, "relay"), &st);
-    printf("relay: handled %llu failed %llu rebalances %llu\n", (unsigned long long)st.handled,
-           (unsigned long long)st.failed, (unsigned long long)st.rebalances);
+    brook_template_stats_t ts;
+    brook_template_stats(brook_app_template(app, "out"), &ts);
+    printf("relay: handled %llu failed %llu rebalances %llu producer_replacements %llu\n",
+           (unsigned long long)st.handled, (unsigned long long)st.failed,
+           (unsigned long long)st.rebalances, (unsigned long long)ts.producer_replacements);
     brook_app_destroy(app);
     /* A stop that was not clean (timed out, or its commit failed) fails the matrix's run. */
     if (rc)

@@ -320,6 +320,17 @@ int brook_template_flush(brook_template_t *tpl, int timeout_ms);
 
 const char *brook_template_topic(const brook_template_t *tpl);
 
+typedef struct brook_template_stats_s {
+    uint64_t sent;      /* records queued */
+    uint64_t delivered; /* acknowledged by the broker */
+    uint64_t failed;    /* failed for good (reported to the delivery callback) */
+    /* Times the app's producer failed for good (a fatal idempotence error) and was replaced:
+     * what it had not delivered was reported failed; handlers' inputs are read again. */
+    uint64_t producer_replacements;
+} brook_template_stats_t;
+
+void brook_template_stats(const brook_template_t *tpl, brook_template_stats_t *out);
+
 /* ---- handler context --------------------------------------------------------------------------
  */
 

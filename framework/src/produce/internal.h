@@ -20,7 +20,15 @@ struct brook_template_s {
 
 struct brook__producer_s {
     const brook_decl_t *decl;
+    /* rk and the templates' rkt: senders hold them (read lock) for one call; the producer
+     * thread replaces them (write lock) after a fatal error, and also takes replace_lock to
+     * write rk, so a sender waiting for a replacement can read rk under replace_lock alone. */
     rd_kafka_t *rk;
+    pthread_rwlock_t lock;
+    rd_kafka_conf_t *conf; /* the producer's configuration, for a replacement */
+    pthread_mutex_t replace_lock;
+    pthread_cond_t replaced;
+    atomic_uint_fast64_t replacements;
     pthread_t thread;
     bool thread_started;
     atomic_bool run;
@@ -59,6 +67,14 @@ typedef struct {
     brook__outputs_t *outputs; /* NULL when not sent from a handler */
     void *msg_opaque;
 } brook__envelope_t;
+
+/* A sender holds the producer (rk, the templates' rkt) for the length of one call. */
+void brook__producer_hold(brook__producer_t *p);
+void brook__producer_release(brook__producer_t *p);
+/* After `failed` (the rk a held send used) refused a record with RD_KAFKA_RESP_ERR__FATAL:
+ * lets go of p, waits until the producer thread has replaced it, and holds p again. false
+ * when it was not replaced within a few seconds (the send then fails with the fatal error). */
+bool brook__producer_await_replacement(brook__producer_t *p, rd_kafka_t *failed);
 
 /* The outputs the calling thread is bound to, or NULL. */
 brook__outputs_t *brook__outputs_current(void);

@@ -19,6 +19,14 @@ brook__producer_t *brook__producer_new(const brook_decl_t *d) {
         free(p);
         return NULL;
     }
+    /* A replacement waiting for the lock keeps new senders out, so it is not starved. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&p->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&p->replace_lock, NULL);
+    brook__cond_init_monotonic(&p->replaced);
     p->template_count = d->template_count;
     for (size_t i = 0; i < d->template_count; i++) {
         p->templates[i].tag = TEMPLATE_TAG;
@@ -114,12 +122,109 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     free(env);
 }
 
+/* Opens a topic handle per template on rk, into rkts; false (nothing kept) if one fails. */
+static bool open_topics(brook__producer_t *p, rd_kafka_t *rk, rd_kafka_topic_t **rkts) {
+    for (size_t i = 0; i < p->template_count; i++)
+        if (!(rkts[i] = rd_kafka_topic_new(rk, p->templates[i].decl->topic, NULL))) {
+            while (i--)
+                rd_kafka_topic_destroy(rkts[i]);
+            return false;
+        }
+    return true;
+}
+
+/*
+ * On the producer thread, after rk failed for good (librdkafka 2.0's idempotent producer
+ * raises a fatal error when a broker's sequence numbers and its own part ways, for example
+ * when a whole cluster restarts under load). A new producer takes its place: what the failed
+ * one still held is reported failed (possibly delivered: at-least-once), so handlers' inputs
+ * are read again from their committed offsets, forwards are sent again, and later sends go
+ * through the new one. Nothing is lost; the failed producer's in-flight records may turn up
+ * twice.
+ */
+static void replace(brook__producer_t *p) {
+    rd_kafka_t *old = p->rk;
+    char reason[512];
+    rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(old, reason, sizeof(reason));
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_dup(p->conf);
+    rd_kafka_t *rk = conf ? rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)) : NULL;
+    rd_kafka_topic_t **rkts = calloc(p->template_count + 1, sizeof(*rkts));
+    if (!rk || !rkts || !open_topics(p, rk, rkts)) {
+        brook_log(BROOK_LOG_ERROR, "producer", "%s: cannot replace the failed producer: %s",
+                  p->decl->name, rk ? "no topic handle" : conf ? errstr : "out of memory");
+        if (rk)
+            rd_kafka_destroy(rk);
+        else if (conf)
+            rd_kafka_conf_destroy(conf);
+        free(rkts);
+        return; /* tried again after the next poll */
+    }
+    brook_log(BROOK_LOG_ERROR, "producer",
+              "%s: the producer failed for good (%s: %s); a new one takes its place, and "
+              "records it had not delivered are reported failed and sent again",
+              p->decl->name, rd_kafka_err2name(fatal), reason);
+    /* Senders blocked on the failed producer's full queue wake up as its records are failed
+     * and reported; then no sender holds it. */
+    for (;;) {
+        rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(old, 0);
+        struct timespec until = brook__deadline_ts(brook__now_ms() + 10);
+        if (!pthread_rwlock_clockwrlock(&p->lock, CLOCK_MONOTONIC, &until))
+            break;
+    }
+    pthread_mutex_lock(&p->replace_lock);
+    p->rk = rk;
+    pthread_cond_broadcast(&p->replaced);
+    pthread_mutex_unlock(&p->replace_lock);
+    for (size_t i = 0; i < p->template_count; i++) {
+        rd_kafka_topic_t *t = p->templates[i].rkt;
+        p->templates[i].rkt = rkts[i];
+        rkts[i] = t;
+    }
+    atomic_fetch_add(&p->replacements, 1);
+    pthread_rwlock_unlock(&p->lock);
+    /* The failed producer's last reports, then it goes. */
+    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(old, 5000);
+    for (size_t i = 0; i < p->template_count; i++)
+        if (rkts[i])
+            rd_kafka_topic_destroy(rkts[i]);
+    free(rkts);
+    rd_kafka_destroy(old);
+}
+
 static void *producer_main(void *arg) {
     brook__producer_t *p = arg;
-    while (atomic_load(&p->run))
+    /* Only this thread writes p->rk once started, so it reads it without the lock. */
+    while (atomic_load(&p->run)) {
         rd_kafka_poll(p->rk, 100);
+        if (rd_kafka_fatal_error(p->rk, NULL, 0))
+            replace(p);
+    }
     rd_kafka_poll(p->rk, 0);
     return NULL;
+}
+
+void brook__producer_hold(brook__producer_t *p) {
+    pthread_rwlock_rdlock(&p->lock);
+}
+
+void brook__producer_release(brook__producer_t *p) {
+    pthread_rwlock_unlock(&p->lock);
+}
+
+bool brook__producer_await_replacement(brook__producer_t *p, rd_kafka_t *failed) {
+    brook__producer_release(p);
+    int64_t deadline = brook__now_ms() + 10000;
+    struct timespec until = brook__deadline_ts(deadline);
+    pthread_mutex_lock(&p->replace_lock);
+    while (p->rk == failed && brook__now_ms() < deadline)
+        pthread_cond_timedwait(&p->replaced, &p->replace_lock, &until);
+    bool replaced = p->rk != failed;
+    pthread_mutex_unlock(&p->replace_lock);
+    brook__producer_hold(p);
+    return replaced;
 }
 
 int brook__producer_start(brook__producer_t *p, const char *bootstrap, brook_error_t *err) {
@@ -140,6 +245,10 @@ int brook__producer_start(brook__producer_t *p, const char *bootstrap, brook_err
         return rc;
     }
     char errstr[512];
+    if (!(p->conf = rd_kafka_conf_dup(conf))) {
+        rd_kafka_conf_destroy(conf);
+        return brook_error_set(err, BROOK_ERR_NOMEM, "producer: out of memory");
+    }
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (!p->rk) {
         rd_kafka_conf_destroy(conf);
@@ -153,13 +262,18 @@ int brook__producer_start(brook__producer_t *p, const char *bootstrap, brook_err
 }
 
 int brook__producer_open_templates(brook__producer_t *p, brook_error_t *err) {
-    for (size_t i = 0; i < p->template_count; i++) {
-        brook_template_t *t = &p->templates[i];
-        if (!(t->rkt = rd_kafka_topic_new(p->rk, t->decl->topic, NULL)))
-            return brook_error_set(err, BROOK_ERR_KAFKA, "template %s: %s", t->decl->name,
-                                   rd_kafka_err2str(rd_kafka_last_error()));
-    }
-    return 0;
+    rd_kafka_topic_t **rkts = calloc(p->template_count + 1, sizeof(*rkts));
+    if (!rkts)
+        return brook_error_set(err, BROOK_ERR_NOMEM, "templates: out of memory");
+    brook__producer_hold(p);
+    bool ok = open_topics(p, p->rk, rkts);
+    for (size_t i = 0; ok && i < p->template_count; i++)
+        p->templates[i].rkt = rkts[i];
+    brook__producer_release(p);
+    free(rkts);
+    return ok ? 0
+              : brook_error_set(err, BROOK_ERR_KAFKA, "templates: %s",
+                                rd_kafka_err2str(rd_kafka_last_error()));
 }
 
 void brook__producer_purge(brook__producer_t *p) {
@@ -173,6 +287,7 @@ int brook__producer_stop(brook__producer_t *p, int64_t deadline, bool drop) {
     int rc = 0;
     int64_t left = deadline - brook__now_ms();
     int timeout_ms = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+    brook__producer_hold(p);
     if (drop) {
         int n = rd_kafka_outq_len(p->rk);
         if (n)
@@ -186,6 +301,7 @@ int brook__producer_stop(brook__producer_t *p, int64_t deadline, bool drop) {
     }
     /* Serve the reports of what was purged, so every send still hears how it ended. */
     rd_kafka_flush(p->rk, 1000);
+    brook__producer_release(p);
     atomic_store(&p->run, false);
     if (p->thread_started) {
         pthread_join(p->thread, NULL);
@@ -204,6 +320,11 @@ int brook__producer_stop(brook__producer_t *p, int64_t deadline, bool drop) {
 void brook__producer_free(brook__producer_t *p) {
     if (!p)
         return;
+    if (p->conf)
+        rd_kafka_conf_destroy(p->conf);
+    pthread_cond_destroy(&p->replaced);
+    pthread_mutex_destroy(&p->replace_lock);
+    pthread_rwlock_destroy(&p->lock);
     free(p->templates);
     free(p);
 }
@@ -216,11 +337,16 @@ int brook__producer_forward(brook__producer_t *p, const char *topic, int32_t par
     brook__forward_t f = {.tag = FORWARD_TAG};
     pthread_mutex_init(&f.lock, NULL);
     pthread_cond_init(&f.cond, NULL);
-    rd_kafka_resp_err_t err =
-        rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-                          RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-                          RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(&f), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err;
+    brook__producer_hold(p);
+    do {
+        err = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
+            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(&f), RD_KAFKA_V_END);
+    } while (err == RD_KAFKA_RESP_ERR__FATAL && brook__producer_await_replacement(p, p->rk));
+    brook__producer_release(p);
     if (err) {
         rd_kafka_headers_destroy(headers);
     } else {

@@ -46,6 +46,16 @@ const char *brook_template_topic(const brook_template_t *tpl) {
     return tpl ? tpl->decl->topic : NULL;
 }
 
+void brook_template_stats(const brook_template_t *tpl, brook_template_stats_t *out) {
+    memset(out, 0, sizeof(*out));
+    if (!tpl)
+        return;
+    out->sent = atomic_load(&tpl->sent);
+    out->delivered = atomic_load(&tpl->delivered);
+    out->failed = atomic_load(&tpl->failed);
+    out->producer_replacements = atomic_load(&tpl->producer->replacements);
+}
+
 int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_len,
                             const void *value, size_t value_len, const brook_send_opts_t *opts) {
     static const brook_send_opts_t defaults = BROOK_SEND_OPTS_INIT;
@@ -81,19 +91,25 @@ int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_l
             rd_kafka_header_add(hdrs, opts->headers[i].name, -1, opts->headers[i].value,
                                 opts->headers[i].value ? (ssize_t)opts->headers[i].len : 0);
     }
-    /* The template's own topic handle; another topic's is looked up (a reference, no copy)
-     * and released at once: a queued record holds its own reference. */
-    rd_kafka_topic_t *rkt = redirected ? rd_kafka_topic_new(p->rk, opts->topic, NULL) : tpl->rkt;
-    rd_kafka_resp_err_t err =
-        rkt ? rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(opts->partition),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-                                RD_KAFKA_V_KEY(key, key_len),
-                                RD_KAFKA_V_VALUE((void *)value, value_len),
-                                RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
-                                RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END)
-            : rd_kafka_last_error();
-    if (redirected && rkt)
-        rd_kafka_topic_destroy(rkt);
+    rd_kafka_resp_err_t err;
+    brook__producer_hold(p);
+    do {
+        /* The template's own topic handle; another topic's is looked up (a reference, no
+         * copy) and released at once: a queued record holds its own reference. */
+        rd_kafka_topic_t *rkt =
+            redirected ? rd_kafka_topic_new(p->rk, opts->topic, NULL) : tpl->rkt;
+        err = rkt ? rd_kafka_producev(
+                        p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(opts->partition),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
+                        RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+                        RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
+                        RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END)
+                  : rd_kafka_last_error();
+        if (redirected && rkt)
+            rd_kafka_topic_destroy(rkt);
+        /* The producer failed for good: its replacement takes the record. */
+    } while (err == RD_KAFKA_RESP_ERR__FATAL && brook__producer_await_replacement(p, p->rk));
+    brook__producer_release(p);
     if (err) {
         /* Not queued: ownership of the headers stayed with us. */
         if (hdrs)
@@ -133,7 +149,11 @@ int brook_template_send(brook_template_t *tpl, const void *key, const void *valu
 int brook_template_flush(brook_template_t *tpl, int timeout_ms) {
     if (!tpl)
         return BROOK_ERR_INVALID_ARG;
-    if (!tpl->producer->rk)
+    brook__producer_t *p = tpl->producer;
+    if (!p->rk)
         return BROOK_ERR_STATE;
-    return rd_kafka_flush(tpl->producer->rk, timeout_ms) ? BROOK_ERR_TIMEOUT : 0;
+    brook__producer_hold(p);
+    rd_kafka_resp_err_t err = rd_kafka_flush(p->rk, timeout_ms);
+    brook__producer_release(p);
+    return err ? BROOK_ERR_TIMEOUT : 0;
 }
