@@ -70,6 +70,8 @@ static rd_kafka_t *test_client(brook_test_cluster_t *c, rd_kafka_type_t type, co
         rd_kafka_conf_set_dr_msg_cb(conf, test_dr);
     } else {
         rd_kafka_conf_set(conf, "group.id", group ? group : "brook-test", NULL, 0);
+        if (group && !strcmp(group, "brook-test-uncommitted"))
+            rd_kafka_conf_set(conf, "isolation.level", "read_uncommitted", NULL, 0);
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
         rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", NULL, 0);
     }
@@ -293,10 +295,10 @@ static void *dup_bytes(const void *p, size_t len) {
     return d;
 }
 
-size_t brook_test_consume(brook_test_cluster_t *c, const char *topic, size_t n, int timeout_ms,
-                          brook_test_record_t **out) {
+static size_t consume(brook_test_cluster_t *c, const char *topic, size_t n, int timeout_ms,
+                      bool uncommitted, brook_test_record_t **out) {
     *out = NULL;
-    rd_kafka_t *rk = test_client(c, RD_KAFKA_CONSUMER, NULL);
+    rd_kafka_t *rk = test_client(c, RD_KAFKA_CONSUMER, uncommitted ? "brook-test-uncommitted" : NULL);
     if (!rk)
         return 0;
     const struct rd_kafka_metadata *md = NULL;
@@ -360,6 +362,16 @@ size_t brook_test_consume(brook_test_cluster_t *c, const char *topic, size_t n, 
     rd_kafka_destroy(rk);
     *out = recs;
     return count;
+}
+
+size_t brook_test_consume(brook_test_cluster_t *c, const char *topic, size_t n, int timeout_ms,
+                          brook_test_record_t **out) {
+    return consume(c, topic, n, timeout_ms, false, out);
+}
+
+size_t brook_test_consume_uncommitted(brook_test_cluster_t *c, const char *topic, size_t n,
+                                      int timeout_ms, brook_test_record_t **out) {
+    return consume(c, topic, n, timeout_ms, true, out);
 }
 
 void brook_test_records_free(brook_test_record_t *records, size_t count) {

@@ -58,7 +58,8 @@ extern "C" {
     X(BROOK_ERR_TIMEOUT, -309, "timed out")                                                        \
     X(BROOK_ERR_SCHEMA, -310, "unknown or incompatible schema")                                    \
     X(BROOK_ERR_IO, -311, "i/o error")                                                             \
-    X(BROOK_ERR_UNSUPPORTED, -312, "not supported here")
+    X(BROOK_ERR_UNSUPPORTED, -312, "not supported here")                                           \
+    X(BROOK_ERR_FENCED, -313, "fenced: a newer producer with the same transactional id took over")
 
 typedef enum {
 #define BROOK__ERR_ENUM(name, value, text) name = value,
@@ -248,6 +249,17 @@ int brook_app_run(brook_app_t *app);
  * Idempotent. */
 int brook_app_stop(brook_app_t *app);
 
+/* Runs fn in one Kafka transaction (Spring's KafkaTemplate.executeInTransaction): every
+ * template send fn makes on this thread joins it; fn returning 0 commits it, anything else
+ * aborts it (a read_committed reader then never sees those records). One at a time per app,
+ * on the app's transactional producer ("<service>-<BROOK_INSTANCE_ID>-app", made on first use:
+ * a second instance with the same id fences the first). Returns 0 when committed; fn's code
+ * when it asked for the abort; BROOK_ERR_KAFKA when Kafka aborted it; BROOK_ERR_FENCED;
+ * BROOK_ERR_STATE inside an exactly-once handler (its sends are already transactional). */
+typedef int(brook_tx_fn)(brook_app_t *app, void *opaque);
+int brook_app_execute_in_transaction(brook_app_t *app, brook_tx_fn *fn, void *opaque,
+                                     brook_error_t *err);
+
 /* Async-signal-safe and callable from handlers: asks brook_app_run() to stop and return. */
 void brook_app_request_stop(brook_app_t *app);
 
@@ -306,7 +318,9 @@ typedef struct brook_send_opts_s {
  * `key` and `value` are borrowed for the call only (see serdes for their C types; NULL
  * sends a null key / tombstone). Blocks while the producer queue is full. Thread-safe.
  * Returns 0, BROOK_ERR_ENCODE (the value does not fit its schema), BROOK_ERR_STATE before
- * start, or librdkafka's error (for example a full queue that cannot block). */
+ * start (or for a template declared transactional = true, outside a transaction), or
+ * librdkafka's error (for example a full queue that cannot block). Inside a transaction (an
+ * exactly-once handler, brook_app_execute_in_transaction) the record joins it. */
 int brook_template_send(brook_template_t *tpl, const void *key, const void *value,
                         const brook_send_opts_t *opts);
 
@@ -315,7 +329,8 @@ int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_l
                             const void *value, size_t value_len, const brook_send_opts_t *opts);
 
 /* Waits until every record queued so far is acknowledged or failed: 0, BROOK_ERR_TIMEOUT
- * when some are still queued after timeout_ms, BROOK_ERR_STATE before start. */
+ * when some are still queued after timeout_ms, BROOK_ERR_STATE before start. Inside a
+ * transaction: its records (written, not yet committed). */
 int brook_template_flush(brook_template_t *tpl, int timeout_ms);
 
 const char *brook_template_topic(const brook_template_t *tpl);

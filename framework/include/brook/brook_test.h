@@ -76,6 +76,10 @@ typedef struct brook_test_record_s {
  * partition. */
 size_t brook_test_consume(brook_test_cluster_t *c, const char *topic, size_t n, int timeout_ms,
                           brook_test_record_t **out);
+/* The same with isolation.level read_uncommitted: records of aborted (and open) transactions
+ * too, which brook_test_consume (read_committed) never returns. */
+size_t brook_test_consume_uncommitted(brook_test_cluster_t *c, const char *topic, size_t n,
+                                      int timeout_ms, brook_test_record_t **out);
 void brook_test_records_free(brook_test_record_t *records, size_t count);
 /* Header value of a consumed record, or NULL. */
 const brook_header_t *brook_test_record_header(const brook_test_record_t *r, const char *name);

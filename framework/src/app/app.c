@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "app/signals.h"
 #include "consume/consume.h"
 #include "core/core.h"
+#include "kafka/kafka.h"
 #include "produce/produce.h"
 #include "serde/serde.h"
 
@@ -27,6 +29,8 @@ struct brook_app_s {
     void *opaque;
     app_state_t state;
     atomic_bool stop_requested;
+    pthread_mutex_t tx_lock; /* one brook_app_execute_in_transaction at a time */
+    brook__txn_t *txn;       /* its producer, made on first use */
     int wake[2]; /* brook_app_request_stop() wakes brook_app_run() through this pipe */
 };
 
@@ -40,6 +44,7 @@ static brook_app_t *app_from_decl(brook_decl_t *decl, brook_error_t *err) {
         return NULL;
     }
     app->decl = decl;
+    pthread_mutex_init(&app->tx_lock, NULL);
     if (pipe2(app->wake, O_NONBLOCK | O_CLOEXEC))
         app->wake[0] = app->wake[1] = -1;
     app->types = brook__types_new();
@@ -157,6 +162,10 @@ brook_listener_t *brook_app_listener(brook_app_t *app, const char *id) {
  * The first error is the stop's. */
 static int stop_all(brook_app_t *app, int64_t deadline, bool crash) {
     int rc = brook__consume_stop(app->consume, deadline, crash, app->producer);
+    pthread_mutex_lock(&app->tx_lock);
+    brook__txn_free(app->txn);
+    app->txn = NULL;
+    pthread_mutex_unlock(&app->tx_lock);
     int prc = brook__producer_stop(app->producer, deadline, crash);
     return rc ? rc : prc;
 }
@@ -277,5 +286,47 @@ void brook_app_destroy(brook_app_t *app) {
     if (app->wake[1] >= 0)
         close(app->wake[1]);
     brook_decl_destroy(app->decl);
+    pthread_mutex_destroy(&app->tx_lock);
     free(app);
+}
+
+/* ---- transactions --------------------------------------------------------------------------- */
+
+int brook_app_execute_in_transaction(brook_app_t *app, brook_tx_fn *fn, void *opaque,
+                                     brook_error_t *err) {
+    if (!app || !fn)
+        return brook_error_set(err, BROOK_ERR_INVALID_ARG, "no app or function");
+    if (app->state != APP_STARTED)
+        return brook_error_set(err, BROOK_ERR_STATE, "%s: not started", app->decl->name);
+    if (brook__txn_current())
+        return brook_error_set(err, BROOK_ERR_STATE,
+                               "%s: already in a transaction (an exactly-once handler's sends "
+                               "are in its transaction)",
+                               app->decl->name);
+    pthread_mutex_lock(&app->tx_lock);
+    int rc = 0;
+    if (!app->txn) {
+        char inst[256], id[512];
+        brook__kafka_instance_id(inst, sizeof(inst));
+        snprintf(id, sizeof(id), "%s-%s-app", app->decl->name, inst);
+        if (!(app->txn = brook__txn_new(app->producer, id, err)))
+            rc = err ? err->code : BROOK_ERR_KAFKA;
+    }
+    if (!rc)
+        rc = brook__txn_begin(app->txn, err);
+    if (!rc) {
+        brook__txn_bind(app->txn);
+        int frc = fn(app, opaque);
+        brook__txn_bind(NULL);
+        if (frc) {
+            rc = brook__txn_abort(app->txn, err);
+            if (!rc)
+                rc = brook_error_set(err, frc, "%s: the transaction's function returned %d; "
+                                     "aborted", app->decl->name, frc);
+        } else {
+            rc = brook__txn_commit(app->txn, NULL, NULL, err);
+        }
+    }
+    pthread_mutex_unlock(&app->tx_lock);
+    return rc;
 }

@@ -808,12 +808,32 @@ static int parse_dlt(const grp_t *lg, brook_decl_dlt_t *dlt) {
     return 0;
 }
 
+/* listeners[].transaction = { max_records = N; max_ms = M; } */
+static int parse_transaction(const grp_t *lg, brook_decl_listener_t *l) {
+    static const char *const keys[] = {"max_records", "max_ms", NULL};
+    char path[PATH_MAX_LEN];
+    grp_t g;
+    l->tx_max_records = 100;
+    l->tx_max_ms = 100;
+    int rc = get_group(lg, "transaction", &g, path);
+    if (rc != 0)
+        return rc;
+    check_unknown(&g, keys);
+    if (fatal(rc = get_int(&g, "max_records", 1, 1000000, &l->tx_max_records)))
+        return rc;
+    if (fatal(rc = get_i64(&g, "max_ms", 1, 3600000, &l->tx_max_ms, NULL)))
+        return rc;
+    return 0;
+}
+
 static int parse_listener(pctx_t *p, config_setting_t *list, size_t i, const char *service,
                           bool several, brook_decl_listener_t *l) {
     static const char *const keys[] = {
-        "id",          "topics", "topic_pattern", "group", "key", "value", "handler",
-        "concurrency", "ack",    "start_from",    "retry", "dlt", NULL};
+        "id",          "topics", "topic_pattern", "group", "key",       "value",
+        "handler",     "concurrency", "ack",       "start_from", "retry", "dlt",
+        "isolation",   "exactly_once", "transaction", NULL};
     static const char *const acks[] = {"record", "batch", "manual", "record_sync", NULL};
+    static const char *const isolations[] = {"read_committed", "read_uncommitted", NULL};
     static const char *const starts[] = {"earliest", "latest", NULL};
     char path[PATH_MAX_LEN], spath[PATH_MAX_LEN];
     grp_t g = {p, NULL, path};
@@ -897,6 +917,21 @@ static int parse_listener(pctx_t *p, config_setting_t *list, size_t i, const cha
     }
     if (fatal(rc = parse_dlt(&g, &l->dlt)))
         return rc;
+    int isolation = BROOK_ISOLATION_READ_COMMITTED;
+    if (fatal(rc = get_enum(&g, "isolation", isolations, "isolation level", &isolation)))
+        return rc;
+    l->isolation = (brook_isolation_t)isolation;
+    if (fatal(rc = get_bool(&g, "exactly_once", &l->exactly_once)))
+        return rc;
+    if (fatal(rc = parse_transaction(&g, l)))
+        return rc;
+    if (l->exactly_once && l->ack != BROOK_ACK_RECORD) {
+        config_setting_t *a = config_setting_get_member(g.g, "ack");
+        join_path(spath, sizeof(spath), path, "ack");
+        decl_fail(p, a, spath,
+                  "an exactly-once listener commits its offsets in its transactions; "
+                  "leave ack at \"record\"");
+    }
     return 0;
 }
 
@@ -1386,6 +1421,10 @@ static int merge_listener(brook_decl_listener_t *b, const brook_decl_listener_t 
     b->retry.not_retryable_count = nrn;
     b->dlt.enabled = o->dlt.enabled;
     b->dlt.line = o->dlt.line;
+    b->isolation = o->isolation;
+    b->exactly_once = o->exactly_once;
+    b->tx_max_records = o->tx_max_records;
+    b->tx_max_ms = o->tx_max_ms;
     return 0;
 }
 

@@ -95,6 +95,11 @@ typedef struct {
     int line;
 } brook_decl_dlt_t;
 
+typedef enum {
+    BROOK_ISOLATION_READ_COMMITTED = 0, /* default: records of aborted transactions skipped */
+    BROOK_ISOLATION_READ_UNCOMMITTED,
+} brook_isolation_t;
+
 typedef struct {
     char *id;
     char **topics;
@@ -109,6 +114,13 @@ typedef struct {
     brook_start_from_t start_from;
     brook_decl_retry_t retry;
     brook_decl_dlt_t dlt;
+    brook_isolation_t isolation; /* "isolation" */
+    /* "exactly_once": the handler's sends, retry and DLT forwards and the input offsets go
+     * into one transaction of the member's, committed every "transaction.max_records"
+     * records (default 100) or "transaction.max_ms" (default 100), whichever comes first. */
+    bool exactly_once;
+    int tx_max_records;
+    int64_t tx_max_ms;
     int line;
 } brook_decl_listener_t;
 

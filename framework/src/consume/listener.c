@@ -191,7 +191,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     brook_log(BROOK_LOG_DEBUG, "listener", "%s[%d]: revoking %d partition(s)", l->decl->id,
               m->index, parts->cnt);
     brook__recover_revoked(m->recover, parts);
-    if (atomic_load(&l->consume->crashing)) {
+    if (m->eos) {
+        /* Committed in the member's transaction, or aborted when they were lost. */
+        brook__eos_finish(m, atomic_load(&l->consume->crashing) ||
+                                 err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS ||
+                                 rd_kafka_assignment_lost(rk));
+    } else if (atomic_load(&l->consume->crashing)) {
         drop_pending(m);
     } else {
         store_pending(m);
@@ -211,9 +216,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 /* ---- handling -----------------------------------------------------------------------------------
  */
 
-/* Decodes and runs the handler once. A record that cannot be decoded is BROOK_FAIL with
- * brook.DeserializationError: retrying cannot help it. */
-static brook_result_t invoke(brook__member_t *m) {
+brook_result_t brook__member_invoke(brook__member_t *m) {
     brook_listener_t *l = m->listener;
     brook_ctx_t *ctx = &m->ctx;
     const brook_record_t *r = &ctx->record;
@@ -251,7 +254,7 @@ static bool handle_message(brook__member_t *m, rd_kafka_message_t *msg) {
     if (brook__recover_reads_headers(m->recover))
         brook__ctx_headers(ctx);
     ctx->attempt = brook__recover_attempt_of(m->recover, &ctx->record);
-    brook_result_t res = invoke(m);
+    brook_result_t res = brook__member_invoke(m);
     if (res == BROOK_OK) {
         brook__recover_succeeded(m->recover, &ctx->record);
         return member_done(m, msg, false);
@@ -305,10 +308,13 @@ static void *member_main(void *arg) {
     int64_t interval = c->decl->commit_interval_ms;
     int64_t next_commit = brook__add_ms(brook__now_ms(), interval);
     brook__outputs_bind(m->outputs);
-    while (atomic_load(&c->running)) {
+    brook__eos_bind(m);
+    while (atomic_load(&c->running) && !brook__eos_fenced(m)) {
         brook__recover_tick(m->recover);
         int64_t now = brook__now_ms();
-        if (now >= next_commit || batch_done) {
+        if (m->eos) {
+            brook__eos_tick(m, false);
+        } else if (now >= next_commit || batch_done) {
             if (batch)
                 store_pending(m);
             /* Waits at most a commit interval for the handlers' sends; else next time. */
@@ -328,6 +334,9 @@ static void *member_main(void *arg) {
         }
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, in_batch ? 0 : 100);
         if (!msg) {
+            /* An exactly-once member commits the transaction of what the poll returned. */
+            if (m->eos && in_batch)
+                brook__eos_tick(m, true);
             /* ack "batch" (Spring's AckMode.BATCH): what the poll returned is handled, so it is
              * committed now, through the periodic commit (which waits for the outputs). */
             if (batch && in_batch) {
@@ -347,7 +356,9 @@ static void *member_main(void *arg) {
         }
         if (brook__recover_intercept(m->recover, msg))
             continue; /* held back: a retry record not yet due */
-        if (!handle_message(m, msg))
+        if (m->eos)
+            brook__eos_handle(m, msg);
+        else if (!handle_message(m, msg))
             rd_kafka_message_destroy(msg);
     }
     brook__outputs_bind(NULL);
@@ -359,7 +370,13 @@ static void *member_main(void *arg) {
     store_pending(m);
     brook__recover_drop(m->recover);
     pause_for_stop(m);
-    commit_on_stop(m, c->stop_deadline);
+    if (m->eos) {
+        int rc = brook__eos_finish(m, false);
+        if (rc)
+            m->stop_err = rc;
+    } else {
+        commit_on_stop(m, c->stop_deadline);
+    }
     /* Every member of the app commits before any leaves: the first to leave starts a
      * rebalance, during which the others' commits would be refused. Meanwhile this member
      * keeps polling (paused), so a rebalance that a sibling's retried commit waits for can
@@ -444,6 +461,8 @@ static int member_conf(brook__member_t *m, rd_kafka_conf_t *conf, brook_error_t 
         {"enable.auto.offset.store", "false"},
         {"auto.offset.reset", d->start_from == BROOK_START_LATEST ? "latest" : "earliest"},
         {"enable.partition.eof", "false"},
+        {"isolation.level",
+         d->isolation == BROOK_ISOLATION_READ_UNCOMMITTED ? "read_uncommitted" : "read_committed"},
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]) && !rc; i++)
@@ -471,11 +490,14 @@ static int member_start(brook__member_t *m, rd_kafka_topic_partition_list_t *sub
     }
     if (!(m->outputs = brook__outputs_new(c->env.producer)))
         return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    int rc = brook__eos_start(m, err);
+    if (rc)
+        return rc;
     rd_kafka_conf_t *conf = brook__kafka_conf_new();
     rd_kafka_conf_set_opaque(conf, m);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
-    int rc = member_conf(m, conf, err);
+    rc = member_conf(m, conf, err);
     if (rc) {
         rd_kafka_conf_destroy(conf);
         return rc;
@@ -613,6 +635,7 @@ void brook__consume_free(brook__consume_t *c) {
             if (m->rk)
                 rd_kafka_destroy_flags(m->rk, crashing ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
             brook__recover_free(m->recover);
+            brook__eos_free(m);
             brook__outputs_free(m->outputs);
             brook__decoded_free(&l->key, &m->key_dec);
             brook__decoded_free(&l->value, &m->value_dec);

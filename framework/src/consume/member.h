@@ -39,6 +39,7 @@ struct brook__member_s {
     brook_ctx_t ctx;
     brook__recover_t *recover;
     brook__outputs_t *outputs; /* its handlers' sends */
+    struct brook__eos_s *eos;  /* exactly-once listeners: the member's transactions */
     atomic_bool stopping;      /* rejoining at stop only to commit: keep paused */
     atomic_bool assigned;      /* has received an assignment since it joined */
     int stop_err;              /* the commit at stop failed with this */
@@ -70,6 +71,28 @@ struct brook__consume_s {
     int stop_committed;
     bool stop_may_close;
 };
+
+/* listener.c: decodes and runs the handler once (a record that cannot be decoded is
+ * BROOK_FAIL, brook.DeserializationError), counting the outcome. */
+brook_result_t brook__member_invoke(brook__member_t *m);
+
+/* exactly_once.c: a member of an exactly-once listener. Its handlers' sends, retry and DLT
+ * forwards and its input offsets go into one transaction, committed every max_records
+ * records, max_ms, at the end of a poll's records, on revoke and at stop. */
+int brook__eos_start(brook__member_t *m, brook_error_t *err);
+void brook__eos_free(brook__member_t *m);
+/* On the member's thread: its sends and forwards go into its transactions (if any). */
+void brook__eos_bind(brook__member_t *m);
+/* Handles msg inside the member's transaction (never keeps msg). */
+void brook__eos_handle(brook__member_t *m, rd_kafka_message_t *msg);
+/* Once per poll loop iteration: serves delivery reports; commits when due, or at once when
+ * `batch_end` (the poll returned no more records). */
+void brook__eos_tick(brook__member_t *m, bool batch_end);
+/* Commits the open transaction (revoke, stop): 0, or why it was aborted (BROOK_ERR_FENCED:
+ * this member is done). `lost`: the partitions are gone, abort. */
+int brook__eos_finish(brook__member_t *m, bool lost);
+/* A newer producer with the member's transactional id took over: the member must stop. */
+bool brook__eos_fenced(const brook__member_t *m);
 
 /* ctx.c: makes ctx describe msg (headers parsed on first use). */
 void brook__ctx_reset(brook_ctx_t *ctx, rd_kafka_message_t *msg);

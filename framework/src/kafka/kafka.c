@@ -1,6 +1,7 @@
 /* Brook's side of librdkafka (kafka/kafka.h), and brook_err2str, which names its codes. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kafka/kafka.h"
 
@@ -187,4 +188,15 @@ int brook__kafka_track_join_state(rd_kafka_conf_t *conf, brook__join_state_t *st
     char with_cgrp[600];
     snprintf(with_cgrp, sizeof(with_cgrp), "%s%scgrp", debug, debug[0] ? "," : "");
     return brook__kafka_conf_set(conf, "debug", with_cgrp, err);
+}
+
+void brook__kafka_instance_id(char *out, size_t size) {
+    const char *id = getenv("BROOK_INSTANCE_ID");
+    if (id && *id) {
+        snprintf(out, size, "%s", id);
+        return;
+    }
+    char host[128] = "host";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(out, size, "%s-%ld", host, (long)getpid());
 }

@@ -15,6 +15,11 @@
 #include "brook/brook.h"
 #include "config/decl.h"
 
+/* This instance of the service, for transactional ids: $BROOK_INSTANCE_ID, or
+ * "<hostname>-<pid>". A stable id lets a restarted instance fence the producers it left
+ * behind (and abort their open transactions) at once. */
+void brook__kafka_instance_id(char *out, size_t size);
+
 /* librdkafka's log callback: a line through brook_log (component "rdkafka"). */
 void brook__kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 

@@ -42,10 +42,40 @@ void brook__producer_free(brook__producer_t *p);
 
 /* Produces one record and waits for its delivery report (retry and DLT forwards must be
  * durable before the source offset is stored). Takes ownership of headers. Returns 0 or the
- * delivery error. */
+ * delivery error. On a thread bound to a transaction the record joins it instead, and is
+ * durable when it commits: then 0 once queued. */
 int brook__producer_forward(brook__producer_t *p, const char *topic, int32_t partition,
                             const void *key, size_t key_len, const void *value, size_t value_len,
                             rd_kafka_headers_t *headers);
+
+/* ---- transactions ------------------------------------------------------------------------- */
+
+/* A transactional producer (produce/transaction.c): the app producer's configuration with a
+ * transactional.id. Sends and forwards on a thread bound to it go into its open transaction. */
+typedef struct brook__txn_s brook__txn_t;
+
+/* Creates and initializes it: an older producer with the same id is fenced and its open
+ * transaction aborted. The producer must have started. */
+brook__txn_t *brook__txn_new(brook__producer_t *p, const char *transactional_id,
+                             brook_error_t *err);
+void brook__txn_free(brook__txn_t *t);
+const char *brook__txn_id(const brook__txn_t *t);
+/* Binds the calling thread to t (NULL unbinds): its template sends and forwards go into t. */
+void brook__txn_bind(brook__txn_t *t);
+brook__txn_t *brook__txn_current(void);
+rd_kafka_t *brook__txn_handle(brook__txn_t *t);
+/* Begins a transaction unless one is open. */
+int brook__txn_begin(brook__txn_t *t, brook_error_t *err);
+bool brook__txn_is_open(const brook__txn_t *t);
+/* Commits the open transaction together with `offsets` (may be NULL) of the consumer group
+ * `cgmd`. 0 when committed; BROOK_ERR_KAFKA when it was aborted instead; BROOK_ERR_FENCED when
+ * a newer producer with the same id took over (t is then useless). err says why. */
+int brook__txn_commit(brook__txn_t *t, const rd_kafka_topic_partition_list_t *offsets,
+                      const rd_kafka_consumer_group_metadata_t *cgmd, brook_error_t *err);
+/* Aborts the open transaction, if any: 0, or BROOK_ERR_FENCED. */
+int brook__txn_abort(brook__txn_t *t, brook_error_t *err);
+/* Serves delivery reports of t's records (its queue is served by no other thread). */
+void brook__txn_poll(brook__txn_t *t);
 
 /* ---- outputs ------------------------------------------------------------------------------ */
 

@@ -40,13 +40,6 @@ int brook__producer_resolve(brook__producer_t *p, const brook__types_t *types, b
     for (size_t i = 0; i < p->template_count; i++) {
         brook_template_t *t = &p->templates[i];
         const brook_decl_template_t *d = t->decl;
-        /* Refused rather than ignored: a user who asks for exactly-once must not get less. */
-        if (d->transactional)
-            return brook_error_set(err, BROOK_ERR_DECL,
-                                   "%s:%d: templates[\"%s\"].transactional: transactions are "
-                                   "not supported yet; remove it to send with the idempotent "
-                                   "producer",
-                                   p->decl->source, d->line, d->name);
         int rc = brook__serde_resolve(&t->key, types, &d->key, p->decl->source, d->framing,
                                       d->schema_id, err);
         if (!rc)
@@ -334,6 +327,18 @@ void brook__producer_free(brook__producer_t *p) {
 int brook__producer_forward(brook__producer_t *p, const char *topic, int32_t partition,
                             const void *key, size_t key_len, const void *value, size_t value_len,
                             rd_kafka_headers_t *headers) {
+    brook__txn_t *txn = brook__txn_current();
+    if (txn) {
+        /* Durable when the transaction commits; a failure aborts it. */
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            brook__txn_handle(txn), RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
+            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END);
+        if (err)
+            rd_kafka_headers_destroy(headers);
+        return err;
+    }
     brook__forward_t f = {.tag = FORWARD_TAG};
     pthread_mutex_init(&f.lock, NULL);
     pthread_cond_init(&f.cond, NULL);

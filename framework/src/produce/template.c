@@ -66,6 +66,11 @@ int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_l
     brook__producer_t *p = tpl->producer;
     if (!p->rk)
         return BROOK_ERR_STATE;
+    /* Inside a transaction (an exactly-once handler, brook_app_execute_in_transaction) every
+     * send joins it; a transactional template sends nowhere else. */
+    brook__txn_t *txn = brook__txn_current();
+    if (!txn && tpl->decl->transactional)
+        return BROOK_ERR_STATE;
     /* A handler's send counts as its member's output until delivered. */
     brook__outputs_t *outputs = brook__outputs_current();
     if (outputs && outputs->producer != p)
@@ -92,24 +97,35 @@ int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_l
                                 opts->headers[i].value ? (ssize_t)opts->headers[i].len : 0);
     }
     rd_kafka_resp_err_t err;
-    brook__producer_hold(p);
-    do {
-        /* The template's own topic handle; another topic's is looked up (a reference, no
-         * copy) and released at once: a queued record holds its own reference. */
-        rd_kafka_topic_t *rkt =
-            redirected ? rd_kafka_topic_new(p->rk, opts->topic, NULL) : tpl->rkt;
-        err = rkt ? rd_kafka_producev(
-                        p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(opts->partition),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-                        RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-                        RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
-                        RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END)
-                  : rd_kafka_last_error();
-        if (redirected && rkt)
-            rd_kafka_topic_destroy(rkt);
-        /* The producer failed for good: its replacement takes the record. */
-    } while (err == RD_KAFKA_RESP_ERR__FATAL && brook__producer_await_replacement(p, p->rk));
-    brook__producer_release(p);
+    if (txn) {
+        err = rd_kafka_producev(
+            brook__txn_handle(txn), RD_KAFKA_V_TOPIC(redirected ? opts->topic : tpl->decl->topic),
+            RD_KAFKA_V_PARTITION(opts->partition),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
+            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+            RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
+            RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
+    } else {
+        brook__producer_hold(p);
+        do {
+            /* The template's own topic handle; another topic's is looked up (a reference, no
+             * copy) and released at once: a queued record holds its own reference. */
+            rd_kafka_topic_t *rkt =
+                redirected ? rd_kafka_topic_new(p->rk, opts->topic, NULL) : tpl->rkt;
+            err = rkt ? rd_kafka_producev(
+                            p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(opts->partition),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
+                            RD_KAFKA_V_KEY(key, key_len),
+                            RD_KAFKA_V_VALUE((void *)value, value_len),
+                            RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
+                            RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END)
+                      : rd_kafka_last_error();
+            if (redirected && rkt)
+                rd_kafka_topic_destroy(rkt);
+            /* The producer failed for good: its replacement takes the record. */
+        } while (err == RD_KAFKA_RESP_ERR__FATAL && brook__producer_await_replacement(p, p->rk));
+        brook__producer_release(p);
+    }
     if (err) {
         /* Not queued: ownership of the headers stayed with us. */
         if (hdrs)
@@ -152,6 +168,9 @@ int brook_template_flush(brook_template_t *tpl, int timeout_ms) {
     brook__producer_t *p = tpl->producer;
     if (!p->rk)
         return BROOK_ERR_STATE;
+    brook__txn_t *txn = brook__txn_current();
+    if (txn)
+        return rd_kafka_flush(brook__txn_handle(txn), timeout_ms) ? BROOK_ERR_TIMEOUT : 0;
     brook__producer_hold(p);
     rd_kafka_resp_err_t err = rd_kafka_flush(p->rk, timeout_ms);
     brook__producer_release(p);

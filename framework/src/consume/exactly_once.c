@@ -1,0 +1,307 @@
+/*
+ * Exactly-once listener members (consume/member.h): consume, transform, produce in one Kafka
+ * transaction per batch of records (KIP-98, with KIP-447's consumer group metadata fencing).
+ *
+ * The member's thread is bound to its transactional producer, so the handler's template sends
+ * and the retry and DLT forwards join the open transaction; the input offsets are sent to it
+ * with the group's metadata, and the commit makes outputs and offsets visible together. A
+ * read_committed reader never sees the outputs of an aborted transaction.
+ *
+ * A handler that fails has sends in the transaction that must not commit, and so may the
+ * records handled before it in the same transaction: the transaction is aborted and every
+ * partition goes back to where it started. The failed record's failure is remembered, not
+ * handled again: when it comes back after the records before it (handled again, in a new
+ * transaction), the retry policy applies to it as if it had just failed (Spring's
+ * DefaultAfterRollbackProcessor counts attempts the same way). A transaction that cannot
+ * commit is aborted and its inputs handled again. A member fenced by a newer producer with
+ * the same transactional id (another instance with the same BROOK_INSTANCE_ID) stops.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consume/member.h"
+#include "core/core.h"
+
+typedef struct brook__eos_s {
+    brook__txn_t *txn;
+    /* The open transaction: where each partition started (for an abort) and the next offset
+     * to commit; records done in it; when it began. */
+    rd_kafka_topic_partition_list_t *start, *next;
+    int records;
+    int64_t began_ms;
+    bool fenced;
+    /* A failure waiting for its record to come back (see above). */
+    struct {
+        bool set;
+        char *topic;
+        int32_t partition;
+        int64_t offset;
+        int attempt;
+        brook_result_t res;
+        char name[128];
+        char message[512];
+    } deferred;
+} brook__eos_t;
+
+int brook__eos_start(brook__member_t *m, brook_error_t *err) {
+    const brook_decl_listener_t *d = m->listener->decl;
+    const brook__consume_t *c = m->listener->consume;
+    if (!d->exactly_once)
+        return 0;
+    brook__eos_t *e = calloc(1, sizeof(*e));
+    if (!e)
+        return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    m->eos = e;
+    e->start = rd_kafka_topic_partition_list_new(8);
+    e->next = rd_kafka_topic_partition_list_new(8);
+    /* Stable across restarts of one instance, so a restarted instance fences the producer it
+     * left behind and aborts its open transaction at once. */
+    char inst[256], id[768];
+    brook__kafka_instance_id(inst, sizeof(inst));
+    snprintf(id, sizeof(id), "%s-%s-%s-%d", c->decl->name, inst, d->id, m->index);
+    if (!(e->txn = brook__txn_new(c->env.producer, id, err)))
+        return err ? err->code : BROOK_ERR_KAFKA;
+    return 0;
+}
+
+void brook__eos_free(brook__member_t *m) {
+    brook__eos_t *e = m->eos;
+    if (!e)
+        return;
+    brook__txn_free(e->txn);
+    if (e->start)
+        rd_kafka_topic_partition_list_destroy(e->start);
+    if (e->next)
+        rd_kafka_topic_partition_list_destroy(e->next);
+    free(e->deferred.topic);
+    free(e);
+    m->eos = NULL;
+}
+
+void brook__eos_bind(brook__member_t *m) {
+    brook__txn_bind(m->eos ? m->eos->txn : NULL);
+}
+
+bool brook__eos_fenced(const brook__member_t *m) {
+    return m->eos && m->eos->fenced;
+}
+
+static void clear_open(brook__eos_t *e) {
+    rd_kafka_topic_partition_list_destroy(e->start);
+    rd_kafka_topic_partition_list_destroy(e->next);
+    e->start = rd_kafka_topic_partition_list_new(8);
+    e->next = rd_kafka_topic_partition_list_new(8);
+    e->records = 0;
+}
+
+static void fenced(brook__member_t *m, const brook_error_t *err) {
+    m->eos->fenced = true;
+    m->stop_err = BROOK_ERR_FENCED;
+    brook_log(BROOK_LOG_ERROR, "listener", "%s[%d]: %s; this member stops",
+              m->listener->decl->id, m->index, err->message);
+    brook_app_request_stop(m->listener->consume->app);
+}
+
+/* After an abort: every partition of the transaction goes back to where it started. */
+static void rewind_open(brook__member_t *m) {
+    brook__eos_t *e = m->eos;
+    if (e->start->cnt) {
+        rd_kafka_error_t *err = rd_kafka_seek_partitions(m->rk, e->start, 0);
+        if (err)
+            rd_kafka_error_destroy(err);
+    }
+    clear_open(e);
+}
+
+static void aborted(brook__member_t *m, int rc, const brook_error_t *err, bool seek) {
+    if (rc == BROOK_ERR_FENCED) {
+        fenced(m, err);
+        return;
+    }
+    if (rc)
+        brook_log(BROOK_LOG_WARN, "listener", "%s[%d]: %s; its %d input(s) are handled again",
+                  m->listener->decl->id, m->index, err->message, m->eos->records);
+    if (seek)
+        rewind_open(m);
+    else
+        clear_open(m->eos);
+    brook__outputs_clear_failed(m->outputs);
+}
+
+static int abort_open(brook__member_t *m, bool seek) {
+    brook_error_t err = {0};
+    int rc = brook__txn_abort(m->eos->txn, &err);
+    aborted(m, rc, &err, seek);
+    return rc;
+}
+
+static int commit_open(brook__member_t *m, bool seek_on_abort) {
+    brook__eos_t *e = m->eos;
+    if (!brook__txn_is_open(e->txn))
+        return 0;
+    if (!e->records)
+        return abort_open(m, false);
+    rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(m->rk);
+    brook_error_t err = {0};
+    int rc = brook__txn_commit(e->txn, e->next, cgmd, &err);
+    rd_kafka_consumer_group_metadata_destroy(cgmd);
+    if (rc)
+        aborted(m, rc, &err, seek_on_abort);
+    else
+        clear_open(e);
+    brook__outputs_clear_failed(m->outputs);
+    return rc;
+}
+
+static bool begin(brook__member_t *m) {
+    brook__eos_t *e = m->eos;
+    if (brook__txn_is_open(e->txn))
+        return true;
+    brook_error_t err = {0};
+    int rc = brook__txn_begin(e->txn, &err);
+    if (rc == BROOK_ERR_FENCED)
+        fenced(m, &err);
+    else if (rc)
+        brook_log(BROOK_LOG_WARN, "listener", "%s[%d]: %s", m->listener->decl->id, m->index,
+                  err.message);
+    else
+        e->began_ms = brook__now_ms();
+    return rc == 0;
+}
+
+static void track_start(brook__eos_t *e, const rd_kafka_message_t *msg) {
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    if (!rd_kafka_topic_partition_list_find(e->start, topic, msg->partition))
+        rd_kafka_topic_partition_list_add(e->start, topic, msg->partition)->offset = msg->offset;
+}
+
+/* msg is done (handled, or forwarded to a retry topic or the DLT) in the open transaction. */
+static void done(brook__eos_t *e, const rd_kafka_message_t *msg) {
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    track_start(e, msg);
+    rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(e->next, topic,
+                                                                        msg->partition);
+    if (!p)
+        p = rd_kafka_topic_partition_list_add(e->next, topic, msg->partition);
+    p->offset = msg->offset + 1;
+    e->records++;
+}
+
+static bool is_deferred(const brook__eos_t *e, const rd_kafka_message_t *msg) {
+    return e->deferred.set && e->deferred.partition == msg->partition &&
+           e->deferred.offset == msg->offset &&
+           !strcmp(e->deferred.topic, rd_kafka_topic_name(msg->rkt));
+}
+
+static void defer(brook__eos_t *e, const brook_ctx_t *ctx, brook_result_t res) {
+    free(e->deferred.topic);
+    e->deferred.set = true;
+    e->deferred.topic = strdup(ctx->record.topic);
+    e->deferred.partition = ctx->record.partition;
+    e->deferred.offset = ctx->record.offset;
+    e->deferred.attempt = ctx->attempt;
+    e->deferred.res = res;
+    snprintf(e->deferred.name, sizeof(e->deferred.name), "%s", ctx->failure_name);
+    snprintf(e->deferred.message, sizeof(e->deferred.message), "%s", ctx->failure_message);
+}
+
+void brook__eos_handle(brook__member_t *m, rd_kafka_message_t *msg) {
+    brook__eos_t *e = m->eos;
+    brook_listener_t *l = m->listener;
+    brook_ctx_t *ctx = &m->ctx;
+    if (!begin(m)) {
+        /* Delivered again once a transaction can begin. */
+        rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(at, rd_kafka_topic_name(msg->rkt), msg->partition)
+            ->offset = msg->offset;
+        rd_kafka_error_t *err = rd_kafka_seek_partitions(m->rk, at, 0);
+        if (err)
+            rd_kafka_error_destroy(err);
+        rd_kafka_topic_partition_list_destroy(at);
+        rd_kafka_message_destroy(msg);
+        return;
+    }
+    brook__ctx_reset(ctx, msg);
+    if (brook__recover_reads_headers(m->recover))
+        brook__ctx_headers(ctx);
+    brook_result_t res;
+    bool was_deferred = is_deferred(e, msg);
+    if (was_deferred) {
+        e->deferred.set = false;
+        ctx->attempt = e->deferred.attempt;
+        snprintf(ctx->failure_name, sizeof(ctx->failure_name), "%s", e->deferred.name);
+        snprintf(ctx->failure_message, sizeof(ctx->failure_message), "%s", e->deferred.message);
+        res = e->deferred.res;
+    } else {
+        ctx->attempt = brook__recover_attempt_of(m->recover, &ctx->record);
+        track_start(e, msg);
+        res = brook__member_invoke(m);
+    }
+    if (res == BROOK_OK) {
+        brook__recover_succeeded(m->recover, &ctx->record);
+        done(e, msg);
+        rd_kafka_message_destroy(msg);
+        brook__eos_tick(m, false);
+        return;
+    }
+    if (!was_deferred) {
+        /* The failed handler's sends must not commit. */
+        if (e->records) {
+            /* Nor may the records before it be committed without their outputs: all go
+             * back, and this failure waits for its record. */
+            defer(e, ctx, res);
+            abort_open(m, true);
+            rd_kafka_message_destroy(msg);
+            return;
+        }
+        if (abort_open(m, false) || !begin(m)) {
+            rd_kafka_message_destroy(msg);
+            return;
+        }
+    }
+    brook__ctx_headers(ctx); /* forwards copy them */
+    brook__failure_t f = {.record = &ctx->record,
+                          .attempt = ctx->attempt,
+                          .name = ctx->failure_name,
+                          .message = ctx->failure_message};
+    switch (brook__recover_failed(m->recover, &f, res)) {
+    case BROOK__RECOVER_AGAIN:
+        atomic_fetch_add(&l->retried, 1);
+        break;
+    case BROOK__RECOVER_FORWARD_FAILED:
+        break;
+    case BROOK__RECOVER_RETRIED:
+        atomic_fetch_add(&l->retried, 1);
+        done(e, msg);
+        break;
+    case BROOK__RECOVER_DEAD_LETTERED:
+        atomic_fetch_add(&l->dead_lettered, 1);
+        done(e, msg);
+        break;
+    case BROOK__RECOVER_GIVEN_UP:
+        done(e, msg);
+        break;
+    }
+    rd_kafka_message_destroy(msg);
+    brook__eos_tick(m, false);
+}
+
+void brook__eos_tick(brook__member_t *m, bool batch_end) {
+    brook__eos_t *e = m->eos;
+    brook__txn_poll(e->txn);
+    if (!brook__txn_is_open(e->txn))
+        return;
+    const brook_decl_listener_t *d = m->listener->decl;
+    if (batch_end || e->records >= d->tx_max_records ||
+        brook__now_ms() - e->began_ms >= d->tx_max_ms)
+        commit_open(m, true);
+}
+
+int brook__eos_finish(brook__member_t *m, bool lost) {
+    brook__eos_t *e = m->eos;
+    if (e->fenced)
+        return BROOK_ERR_FENCED;
+    e->deferred.set = false;
+    return lost ? abort_open(m, false) : commit_open(m, false);
+}
