@@ -98,13 +98,17 @@ def coordinator(cluster, group):
 class Relays:
     """brook-relay processes of one scenario."""
 
-    def __init__(self, binary, cluster, name, src, dst, group, logdir):
-        self.args = [binary, src, dst, group]
+    def __init__(self, binary, cluster, name, src, dst, group, logdir, eos=False):
+        self.args = [binary, src, dst, group] + (["exactly-once"] if eos else [])
         self.name = name
         self.env = dict(os.environ, BROOK_BOOTSTRAP=cluster.bootstrap, BROOK_LOG_LEVEL="warn",
                         BROOK_KAFKA_SESSION_TIMEOUT_MS="6000",
                         BROOK_KAFKA_HEARTBEAT_INTERVAL_MS="500")
         self.env.pop("BROOK_TEST_KAFKA", None)
+        if eos:
+            # One instance at a time, restarted under the same id: the new one fences the
+            # producers the killed one left behind and aborts their open transactions.
+            self.env["BROOK_INSTANCE_ID"] = "fm-" + name
         self.procs = []
         self.logdir = logdir
         self.started = 0
@@ -164,12 +168,12 @@ class Relays:
 class Reader(threading.Thread):
     """Reads the output topic from the start, recording when each record arrived."""
 
-    def __init__(self, cluster, topic):
+    def __init__(self, cluster, topic, isolation="read_committed"):
         super().__init__(daemon=True)
-        self.c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "fm-reader-" + topic,
-                           "log_level": 2,
+        self.c = Consumer({"bootstrap.servers": cluster.bootstrap,
+                           "group.id": "fm-reader-%s-%s" % (isolation, topic), "log_level": 2,
                            "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                           "isolation.level": "read_committed"})
+                           "isolation.level": isolation})
         self.topic = topic
         self.records = []  # (arrival time, key, seq)
         self.lock = threading.Lock()
@@ -328,12 +332,12 @@ def check(reader, n, fault_at):
             "output_records": len(recs)}
 
 
-def run_scenario(name, title, binary, cluster, n, logdir, fault):
+def run_scenario(name, title, binary, cluster, n, logdir, fault, eos=False):
     # Names unique per run, so a rerun on the same cluster starts from empty topics.
     run = "%s.%x" % (name, int(time.time() * 1000) & 0xFFFFFF)
     src, dst, group = "fm.%s.in" % run, "fm.%s.out" % run, "fm-%s" % run
     cluster.wait_healthy()
-    relays = Relays(binary, cluster, run, src, dst, group, logdir)
+    relays = Relays(binary, cluster, run, src, dst, group, logdir, eos)
     first = relays.start()
     # The relay provisions both topics; produce once they exist.
     deadline = time.time() + 60
@@ -349,6 +353,10 @@ def run_scenario(name, title, binary, cluster, n, logdir, fault):
         time.sleep(0.2)
     reader = Reader(cluster, dst)
     reader.start()
+    # Exactly-once: a read_uncommitted reader of the same topic sees what was aborted.
+    uncommitted = Reader(cluster, dst, "read_uncommitted") if eos else None
+    if uncommitted:
+        uncommitted.start()
     sent = [0]
     inputs = []
     prod = threading.Thread(target=produce, args=(cluster, src, n, inputs, sent), daemon=True)
@@ -375,6 +383,11 @@ def run_scenario(name, title, binary, cluster, n, logdir, fault):
     reader.join()
     relays.stop_all()
     r = check(reader, n, fault_at)
+    if uncommitted:
+        uncommitted.done.set()
+        uncommitted.join()
+        uncommitted.check_alive()
+        r["uncommitted_duplicates"] = check(uncommitted, n, fault_at)["duplicates"]
     # Every output record was sent by a handler call, unless a producer wrote one twice: with
     # no instance killed (whose counts die with it), outputs - handler calls is what the
     # producers added.
@@ -383,11 +396,21 @@ def run_scenario(name, title, binary, cluster, n, logdir, fault):
     # Producers that failed for good and were replaced (see InputProducer): the input's, and
     # the relays' own (Brook replaces its producer; counts of killed instances are lost).
     r["producers_replaced"] = "%d/%d" % (inputs[0].replaced if inputs else 0, replaced)
-    r.update(scenario=name, title=title, seconds=round(time.time() - t_start, 1))
+    r.update(scenario=name, title=title, seconds=round(time.time() - t_start, 1),
+             exactly_once=eos)
     log(json.dumps(r))
-    if r["lost"] or r["order_violations"] or r["producer_duplicates"]:
+    if failed(r):
         relays.show_logs()
     return r
+
+
+def failed(r):
+    """At-least-once: nothing lost, per-key order kept, the producers added no duplicate.
+    Exactly-once besides: a read_committed reader sees no duplicate, while a read_uncommitted
+    one does see the aborted records (so the check can tell the two apart)."""
+    if r["lost"] or r["order_violations"] or r["producer_duplicates"]:
+        return True
+    return r["exactly_once"] and (r["duplicates"] or not r["uncommitted_duplicates"])
 
 
 # ---- the faults: each runs mid-stream and returns once the fault is over ----
@@ -450,6 +473,21 @@ def cluster_restarted(cluster, relays, first, sent, n, src, group):
         cluster.ctl("wait", b)
 
 
+def eos_killed(cluster, relays, first, sent, n, src, group):
+    p = first
+    for i in range(3):
+        log("SIGKILL exactly-once relay (%d of 3)" % (i + 1))
+        relays.kill(p)
+        p = relays.start()
+        wait_sent(sent, min(n, sent[0] + 2 * RATE))
+    dst = relays.args[2]
+    b = cluster.leader(dst, 0)
+    log("killing broker %d, leader of %s[0]" % (b, dst))
+    cluster.ctl("kill", b)
+    wait_sent(sent, min(n, sent[0] + 5 * RATE))
+    cluster.ctl("start-broker", b)
+
+
 SCENARIOS = [
     ("a", "leader of a busy partition SIGKILLed, restarted after 5 s", leader_killed),
     ("b", "group coordinator's broker SIGKILLed, restarted after 5 s", coordinator_killed),
@@ -457,7 +495,10 @@ SCENARIOS = [
     ("d", "scaled 1 -> 3 -> 1 instances", scaled),
     ("e", "one broker SIGSTOPped 15 s, then resumed", broker_paused),
     ("f", "the whole cluster SIGKILLed and restarted", cluster_restarted),
+    ("g", "exactly-once: the service SIGKILLed three times, then the output's leader broker",
+     eos_killed),
 ]
+EXACTLY_ONCE = {"g"}
 
 
 def main():
@@ -478,7 +519,8 @@ def main():
     for name, title, fault in SCENARIOS:
         if only and name not in only:
             continue
-        results.append(run_scenario(name, title, a.relay, cluster, a.records, logdir, fault))
+        results.append(run_scenario(name, title, a.relay, cluster, a.records, logdir, fault,
+                                    name in EXACTLY_ONCE))
     cluster.wait_healthy()  # for the tests that use the cluster next
     lines = ["| scenario | records | lost | order violations | duplicates | added by the "
              "producer | recovery (s) | producers replaced (input/relay) |",
@@ -493,7 +535,11 @@ def main():
     if a.report:
         with open(a.report, "w") as f:
             json.dump(results, f, indent=1)
-    bad = [r for r in results if r["lost"] or r["order_violations"] or r["producer_duplicates"]]
+    for r in results:
+        if r["exactly_once"]:
+            print("faults: (%s) exactly-once: %d duplicates read_committed, %d read_uncommitted"
+                  % (r["scenario"], r["duplicates"], r["uncommitted_duplicates"]))
+    bad = [r for r in results if failed(r)]
     passed = len(results) - len(bad)
     print("faults: %d passed, %d failed" % (passed, len(bad)))
     sys.exit(1 if bad else 0)

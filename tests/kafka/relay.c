@@ -3,10 +3,14 @@
  * sends every record, key and value unchanged, through a Brook template to OUT. At-least-once:
  * an input is committed only after its output is delivered. Runs until SIGTERM/SIGINT.
  *
- *   brook-relay IN OUT GROUP        (cluster from BROOK_BOOTSTRAP)
+ *   brook-relay IN OUT GROUP [exactly-once]     (cluster from BROOK_BOOTSTRAP)
+ *
+ * With "exactly-once" the listener is exactly_once: outputs and input offsets commit in one
+ * transaction per batch, so a read_committed reader sees each output once.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "brook/brook.h"
 
@@ -15,10 +19,11 @@ static brook_result_t relay(brook_ctx_t *ctx, const void *key, const void *value
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s IN OUT GROUP\n", argv[0]);
+    if (argc != 4 && !(argc == 5 && !strcmp(argv[4], "exactly-once"))) {
+        fprintf(stderr, "usage: %s IN OUT GROUP [exactly-once]\n", argv[0]);
         return 2;
     }
+    const char *eos = argc == 5 ? "exactly_once = true;" : "";
     char decl[2048];
     snprintf(
         decl, sizeof(decl),
@@ -31,9 +36,9 @@ int main(int argc, char **argv) {
         "    config = { min_insync_replicas = 2; }; } );\n"
         "templates = ( { name = \"out\"; topic = \"%s\"; value = \"string\"; } );\n"
         "listeners = ( { id = \"relay\"; group = \"%s\"; topics = [ \"%s\" ];\n"
-        "  value = \"string\"; handler = \"relay\"; concurrency = 2;\n"
+        "  value = \"string\"; handler = \"relay\"; concurrency = 2; %s\n"
         "  retry = { attempts = 1000000; backoff = { delay_ms = 200; }; }; } );\n",
-        argv[1], argv[2], argv[2], argv[3], argv[1]);
+        argv[1], argv[2], argv[2], argv[3], argv[1], eos);
     brook_error_t err = {0};
     brook_app_t *app = brook_app_new(decl, "relay.brook", NULL, &err);
     if (!app) {

@@ -146,6 +146,10 @@ static void test_defaults(void **state) {
     assert_int_equal(l->concurrency, 1);
     assert_int_equal(l->ack, BROOK_ACK_RECORD);
     assert_int_equal(l->start_from, BROOK_START_EARLIEST);
+    assert_false(l->exactly_once);
+    assert_int_equal(l->isolation, BROOK_ISOLATION_READ_COMMITTED);
+    assert_int_equal(l->tx_max_records, 100);
+    assert_int_equal(l->tx_max_ms, 100);
     assert_false(l->retry.declared);
     assert_int_equal(l->retry.attempts, 3);
     assert_int_equal(l->retry.delay_ms, 1000);
@@ -423,6 +427,16 @@ static const invalid_case_t invalid_cases[] = {
      "svc.brook:4: listeners[0].concurrency: must be between 1 and 64, got 0"},
     {"concurrency 65", LISTENER("concurrency = 65;"),
      "svc.brook:4: listeners[0].concurrency: must be between 1 and 64, got 65"},
+    {"exactly_once with ack batch", LISTENER("exactly_once = true; ack = \"batch\";"),
+     "svc.brook:4: listeners[0].ack: an exactly-once listener commits its offsets in its "
+     "transactions; leave ack at \"record\""},
+    {"transaction max_records 0", LISTENER("transaction = { max_records = 0; };"),
+     "svc.brook:4: listeners[0].transaction.max_records: must be between 1 and 1000000, got 0"},
+    {"unknown transaction setting", LISTENER("transaction = { max_bytes = 1; };"),
+     "svc.brook:4: listeners[0].transaction.max_bytes: unknown setting"},
+    {"unknown isolation", LISTENER("isolation = \"serializable\";"),
+     "svc.brook:4: listeners[0].isolation: unknown isolation level \"serializable\" (expected "
+     "read_committed, read_uncommitted)"},
     {"unknown ack mode", LISTENER("ack = \"sometimes\";"),
      "svc.brook:4: listeners[0].ack: unknown ack mode \"sometimes\" (expected record, batch, "
      "manual, record_sync)"},

@@ -76,6 +76,9 @@ void brook__producer_release(brook__producer_t *p);
  * when it was not replaced within a few seconds (the send then fails with the fatal error). */
 bool brook__producer_await_replacement(brook__producer_t *p, rd_kafka_t *failed);
 
+/* The delivery report callback of transactional producers. */
+void brook__delivered_in_txn(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+
 /* The outputs the calling thread is bound to, or NULL. */
 brook__outputs_t *brook__outputs_current(void);
 /* One of o's sends was queued / ended (err: failed for good). */

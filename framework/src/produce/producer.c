@@ -71,8 +71,9 @@ typedef struct {
     rd_kafka_resp_err_t err;
 } brook__forward_t;
 
-/* Runs on the producer thread (inside rd_kafka_poll). */
-static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+/* Runs on the producer thread (inside rd_kafka_poll), or for a transactional producer on the
+ * thread bound to it. */
+static void report(const rd_kafka_message_t *m, bool in_txn) {
     if (!m->_private)
         return;
     uint32_t tag = *(const uint32_t *)m->_private;
@@ -102,8 +103,13 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     const char *topic = rd_kafka_topic_name(m->rkt);
     if (m->err) {
         atomic_fetch_add(&tpl->failed, 1);
-        brook_log(BROOK_LOG_ERROR, "template", "%s: record to %s [%d] not delivered: %s",
-                  tpl->decl->name, topic, (int)m->partition, rd_kafka_err2str(m->err));
+        /* An aborted transaction's queued records are purged: expected, and said once by
+         * whoever aborted it. */
+        bool aborted = in_txn && (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                                  m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT);
+        brook_log(aborted ? BROOK_LOG_DEBUG : BROOK_LOG_ERROR, "template",
+                  "%s: record to %s [%d] not delivered: %s", tpl->decl->name, topic,
+                  (int)m->partition, rd_kafka_err2str(m->err));
     } else {
         atomic_fetch_add(&tpl->delivered, 1);
     }
@@ -185,6 +191,14 @@ static void replace(brook__producer_t *p) {
             rd_kafka_topic_destroy(rkts[i]);
     free(rkts);
     rd_kafka_destroy(old);
+}
+
+static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    report(m, false);
+}
+
+void brook__delivered_in_txn(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    report(m, true);
 }
 
 static void *producer_main(void *arg) {

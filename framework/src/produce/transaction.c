@@ -42,6 +42,7 @@ static int txn_connect(brook__txn_t *t, brook_error_t *err) {
     rd_kafka_conf_t *conf = rd_kafka_conf_dup(t->producer->conf);
     if (!conf)
         return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    rd_kafka_conf_set_dr_msg_cb(conf, brook__delivered_in_txn);
     if (rd_kafka_conf_set(conf, "transactional.id", t->id, errstr, sizeof(errstr))) {
         rd_kafka_conf_destroy(conf);
         return brook_error_set(err, BROOK_ERR_KAFKA, "transactional.id: %s", errstr);
