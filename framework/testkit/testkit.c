@@ -298,7 +298,8 @@ static void *dup_bytes(const void *p, size_t len) {
 static size_t consume(brook_test_cluster_t *c, const char *topic, size_t n, int timeout_ms,
                       bool uncommitted, brook_test_record_t **out) {
     *out = NULL;
-    rd_kafka_t *rk = test_client(c, RD_KAFKA_CONSUMER, uncommitted ? "brook-test-uncommitted" : NULL);
+    rd_kafka_t *rk =
+        test_client(c, RD_KAFKA_CONSUMER, uncommitted ? "brook-test-uncommitted" : NULL);
     if (!rk)
         return 0;
     const struct rd_kafka_metadata *md = NULL;

@@ -25,22 +25,11 @@ static brook_result_t relay(brook_ctx_t *ctx, const void *key, const void *value
     return BROOK_OK;
 }
 
-static int64_t committed_total(const char *group, const char *topic, int partitions);
-
 /* All n inputs handled and (on real brokers) their offsets committed by the transactions. */
 static bool all_done(const char *group, const char *topic, int n) {
     if (it_distinct(&tracked) < n)
         return false;
-    return brook_test_is_embedded(cluster) || committed_total(group, topic, 2) == n;
-}
-
-static int64_t committed_total(const char *group, const char *topic, int partitions) {
-    int64_t sum = 0;
-    for (int p = 0; p < partitions; p++) {
-        int64_t o = it_committed(group, topic, p);
-        sum += o == BROOK_TEST_NO_OFFSET ? 0 : o;
-    }
-    return sum;
+    return brook_test_is_embedded(cluster) || it_committed_total(group, topic, 2) == n;
 }
 
 /* Counts the values "<prefix>-<i>" among recs into seen[i]. */
@@ -103,7 +92,8 @@ static void test_failure_aborts(void **state) {
     it_tracker_init(&tracked, n);
     fail_value = "v-120";
     brook_app_t *app = relay_app(
-        "eo2", "retry = { attempts = 2; backoff = { delay_ms = 10; }; }; dlt = { enabled = true; };");
+        "eo2",
+        "retry = { attempts = 2; backoff = { delay_ms = 10; }; }; dlt = { enabled = true; };");
     it_start(app);
     assert_int_equal(brook_test_produce_n(cluster, "eo2.in", "v", 0, n), 0);
     assert_true(BROOK_TEST_WAIT_UNTIL(all_done("eo2", "eo2.in", n), 30000));
@@ -120,7 +110,8 @@ static void test_failure_aborts(void **state) {
 
     bool embedded = brook_test_is_embedded(cluster);
     brook_test_record_t *recs;
-    size_t got = brook_test_consume(cluster, "eo2.out", (size_t)n * 3, embedded ? 5000 : 3000, &recs);
+    size_t got =
+        brook_test_consume(cluster, "eo2.out", (size_t)n * 3, embedded ? 5000 : 3000, &recs);
     int *seen = calloc(n, sizeof(int));
     count_values(recs, got, seen, n);
     if (embedded) {

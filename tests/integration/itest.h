@@ -143,4 +143,14 @@ static inline int64_t it_committed(const char *group, const char *topic, int32_t
     return o;
 }
 
+/* The sum over partitions 0..partitions-1 of group's committed offsets on topic (none: 0). */
+static inline int64_t it_committed_total(const char *group, const char *topic, int partitions) {
+    int64_t sum = 0;
+    for (int p = 0; p < partitions; p++) {
+        int64_t o = it_committed(group, topic, p);
+        sum += o == BROOK_TEST_NO_OFFSET ? 0 : o;
+    }
+    return sum;
+}
+
 #endif

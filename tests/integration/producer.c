@@ -19,6 +19,18 @@ static int send_range(brook_template_t *tpl, int from, int to) {
     return 0;
 }
 
+/* An app from decl, started, with counting delivery callbacks on its template "out". */
+static brook_template_t *start_counted(brook_app_t *app) {
+    brook_template_t *tpl = brook_app_template(app, "out");
+    assert_non_null(tpl);
+    atomic_store(&delivered, 0);
+    atomic_store(&failed, 0);
+    /* Before start: the producer thread reads it without a lock. */
+    assert_int_equal(brook_template_set_delivery_cb(tpl, on_delivery, NULL), 0);
+    it_start(app);
+    return tpl;
+}
+
 /* Injected produce errors and a broker down for 2 s (on a real cluster: the broker process
  * killed and started again): every record sent is delivered exactly once (idempotent
  * producer), none is lost or reported late as lost. */
@@ -28,11 +40,7 @@ static void test_faults_deliver_exactly_once(void **state) {
         "topics = ( { name = \"pf.out\"; partitions = 3; } );\n"
         "templates = ( { name = \"out\"; topic = \"pf.out\"; value = \"string\"; } );\n";
     brook_app_t *app = it_app(decl);
-    brook_template_t *tpl = brook_app_template(app, "out");
-    assert_non_null(tpl);
-    /* Before start: the producer thread reads it without a lock. */
-    assert_int_equal(brook_template_set_delivery_cb(tpl, on_delivery, NULL), 0);
-    it_start(app);
+    brook_template_t *tpl = start_counted(app);
 
     assert_int_equal(send_range(tpl, 0, 1000), 0);
     /* Produce requests fail with retriable errors: the producer retries them. */
@@ -92,11 +100,7 @@ static void test_undeliverable_is_reported(void **state) {
         "topics = ( { name = \"pf.bad\"; partitions = 1; } );\n"
         "templates = ( { name = \"out\"; topic = \"pf.bad\"; value = \"string\"; } );\n";
     brook_app_t *app = it_app(decl);
-    brook_template_t *tpl = brook_app_template(app, "out");
-    atomic_store(&delivered, 0);
-    atomic_store(&failed, 0);
-    assert_int_equal(brook_template_set_delivery_cb(tpl, on_delivery, NULL), 0);
-    it_start(app);
+    brook_template_t *tpl = start_counted(app);
     assert_int_equal(brook_test_broker_down(cluster, 1), 0);
     assert_int_equal(send_range(tpl, 0, 10), 0);
     assert_true(BROOK_TEST_WAIT_UNTIL(atomic_load(&failed) == 10, 20000));
@@ -182,11 +186,7 @@ static void test_fatal_producer_replaced(void **state) {
         "topics = ( { name = \"pf.fatal\"; partitions = 1; } );\n"
         "templates = ( { name = \"out\"; topic = \"pf.fatal\"; value = \"string\"; } );\n";
     brook_app_t *app = it_app(decl);
-    brook_template_t *tpl = brook_app_template(app, "out");
-    atomic_store(&delivered, 0);
-    atomic_store(&failed, 0);
-    assert_int_equal(brook_template_set_delivery_cb(tpl, on_delivery, NULL), 0);
-    it_start(app);
+    brook_template_t *tpl = start_counted(app);
     assert_int_equal(send_range(tpl, 0, 100), 0);
     assert_int_equal(brook_template_flush(tpl, 10000), 0);
     make_producer_fail();
@@ -204,8 +204,8 @@ static void test_fatal_producer_replaced(void **state) {
     assert_int_equal(send_range(tpl, 1000, 1100), 0);
     assert_int_equal(brook_template_flush(tpl, 10000), 0);
     brook_template_stats(tpl, &st);
-    assert_true(BROOK_TEST_WAIT_UNTIL(atomic_load(&delivered) + atomic_load(&failed) ==
-                                          (int)st.sent, 10000));
+    assert_true(BROOK_TEST_WAIT_UNTIL(
+        atomic_load(&delivered) + atomic_load(&failed) == (int)st.sent, 10000));
     assert_true(atomic_load(&failed) >= 1);
     assert_int_equal(st.failed, (uint64_t)atomic_load(&failed));
     assert_int_equal(st.delivered, (uint64_t)atomic_load(&delivered));
@@ -237,15 +237,6 @@ static brook_result_t relay(brook_ctx_t *ctx, const void *key, const void *value
     return brook_template_send(op, key, value, NULL) ? BROOK_RETRY : BROOK_OK;
 }
 
-static int64_t committed_total(const char *group, const char *topic, int partitions) {
-    int64_t sum = 0;
-    for (int p = 0; p < partitions; p++) {
-        int64_t o = it_committed(group, topic, p);
-        sum += o == BROOK_TEST_NO_OFFSET ? 0 : o;
-    }
-    return sum;
-}
-
 /* A listener relaying records through a template whose producer fails for good mid-stream:
  * the records whose outputs the failed producer held are handled again, so every input
  * reaches the output topic; none goes to a retry or dead letter. */
@@ -271,7 +262,7 @@ static void test_fatal_producer_loses_no_output(void **state) {
         (brook_template_stats(tpl, &st), st.producer_replacements == 1), 30000));
     assert_int_equal(atomic_load(&fault_rc), 0);
     /* Every input committed, so (commits wait for outputs) every output delivered. */
-    assert_true(BROOK_TEST_WAIT_UNTIL(committed_total("pf6", "pf.rin", 3) == n, 30000));
+    assert_true(BROOK_TEST_WAIT_UNTIL(it_committed_total("pf6", "pf.rin", 3) == n, 30000));
     assert_int_equal(brook_app_stop(app), 0);
 
     brook_test_record_t *recs;

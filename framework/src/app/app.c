@@ -31,7 +31,7 @@ struct brook_app_s {
     atomic_bool stop_requested;
     pthread_mutex_t tx_lock; /* one brook_app_execute_in_transaction at a time */
     brook__txn_t *txn;       /* its producer, made on first use */
-    int wake[2]; /* brook_app_request_stop() wakes brook_app_run() through this pipe */
+    int wake[2];             /* brook_app_request_stop() wakes brook_app_run() through this pipe */
 };
 
 /* ---- construction --------------------------------------------------------------------------- */
@@ -321,8 +321,10 @@ int brook_app_execute_in_transaction(brook_app_t *app, brook_tx_fn *fn, void *op
         if (frc) {
             rc = brook__txn_abort(app->txn, err);
             if (!rc)
-                rc = brook_error_set(err, frc, "%s: the transaction's function returned %d; "
-                                     "aborted", app->decl->name, frc);
+                rc = brook_error_set(err, frc,
+                                     "%s: the transaction's function returned %d; "
+                                     "aborted",
+                                     app->decl->name, frc);
         } else {
             rc = brook__txn_commit(app->txn, NULL, NULL, err);
         }

@@ -828,10 +828,10 @@ static int parse_transaction(const grp_t *lg, brook_decl_listener_t *l) {
 
 static int parse_listener(pctx_t *p, config_setting_t *list, size_t i, const char *service,
                           bool several, brook_decl_listener_t *l) {
-    static const char *const keys[] = {
-        "id",          "topics", "topic_pattern", "group", "key",       "value",
-        "handler",     "concurrency", "ack",       "start_from", "retry", "dlt",
-        "isolation",   "exactly_once", "transaction", NULL};
+    static const char *const keys[] = {"id",        "topics",       "topic_pattern", "group",
+                                       "key",       "value",        "handler",       "concurrency",
+                                       "ack",       "start_from",   "retry",         "dlt",
+                                       "isolation", "exactly_once", "transaction",   NULL};
     static const char *const acks[] = {"record", "batch", "manual", "record_sync", NULL};
     static const char *const isolations[] = {"read_committed", "read_uncommitted", NULL};
     static const char *const starts[] = {"earliest", "latest", NULL};

@@ -98,8 +98,8 @@ static void clear_open(brook__eos_t *e) {
 static void fenced(brook__member_t *m, const brook_error_t *err) {
     m->eos->fenced = true;
     m->stop_err = BROOK_ERR_FENCED;
-    brook_log(BROOK_LOG_ERROR, "listener", "%s[%d]: %s; this member stops",
-              m->listener->decl->id, m->index, err->message);
+    brook_log(BROOK_LOG_ERROR, "listener", "%s[%d]: %s; this member stops", m->listener->decl->id,
+              m->index, err->message);
     brook_app_request_stop(m->listener->consume->app);
 }
 
@@ -180,8 +180,8 @@ static void track_start(brook__eos_t *e, const rd_kafka_message_t *msg) {
 static void done(brook__eos_t *e, const rd_kafka_message_t *msg) {
     const char *topic = rd_kafka_topic_name(msg->rkt);
     track_start(e, msg);
-    rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(e->next, topic,
-                                                                        msg->partition);
+    rd_kafka_topic_partition_t *p =
+        rd_kafka_topic_partition_list_find(e->next, topic, msg->partition);
     if (!p)
         p = rd_kafka_topic_partition_list_add(e->next, topic, msg->partition);
     p->offset = msg->offset + 1;
@@ -303,5 +303,8 @@ int brook__eos_finish(brook__member_t *m, bool lost) {
     if (e->fenced)
         return BROOK_ERR_FENCED;
     e->deferred.set = false;
-    return lost ? abort_open(m, false) : commit_open(m, false);
+    /* An aborted transaction's partitions go back to where it started: those being revoked
+     * are gone a moment later anyway, but one a cooperative rebalance leaves here must not
+     * move on past inputs whose outputs were just aborted. */
+    return lost ? abort_open(m, true) : commit_open(m, true);
 }

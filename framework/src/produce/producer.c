@@ -151,7 +151,10 @@ static void replace(brook__producer_t *p) {
     rd_kafka_topic_t **rkts = calloc(p->template_count + 1, sizeof(*rkts));
     if (!rk || !rkts || !open_topics(p, rk, rkts)) {
         brook_log(BROOK_LOG_ERROR, "producer", "%s: cannot replace the failed producer: %s",
-                  p->decl->name, rk ? "no topic handle" : conf ? errstr : "out of memory");
+                  p->decl->name,
+                  rk     ? "no topic handle"
+                  : conf ? errstr
+                         : "out of memory");
         if (rk)
             rd_kafka_destroy(rk);
         else if (conf)
@@ -344,11 +347,14 @@ int brook__producer_forward(brook__producer_t *p, const char *topic, int32_t par
     brook__txn_t *txn = brook__txn_current();
     if (txn) {
         /* Durable when the transaction commits; a failure aborts it. */
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            brook__txn_handle(txn), RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END);
+        rd_kafka_t *rk = brook__txn_handle(txn);
+        rd_kafka_resp_err_t err;
+        while ((err = rd_kafka_producev(
+                    rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
+                    RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_HEADERS(headers),
+                    RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(rk, 10); /* this thread serves the transaction's reports */
         if (err)
             rd_kafka_headers_destroy(headers);
         return err;
@@ -359,11 +365,11 @@ int brook__producer_forward(brook__producer_t *p, const char *topic, int32_t par
     rd_kafka_resp_err_t err;
     brook__producer_hold(p);
     do {
-        err = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(&f), RD_KAFKA_V_END);
+        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
+                                RD_KAFKA_V_KEY(key, key_len),
+                                RD_KAFKA_V_VALUE((void *)value, value_len),
+                                RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(&f), RD_KAFKA_V_END);
     } while (err == RD_KAFKA_RESP_ERR__FATAL && brook__producer_await_replacement(p, p->rk));
     brook__producer_release(p);
     if (err) {

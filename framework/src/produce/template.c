@@ -98,13 +98,16 @@ int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_l
     }
     rd_kafka_resp_err_t err;
     if (txn) {
-        err = rd_kafka_producev(
-            brook__txn_handle(txn), RD_KAFKA_V_TOPIC(redirected ? opts->topic : tpl->decl->topic),
-            RD_KAFKA_V_PARTITION(opts->partition),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-            RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
-            RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
+        /* No blocking: this thread is the one that serves the transaction's reports. */
+        rd_kafka_t *rk = brook__txn_handle(txn);
+        while ((err = rd_kafka_producev(
+                    rk, RD_KAFKA_V_TOPIC(redirected ? opts->topic : tpl->decl->topic),
+                    RD_KAFKA_V_PARTITION(opts->partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+                    RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
+                    RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END)) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(rk, 10);
     } else {
         brook__producer_hold(p);
         do {
@@ -112,14 +115,14 @@ int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_l
              * copy) and released at once: a queued record holds its own reference. */
             rd_kafka_topic_t *rkt =
                 redirected ? rd_kafka_topic_new(p->rk, opts->topic, NULL) : tpl->rkt;
-            err = rkt ? rd_kafka_producev(
-                            p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(opts->partition),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-                            RD_KAFKA_V_KEY(key, key_len),
-                            RD_KAFKA_V_VALUE((void *)value, value_len),
-                            RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
-                            RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END)
-                      : rd_kafka_last_error();
+            err =
+                rkt ? rd_kafka_producev(
+                          p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(opts->partition),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
+                          RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+                          RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
+                          RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END)
+                    : rd_kafka_last_error();
             if (redirected && rkt)
                 rd_kafka_topic_destroy(rkt);
             /* The producer failed for good: its replacement takes the record. */

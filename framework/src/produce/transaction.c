@@ -157,7 +157,8 @@ int brook__txn_begin(brook__txn_t *t, brook_error_t *err) {
     }
     if (rd_kafka_error_is_fatal(e))
         return txn_fatal(t, e, "begin", err);
-    int rc = brook_error_set(err, BROOK_ERR_KAFKA, "%s: begin: %s", t->id, rd_kafka_error_string(e));
+    int rc =
+        brook_error_set(err, BROOK_ERR_KAFKA, "%s: begin: %s", t->id, rd_kafka_error_string(e));
     rd_kafka_error_destroy(e);
     return rc;
 }
@@ -188,8 +189,8 @@ static int txn_failed(brook__txn_t *t, rd_kafka_error_t *e, const char *what, in
         rd_kafka_error_destroy(e);
         return -1;
     }
-    int rc = brook_error_set(err, BROOK_ERR_KAFKA, "%s: %s: %s (transaction aborted)", t->id,
-                             what, rd_kafka_error_string(e));
+    int rc = brook_error_set(err, BROOK_ERR_KAFKA, "%s: %s: %s (transaction aborted)", t->id, what,
+                             rd_kafka_error_string(e));
     rd_kafka_error_destroy(e);
     brook_error_t aerr = {0};
     int arc = brook__txn_abort(t, &aerr);
@@ -208,8 +209,8 @@ int brook__txn_commit(brook__txn_t *t, const rd_kafka_topic_partition_list_t *of
     int rc = -1;
     if (offsets && offsets->cnt)
         for (int i = 0; rc == -1; i++) {
-            rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(t->rk, offsets, cgmd,
-                                                                        TXN_TIMEOUT_MS);
+            rd_kafka_error_t *e =
+                rd_kafka_send_offsets_to_transaction(t->rk, offsets, cgmd, TXN_TIMEOUT_MS);
             rc = e ? txn_failed(t, e, "send offsets", i, err) : 0;
         }
     if (rc > 0 || rc < -1)
