@@ -95,16 +95,22 @@ static void print_summary(const shop_options_t *o, const running_t *run, int n, 
     }
     printf("  end-to-end latency            p50 %lld ms, p99 %lld ms\n\n", (long long)p.p50_ms,
            (long long)p.p99_ms);
-    printf("  %-13s %-10s %8s %7s %8s %6s\n", "service", "listener", "handled", "failed", "retried",
-           "dlt");
+    printf("  %-13s %-10s %8s %7s %8s %6s  %s\n", "service", "listener", "handled", "failed",
+           "retried", "dlt", "delivery");
     for (int i = 0; i < n; i++)
         for (const char *const *id = run[i].def->listener_ids; *id; id++) {
             brook_listener_stats_t ls;
             brook_listener_stats(brook_app_listener(run[i].app, *id), &ls);
-            printf("  %-13s %-10s %8llu %7llu %8llu %6llu\n",
+            char delivery[96] = "at-least-once";
+            if (ls.transactions || ls.aborted_transactions)
+                snprintf(delivery, sizeof(delivery),
+                         "exactly-once (%llu transactions, %llu aborted)",
+                         (unsigned long long)ls.transactions,
+                         (unsigned long long)ls.aborted_transactions);
+            printf("  %-13s %-10s %8llu %7llu %8llu %6llu  %s\n",
                    id == run[i].def->listener_ids ? run[i].def->name : "", *id,
                    (unsigned long long)ls.handled, (unsigned long long)ls.failed,
-                   (unsigned long long)ls.retried, (unsigned long long)ls.dead_lettered);
+                   (unsigned long long)ls.retried, (unsigned long long)ls.dead_lettered, delivery);
         }
     printf("\n");
 }

@@ -377,6 +377,9 @@ typedef struct brook_listener_stats_s {
     uint64_t retried; /* records redelivered or forwarded to a retry topic */
     uint64_t dead_lettered;
     uint64_t rebalances;
+    /* Exactly-once listeners (exactly_once = true): transactions committed and aborted. */
+    uint64_t transactions;
+    uint64_t aborted_transactions;
 } brook_listener_stats_t;
 
 void brook_listener_stats(const brook_listener_t *l, brook_listener_stats_t *out);

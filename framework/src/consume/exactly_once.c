@@ -10,9 +10,10 @@
  * A handler that fails has sends in the transaction that must not commit, and so may the
  * records handled before it in the same transaction: the transaction is aborted and every
  * partition goes back to where it started. The failed record's failure is remembered, not
- * handled again: when it comes back after the records before it (handled again, in a new
- * transaction), the retry policy applies to it as if it had just failed (Spring's
- * DefaultAfterRollbackProcessor counts attempts the same way). A transaction that cannot
+ * handled again: when it comes back after the records before it (handled again, each in a
+ * transaction of its own so that a failure among them aborts only itself), the retry policy
+ * applies to it as if it had just failed (Spring's DefaultAfterRollbackProcessor counts
+ * attempts the same way). A transaction that cannot
  * commit is aborted and its inputs handled again. A member fenced by a newer producer with
  * the same transactional id (another instance with the same BROOK_INSTANCE_ID) stops.
  */
@@ -31,6 +32,15 @@ typedef struct brook__eos_s {
     int records;
     int64_t began_ms;
     bool fenced;
+    /* Until a deferred failure's record is back, each record is a transaction of its own, so
+     * that another failure on the way there aborts only itself (no livelock with a handler
+     * that fails often). */
+    bool solo;
+    /* The open transaction's records, kept so that an abort handles them again from memory
+     * (no seek, no fetch); after an abort they wait in `replay`, handled before any poll. */
+    rd_kafka_message_t **kept, **replay;
+    size_t kept_count, kept_cap, replay_count, replay_next;
+    bool kept_all; /* false once one could not be kept (no memory): an abort seeks instead */
     /* A failure waiting for its record to come back (see above). */
     struct {
         bool set;
@@ -44,6 +54,11 @@ typedef struct brook__eos_s {
     } deferred;
 } brook__eos_t;
 
+static void destroy_msgs(rd_kafka_message_t **v, size_t from, size_t to) {
+    for (size_t i = from; i < to; i++)
+        rd_kafka_message_destroy(v[i]);
+}
+
 int brook__eos_start(brook__member_t *m, brook_error_t *err) {
     const brook_decl_listener_t *d = m->listener->decl;
     const brook__consume_t *c = m->listener->consume;
@@ -55,6 +70,7 @@ int brook__eos_start(brook__member_t *m, brook_error_t *err) {
     m->eos = e;
     e->start = rd_kafka_topic_partition_list_new(8);
     e->next = rd_kafka_topic_partition_list_new(8);
+    e->kept_all = true;
     /* Stable across restarts of one instance, so a restarted instance fences the producer it
      * left behind and aborts its open transaction at once. */
     char inst[256], id[768];
@@ -74,6 +90,10 @@ void brook__eos_free(brook__member_t *m) {
         rd_kafka_topic_partition_list_destroy(e->start);
     if (e->next)
         rd_kafka_topic_partition_list_destroy(e->next);
+    destroy_msgs(e->kept, 0, e->kept_count);
+    destroy_msgs(e->replay, e->replay_next, e->replay_count);
+    free(e->kept);
+    free(e->replay);
     free(e->deferred.topic);
     free(e);
     m->eos = NULL;
@@ -87,7 +107,55 @@ bool brook__eos_fenced(const brook__member_t *m) {
     return m->eos && m->eos->fenced;
 }
 
+static void keep(brook__eos_t *e, rd_kafka_message_t *msg) {
+    if (e->kept_count == e->kept_cap) {
+        size_t cap = e->kept_cap ? e->kept_cap * 2 : 64;
+        rd_kafka_message_t **v = realloc(e->kept, cap * sizeof(*v));
+        if (!v) {
+            e->kept_all = false;
+            rd_kafka_message_destroy(msg);
+            return;
+        }
+        e->kept = v;
+        e->kept_cap = cap;
+    }
+    e->kept[e->kept_count++] = msg;
+}
+
+/* The kept records, then what was still to be replayed, are handled (again) next. false
+ * when they cannot be (no memory): the caller seeks instead. */
+static bool replay_kept(brook__eos_t *e) {
+    size_t rest = e->replay_count - e->replay_next;
+    rd_kafka_message_t **v = e->kept_all ? malloc((e->kept_count + rest + 1) * sizeof(*v)) : NULL;
+    if (!v)
+        return false;
+    memcpy(v, e->kept, e->kept_count * sizeof(*v));
+    memcpy(v + e->kept_count, e->replay + e->replay_next, rest * sizeof(*v));
+    free(e->replay);
+    e->replay = v;
+    e->replay_count = e->kept_count + rest;
+    e->replay_next = 0;
+    e->kept_count = 0;
+    return true;
+}
+
+/* Forgets the records waiting to be replayed that follow msg in its partition. */
+static void drop_replay_after(brook__eos_t *e, const rd_kafka_message_t *msg) {
+    size_t w = e->replay_next;
+    for (size_t i = e->replay_next; i < e->replay_count; i++) {
+        rd_kafka_message_t *r = e->replay[i];
+        if (r->rkt == msg->rkt && r->partition == msg->partition)
+            rd_kafka_message_destroy(r);
+        else
+            e->replay[w++] = r;
+    }
+    e->replay_count = w;
+}
+
 static void clear_open(brook__eos_t *e) {
+    destroy_msgs(e->kept, 0, e->kept_count);
+    e->kept_count = 0;
+    e->kept_all = true;
     rd_kafka_topic_partition_list_destroy(e->start);
     rd_kafka_topic_partition_list_destroy(e->next);
     e->start = rd_kafka_topic_partition_list_new(8);
@@ -103,9 +171,33 @@ static void fenced(brook__member_t *m, const brook_error_t *err) {
     brook_app_request_stop(m->listener->consume->app);
 }
 
-/* After an abort: every partition of the transaction goes back to where it started. */
-static void rewind_open(brook__member_t *m) {
+/* What becomes of an aborted transaction's records. */
+typedef enum {
+    AGAIN_NONE,   /* there were none */
+    AGAIN_REPLAY, /* handled again from memory, before the next poll (no seek, no fetch) */
+    AGAIN_SEEK,   /* their partitions sought back (a revoke: what was polled is given up) */
+} again_t;
+
+static void rewind_open(brook__member_t *m, again_t again) {
     brook__eos_t *e = m->eos;
+    if (again == AGAIN_NONE || (again == AGAIN_REPLAY && replay_kept(e))) {
+        clear_open(e);
+        return;
+    }
+    /* Back to the first record not committed of each partition: of this transaction, or
+     * waiting to be replayed. */
+    for (size_t i = e->replay_next; i < e->replay_count; i++) {
+        const rd_kafka_message_t *r = e->replay[i];
+        const char *topic = rd_kafka_topic_name(r->rkt);
+        rd_kafka_topic_partition_t *p =
+            rd_kafka_topic_partition_list_find(e->start, topic, r->partition);
+        if (!p)
+            rd_kafka_topic_partition_list_add(e->start, topic, r->partition)->offset = r->offset;
+        else if (r->offset < p->offset)
+            p->offset = r->offset;
+    }
+    destroy_msgs(e->replay, e->replay_next, e->replay_count);
+    e->replay_count = e->replay_next = 0;
     if (e->start->cnt) {
         rd_kafka_error_t *err = rd_kafka_seek_partitions(m->rk, e->start, 0);
         if (err)
@@ -114,7 +206,16 @@ static void rewind_open(brook__member_t *m) {
     clear_open(e);
 }
 
-static void aborted(brook__member_t *m, int rc, const brook_error_t *err, bool seek) {
+rd_kafka_message_t *brook__eos_next_replay(brook__member_t *m) {
+    brook__eos_t *e = m->eos;
+    if (!e || e->replay_next == e->replay_count)
+        return NULL;
+    return e->replay[e->replay_next++];
+}
+
+static void aborted(brook__member_t *m, int rc, const brook_error_t *err, again_t again) {
+    if (m->eos->records || m->eos->start->cnt) /* it held work: outputs were dropped */
+        atomic_fetch_add(&m->listener->aborted_transactions, 1);
     if (rc == BROOK_ERR_FENCED) {
         fenced(m, err);
         return;
@@ -122,34 +223,38 @@ static void aborted(brook__member_t *m, int rc, const brook_error_t *err, bool s
     if (rc)
         brook_log(BROOK_LOG_WARN, "listener", "%s[%d]: %s; its %d input(s) are handled again",
                   m->listener->decl->id, m->index, err->message, m->eos->records);
-    if (seek)
-        rewind_open(m);
-    else
-        clear_open(m->eos);
+    rewind_open(m, again);
     brook__outputs_clear_failed(m->outputs);
 }
 
-static int abort_open(brook__member_t *m, bool seek) {
+static int abort_open(brook__member_t *m, again_t again) {
     brook_error_t err = {0};
     int rc = brook__txn_abort(m->eos->txn, &err);
-    aborted(m, rc, &err, seek);
+    aborted(m, rc, &err, again);
     return rc;
 }
 
-static int commit_open(brook__member_t *m, bool seek_on_abort) {
+static int commit_open(brook__member_t *m, again_t again) {
     brook__eos_t *e = m->eos;
     if (!brook__txn_is_open(e->txn))
         return 0;
     if (!e->records)
-        return abort_open(m, false);
+        return abort_open(m, again);
     rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(m->rk);
     brook_error_t err = {0};
     int rc = brook__txn_commit(e->txn, e->next, cgmd, &err);
     rd_kafka_consumer_group_metadata_destroy(cgmd);
-    if (rc)
-        aborted(m, rc, &err, seek_on_abort);
-    else
+    if (rc) {
+        aborted(m, rc, &err, again);
+    } else {
+        atomic_fetch_add(&m->listener->transactions, 1);
+        /* The embedded cluster does not keep the offsets a transaction commits: there they
+         * are committed through the consumer too, or a restart or rebalance would start the
+         * group over (docs/transactions.md). */
+        if (m->listener->consume->env.embedded)
+            rd_kafka_commit(m->rk, e->next, 1);
         clear_open(e);
+    }
     brook__outputs_clear_failed(m->outputs);
     return rc;
 }
@@ -197,6 +302,7 @@ static bool is_deferred(const brook__eos_t *e, const rd_kafka_message_t *msg) {
 static void defer(brook__eos_t *e, const brook_ctx_t *ctx, brook_result_t res) {
     free(e->deferred.topic);
     e->deferred.set = true;
+    e->solo = true;
     e->deferred.topic = strdup(ctx->record.topic);
     e->deferred.partition = ctx->record.partition;
     e->deferred.offset = ctx->record.offset;
@@ -211,15 +317,10 @@ void brook__eos_handle(brook__member_t *m, rd_kafka_message_t *msg) {
     brook_listener_t *l = m->listener;
     brook_ctx_t *ctx = &m->ctx;
     if (!begin(m)) {
-        /* Delivered again once a transaction can begin. */
-        rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(at, rd_kafka_topic_name(msg->rkt), msg->partition)
-            ->offset = msg->offset;
-        rd_kafka_error_t *err = rd_kafka_seek_partitions(m->rk, at, 0);
-        if (err)
-            rd_kafka_error_destroy(err);
-        rd_kafka_topic_partition_list_destroy(at);
+        /* Fetched again (with what waits to be replayed) once a transaction can begin. */
+        track_start(e, msg);
         rd_kafka_message_destroy(msg);
+        rewind_open(m, AGAIN_SEEK);
         return;
     }
     brook__ctx_reset(ctx, msg);
@@ -229,6 +330,7 @@ void brook__eos_handle(brook__member_t *m, rd_kafka_message_t *msg) {
     bool was_deferred = is_deferred(e, msg);
     if (was_deferred) {
         e->deferred.set = false;
+        e->solo = false;
         ctx->attempt = e->deferred.attempt;
         snprintf(ctx->failure_name, sizeof(ctx->failure_name), "%s", e->deferred.name);
         snprintf(ctx->failure_message, sizeof(ctx->failure_message), "%s", e->deferred.message);
@@ -241,21 +343,21 @@ void brook__eos_handle(brook__member_t *m, rd_kafka_message_t *msg) {
     if (res == BROOK_OK) {
         brook__recover_succeeded(m->recover, &ctx->record);
         done(e, msg);
-        rd_kafka_message_destroy(msg);
-        brook__eos_tick(m, false);
+        keep(e, msg);
+        brook__eos_tick(m);
         return;
     }
     if (!was_deferred) {
         /* The failed handler's sends must not commit. */
         if (e->records) {
-            /* Nor may the records before it be committed without their outputs: all go
-             * back, and this failure waits for its record. */
+            /* Nor may the records before it be committed without their outputs: all are
+             * handled again, and this failure waits for its record, the last of them. */
             defer(e, ctx, res);
-            abort_open(m, true);
-            rd_kafka_message_destroy(msg);
+            keep(e, msg);
+            abort_open(m, AGAIN_REPLAY);
             return;
         }
-        if (abort_open(m, false) || !begin(m)) {
+        if (abort_open(m, AGAIN_NONE) || !begin(m)) {
             rd_kafka_message_destroy(msg);
             return;
         }
@@ -268,43 +370,62 @@ void brook__eos_handle(brook__member_t *m, rd_kafka_message_t *msg) {
     switch (brook__recover_failed(m->recover, &f, res)) {
     case BROOK__RECOVER_AGAIN:
         atomic_fetch_add(&l->retried, 1);
-        break;
+        /* fall through */
     case BROOK__RECOVER_FORWARD_FAILED:
+        /* Its partition was sought back to it: what follows it there comes again after it. */
+        drop_replay_after(e, msg);
+        rd_kafka_message_destroy(msg);
         break;
     case BROOK__RECOVER_RETRIED:
         atomic_fetch_add(&l->retried, 1);
         done(e, msg);
+        keep(e, msg);
         break;
     case BROOK__RECOVER_DEAD_LETTERED:
         atomic_fetch_add(&l->dead_lettered, 1);
         done(e, msg);
+        keep(e, msg);
         break;
     case BROOK__RECOVER_GIVEN_UP:
         done(e, msg);
+        keep(e, msg);
         break;
     }
-    rd_kafka_message_destroy(msg);
-    brook__eos_tick(m, false);
+    brook__eos_tick(m);
 }
 
-void brook__eos_tick(brook__member_t *m, bool batch_end) {
+void brook__eos_tick(brook__member_t *m) {
     brook__eos_t *e = m->eos;
     brook__txn_poll(e->txn);
     if (!brook__txn_is_open(e->txn))
         return;
     const brook_decl_listener_t *d = m->listener->decl;
-    if (batch_end || e->records >= d->tx_max_records ||
+    if (e->records >= (e->solo ? 1 : d->tx_max_records) ||
         brook__now_ms() - e->began_ms >= d->tx_max_ms)
-        commit_open(m, true);
+        commit_open(m, AGAIN_REPLAY);
+}
+
+int brook__eos_wait_ms(const brook__member_t *m, int wait_ms) {
+    const brook__eos_t *e = m->eos;
+    if (!e || !brook__txn_is_open(e->txn))
+        return wait_ms;
+    int64_t left = e->began_ms + m->listener->decl->tx_max_ms - brook__now_ms();
+    return left <= 0 ? 0 : left < wait_ms ? (int)left : wait_ms;
 }
 
 int brook__eos_finish(brook__member_t *m, bool lost) {
     brook__eos_t *e = m->eos;
-    if (e->fenced)
+    if (e->fenced) {
+        /* What it polled is given up (the consumer waits for its records at close). */
+        destroy_msgs(e->replay, e->replay_next, e->replay_count);
+        e->replay_count = e->replay_next = 0;
+        clear_open(e);
         return BROOK_ERR_FENCED;
+    }
     e->deferred.set = false;
+    e->solo = false;
     /* An aborted transaction's partitions go back to where it started: those being revoked
      * are gone a moment later anyway, but one a cooperative rebalance leaves here must not
      * move on past inputs whose outputs were just aborted. */
-    return lost ? abort_open(m, true) : commit_open(m, true);
+    return lost ? abort_open(m, AGAIN_SEEK) : commit_open(m, AGAIN_SEEK);
 }

@@ -313,7 +313,7 @@ static void *member_main(void *arg) {
         brook__recover_tick(m->recover);
         int64_t now = brook__now_ms();
         if (m->eos) {
-            brook__eos_tick(m, false);
+            brook__eos_tick(m);
         } else if (now >= next_commit || batch_done) {
             if (batch)
                 store_pending(m);
@@ -332,11 +332,13 @@ static void *member_main(void *arg) {
             now = brook__now_ms();
             next_commit = brook__add_ms(now, interval);
         }
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, in_batch ? 0 : 100);
+        rd_kafka_message_t *msg = m->eos ? brook__eos_next_replay(m) : NULL;
+        if (msg) {
+            brook__eos_handle(m, msg);
+            continue;
+        }
+        msg = rd_kafka_consumer_poll(m->rk, in_batch ? 0 : brook__eos_wait_ms(m, 100));
         if (!msg) {
-            /* An exactly-once member commits the transaction of what the poll returned. */
-            if (m->eos && in_batch)
-                brook__eos_tick(m, true);
             /* ack "batch" (Spring's AckMode.BATCH): what the poll returned is handled, so it is
              * committed now, through the periodic commit (which waits for the outputs). */
             if (batch && in_batch) {
@@ -632,10 +634,11 @@ void brook__consume_free(brook__consume_t *c) {
         brook_listener_t *l = &c->listeners[i];
         for (int k = 0; k < l->member_count; k++) {
             brook__member_t *m = &l->members[k];
+            /* First: it holds records of the consumer, whose destroy waits for them. */
+            brook__eos_free(m);
             if (m->rk)
                 rd_kafka_destroy_flags(m->rk, crashing ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
             brook__recover_free(m->recover);
-            brook__eos_free(m);
             brook__outputs_free(m->outputs);
             brook__decoded_free(&l->key, &m->key_dec);
             brook__decoded_free(&l->value, &m->value_dec);
@@ -663,6 +666,8 @@ void brook_listener_stats(const brook_listener_t *l, brook_listener_stats_t *out
     out->retried = atomic_load(&l->retried);
     out->dead_lettered = atomic_load(&l->dead_lettered);
     out->rebalances = atomic_load(&l->rebalances);
+    out->transactions = atomic_load(&l->transactions);
+    out->aborted_transactions = atomic_load(&l->aborted_transactions);
 }
 
 const char *brook_listener_id(const brook_listener_t *l) {

@@ -54,6 +54,7 @@ struct brook_listener_s {
     brook__member_t *members;
     int member_count;
     atomic_uint_fast64_t handled, failed, retried, dead_lettered, rebalances;
+    atomic_uint_fast64_t transactions, aborted_transactions;
 };
 
 struct brook__consume_s {
@@ -78,16 +79,20 @@ brook_result_t brook__member_invoke(brook__member_t *m);
 
 /* exactly_once.c: a member of an exactly-once listener. Its handlers' sends, retry and DLT
  * forwards and its input offsets go into one transaction, committed every max_records
- * records, max_ms, at the end of a poll's records, on revoke and at stop. */
+ * records or max_ms, on revoke and at stop. */
 int brook__eos_start(brook__member_t *m, brook_error_t *err);
 void brook__eos_free(brook__member_t *m);
 /* On the member's thread: its sends and forwards go into its transactions (if any). */
 void brook__eos_bind(brook__member_t *m);
-/* Handles msg inside the member's transaction (never keeps msg). */
+/* Handles msg (taking it) inside the member's transaction. */
 void brook__eos_handle(brook__member_t *m, rd_kafka_message_t *msg);
-/* Once per poll loop iteration: serves delivery reports; commits when due, or at once when
- * `batch_end` (the poll returned no more records). */
-void brook__eos_tick(brook__member_t *m, bool batch_end);
+/* Once per poll loop iteration and after each record: serves delivery reports; commits the
+ * open transaction once it holds max_records records or is max_ms old. */
+void brook__eos_tick(brook__member_t *m);
+/* The next record of an aborted transaction to handle again, before any poll; or NULL. */
+rd_kafka_message_t *brook__eos_next_replay(brook__member_t *m);
+/* How long the member may wait in poll: wait_ms, or less when its transaction is due. */
+int brook__eos_wait_ms(const brook__member_t *m, int wait_ms);
 /* Commits the open transaction (revoke, stop): 0, or why it was aborted (BROOK_ERR_FENCED:
  * this member is done). `lost`: the partitions are gone, abort. */
 int brook__eos_finish(brook__member_t *m, bool lost);
