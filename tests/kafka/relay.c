@@ -23,7 +23,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s IN OUT GROUP [exactly-once]\n", argv[0]);
         return 2;
     }
-    const char *eos = argc == 5 ? "exactly_once = true;" : "";
+    /* Transactions of about a second: a SIGKILL almost always finds one open with records
+     * written, which a read_uncommitted reader then sees aborted. */
+    const char *eos =
+        argc == 5 ? "exactly_once = true; transaction = { max_records = 5000; max_ms = 1000; };"
+                  : "";
     char decl[2048];
     snprintf(
         decl, sizeof(decl),
