@@ -425,14 +425,18 @@ int64_t brook_test_committed(brook_test_cluster_t *c, const char *group, const c
 int64_t brook_test_end_offsets(brook_test_cluster_t *c, const char *topic) {
     const struct rd_kafka_metadata *md;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->producer, topic, NULL);
-    int64_t sum = 0;
+    int64_t sum = BROOK_ERR_KAFKA;
     if (rd_kafka_metadata(c->producer, 0, rkt, &md, 5000) == 0) {
-        if (md->topic_cnt == 1)
-            for (int p = 0; p < md->topics[0].partition_cnt; p++) {
+        if (md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0) {
+            sum = 0;
+            for (int p = 0; p < md->topics[0].partition_cnt && sum >= 0; p++) {
                 int64_t lo, hi;
-                if (!rd_kafka_query_watermark_offsets(c->producer, topic, p, &lo, &hi, 5000))
+                if (rd_kafka_query_watermark_offsets(c->producer, topic, p, &lo, &hi, 5000))
+                    sum = BROOK_ERR_KAFKA;
+                else
                     sum += hi;
             }
+        }
         rd_kafka_metadata_destroy(md);
     }
     rd_kafka_topic_destroy(rkt);

@@ -266,8 +266,9 @@ static void test_fatal_producer_loses_no_output(void **state) {
     assert_int_equal(brook_app_stop(app), 0);
 
     brook_test_record_t *recs;
-    int64_t end = brook_test_end_offsets(cluster, "pf.rout");
-    assert_true(end >= n);
+    int64_t end = 0;
+    assert_true(
+        BROOK_TEST_WAIT_UNTIL((end = brook_test_end_offsets(cluster, "pf.rout")) >= n, 20000));
     size_t got = brook_test_consume(cluster, "pf.rout", (size_t)end, 20000, &recs);
     assert_int_equal(got, end);
     int *seen = calloc((size_t)n, sizeof(int));

@@ -47,8 +47,9 @@ static int64_t committed(const char *topic) {
 /* Values in the DLT (each at most once is not required: at-least-once). */
 static int dead_set(bool *dead) {
     brook_test_record_t *recs;
-    size_t want = (size_t)brook_test_end_offsets(cluster, "rt.restart-dlt");
-    size_t n = brook_test_consume(cluster, "rt.restart-dlt", want, 10000, &recs);
+    int64_t want = brook_test_end_offsets(cluster, "rt.restart-dlt");
+    assert_true(want >= 0);
+    size_t n = brook_test_consume(cluster, "rt.restart-dlt", (size_t)want, 10000, &recs);
     memset(dead, 0, N * sizeof(bool));
     for (size_t k = 0; k < n; k++) {
         int i = recs[k].value ? atoi((const char *)recs[k].value + 2) : -1;

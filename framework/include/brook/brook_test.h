@@ -93,7 +93,8 @@ const brook_header_t *brook_test_record_header(const brook_test_record_t *r, con
  * comparing, e.g. `o >= 0 || o == BROOK_TEST_NO_OFFSET`, or a test passes on a failed query. */
 int64_t brook_test_committed(brook_test_cluster_t *c, const char *group, const char *topic,
                              int32_t partition);
-/* Sum over partitions of the end offsets of topic (how many records it holds). */
+/* Sum over partitions of the end offsets of topic (how many records it holds), or
+ * BROOK_ERR_KAFKA (negative) when the topic or one of its partitions could not be queried. */
 int64_t brook_test_end_offsets(brook_test_cluster_t *c, const char *topic);
 
 /* Fault injection. Each returns 0 when the fault is in place, or the reason it is not
