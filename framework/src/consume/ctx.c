@@ -6,8 +6,17 @@
 
 #include "consume/member.h"
 
-void brook__store_offset(const rd_kafka_message_t *msg) {
+void brook__store_offset(brook__member_t *m, const rd_kafka_message_t *msg) {
     rd_kafka_offset_store(msg->rkt, msg->partition, msg->offset);
+    brook__stored_set(m, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset + 1);
+}
+
+void brook__stored_set(brook__member_t *m, const char *topic, int32_t partition, int64_t next) {
+    rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(m->stored, topic, partition);
+    if (!p)
+        p = rd_kafka_topic_partition_list_add(m->stored, topic, partition);
+    p->offset = next;
+    m->stored_dirty = true;
 }
 
 void brook__ctx_reset(brook_ctx_t *ctx, rd_kafka_message_t *msg) {
@@ -123,7 +132,7 @@ brook_result_t brook_ctx_fail(brook_ctx_t *ctx, const char *name, const char *fm
 
 void brook_ctx_ack(brook_ctx_t *ctx) {
     if (ctx && ctx->msg && !ctx->acked) {
-        brook__store_offset(ctx->msg);
+        brook__store_offset(ctx->member, ctx->msg);
         ctx->acked = true;
     }
 }

@@ -22,7 +22,7 @@
 
 static void store_pending(brook__member_t *m) {
     for (size_t i = 0; i < m->pending_count; i++) {
-        brook__store_offset(m->pending[i]);
+        brook__store_offset(m, m->pending[i]);
         rd_kafka_message_destroy(m->pending[i]);
     }
     m->pending_count = 0;
@@ -71,6 +71,9 @@ static void rewind_to_committed(brook__member_t *m) {
             if (parts->elems[i].offset < 0)
                 parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
         rd_kafka_offsets_store(m->rk, parts);
+        for (int i = 0; i < parts->cnt; i++)
+            brook__stored_set(m, parts->elems[i].topic, parts->elems[i].partition,
+                              parts->elems[i].offset);
         rd_kafka_error_t *e = rd_kafka_seek_partitions(m->rk, parts, 0);
         if (e)
             rd_kafka_error_destroy(e);
@@ -142,10 +145,10 @@ static void commit_on_stop(brook__member_t *m, int64_t deadline) {
 static bool member_done(brook__member_t *m, rd_kafka_message_t *msg, bool recovered) {
     switch (m->listener->decl->ack) {
     case BROOK_ACK_RECORD:
-        brook__store_offset(msg);
+        brook__store_offset(m, msg);
         break;
     case BROOK_ACK_RECORD_SYNC:
-        brook__store_offset(msg);
+        brook__store_offset(m, msg);
         /* Not while the member rejoins (see member_log_cb): the next commit takes it. */
         if (brook__kafka_join_steady(&m->join))
             commit_sync(m, "record", brook__now_ms() + DRAIN_MAX_MS);
@@ -154,7 +157,7 @@ static bool member_done(brook__member_t *m, rd_kafka_message_t *msg, bool recove
         /* The handler acks what it handled; a record given to a retry topic or the DLT is
          * done on its behalf. */
         if (recovered)
-            brook__store_offset(msg);
+            brook__store_offset(m, msg);
         break;
     case BROOK_ACK_BATCH:
         m->pending[m->pending_count++] = msg;
@@ -207,6 +210,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk))
             commit_sync(m, "revoke", deadline);
     }
+    /* Their offsets are the next owner's to commit. */
+    for (int i = 0; i < parts->cnt; i++)
+        rd_kafka_topic_partition_list_del(m->stored, parts->elems[i].topic,
+                                          parts->elems[i].partition);
     if (cooperative)
         rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
     else
@@ -290,6 +297,7 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     brook__member_t *m = opaque;
     if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
         return;
+    m->stored_dirty = true; /* sent again at the next interval */
     bool rebalancing = err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
                        err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION;
     brook_log(rebalancing ? BROOK_LOG_DEBUG : BROOK_LOG_WARN, "listener",
@@ -326,7 +334,11 @@ static void *member_main(void *arg) {
             } else if (brook__kafka_join_steady(&m->join) &&
                        brook__outputs_drain(m->outputs, brook__add_ms(now, interval)) &&
                        !brook__outputs_failed(m->outputs)) {
-                rd_kafka_commit(m->rk, NULL, 1);
+                /* What is stored now, all of whose outputs were just seen delivered; not
+                 * what may be stored by the time librdkafka sends the commit. */
+                if (m->stored_dirty)
+                    rd_kafka_commit(m->rk, m->stored, 1);
+                m->stored_dirty = false;
                 batch_done = false; /* else tried again at once: the group may be rejoining */
             }
             now = brook__now_ms();
@@ -490,7 +502,8 @@ static int member_start(brook__member_t *m, rd_kafka_topic_partition_list_t *sub
         if (!(m->pending = calloc(m->pending_cap, sizeof(*m->pending))))
             return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
     }
-    if (!(m->outputs = brook__outputs_new(c->env.producer)))
+    if (!(m->outputs = brook__outputs_new(c->env.producer)) ||
+        !(m->stored = rd_kafka_topic_partition_list_new(8)))
         return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
     int rc = brook__eos_start(m, err);
     if (rc)
@@ -640,6 +653,8 @@ void brook__consume_free(brook__consume_t *c) {
                 rd_kafka_destroy_flags(m->rk, crashing ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
             brook__recover_free(m->recover);
             brook__outputs_free(m->outputs);
+            if (m->stored)
+                rd_kafka_topic_partition_list_destroy(m->stored);
             brook__decoded_free(&l->key, &m->key_dec);
             brook__decoded_free(&l->value, &m->value_dec);
             free(m->headers);

@@ -43,6 +43,11 @@ struct brook__member_s {
     atomic_bool stopping;      /* rejoining at stop only to commit: keep paused */
     atomic_bool assigned;      /* has received an assignment since it joined */
     int stop_err;              /* the commit at stop failed with this */
+    /* What has been stored for commit, as librdkafka holds it: the periodic commit sends this
+     * list, not "whatever is stored when the commit is sent", which could include records
+     * handled after their outputs were checked. */
+    rd_kafka_topic_partition_list_t *stored;
+    bool stored_dirty; /* stored since the last periodic commit */
 };
 
 struct brook_listener_s {
@@ -103,6 +108,8 @@ bool brook__eos_fenced(const brook__member_t *m);
 void brook__ctx_reset(brook_ctx_t *ctx, rd_kafka_message_t *msg);
 void brook__ctx_headers(brook_ctx_t *ctx);
 /* Stores msg's offset + 1 for the next commit. */
-void brook__store_offset(const rd_kafka_message_t *msg);
+void brook__store_offset(brook__member_t *m, const rd_kafka_message_t *msg);
+/* Notes that `next` is stored for topic/partition (m->stored). */
+void brook__stored_set(brook__member_t *m, const char *topic, int32_t partition, int64_t next);
 
 #endif
