@@ -129,8 +129,10 @@ static bool replay_kept(brook__eos_t *e) {
     rd_kafka_message_t **v = e->kept_all ? malloc((e->kept_count + rest + 1) * sizeof(*v)) : NULL;
     if (!v)
         return false;
-    memcpy(v, e->kept, e->kept_count * sizeof(*v));
-    memcpy(v + e->kept_count, e->replay + e->replay_next, rest * sizeof(*v));
+    if (e->kept_count)
+        memcpy(v, e->kept, e->kept_count * sizeof(*v));
+    if (rest)
+        memcpy(v + e->kept_count, e->replay + e->replay_next, rest * sizeof(*v));
     free(e->replay);
     e->replay = v;
     e->replay_count = e->kept_count + rest;
