@@ -1,5 +1,6 @@
 /* Brook's side of librdkafka (kafka/kafka.h), and brook_err2str, which names its codes. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
