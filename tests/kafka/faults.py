@@ -12,6 +12,11 @@ counts records lost, per-key order violations (a record seen for the first time 
 record of its key was seen) and duplicates (at-least-once allows them), and the longest time
 no output arrived after the fault began (time to recover). Exit status 1 if any scenario lost
 a record or broke per-key order.
+
+Scenario (g) runs the relays exactly-once: there the read_committed reader must see no
+duplicate, and a second, read_uncommitted reader must see some (the aborted transactions).
+The input producer resends what it could not deliver (also after librdkafka's fatal
+idempotence error, by a new producer), so "lost" counts only what the service lost.
 """
 import argparse
 import json
