@@ -8,7 +8,22 @@
 
 void brook__store_offset(brook__member_t *m, const rd_kafka_message_t *msg) {
     rd_kafka_offset_store(msg->rkt, msg->partition, msg->offset);
+    /* The partition stored last is nearly always the one stored next: found by its topic
+     * handle, without comparing names. */
+    rd_kafka_topic_partition_list_t *l = m->stored;
+    if (m->stored_last < l->cnt) {
+        rd_kafka_topic_partition_t *p = &l->elems[m->stored_last];
+        if (p->opaque == msg->rkt && p->partition == msg->partition) {
+            p->offset = msg->offset + 1;
+            m->stored_dirty = true;
+            return;
+        }
+    }
     brook__stored_set(m, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset + 1);
+    m->stored_last =
+        (int)(rd_kafka_topic_partition_list_find(l, rd_kafka_topic_name(msg->rkt), msg->partition) -
+              l->elems);
+    l->elems[m->stored_last].opaque = msg->rkt;
 }
 
 void brook__stored_set(brook__member_t *m, const char *topic, int32_t partition, int64_t next) {

@@ -48,6 +48,8 @@ struct brook__member_s {
      * handled after their outputs were checked. */
     rd_kafka_topic_partition_list_t *stored;
     bool stored_dirty; /* stored since the last periodic commit */
+    int stored_last;   /* index in `stored` of the partition stored last (its opaque: the
+                        * topic handle) */
 };
 
 struct brook_listener_s {
