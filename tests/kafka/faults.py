@@ -249,6 +249,17 @@ class InputProducer:
         if err.fatal():
             self.fatal = err.str()
 
+    def call(self, fn):
+        """fn() on a producer. A fatal error (librdkafka raises it from poll and flush too) is
+        noted for replace(); then None."""
+        try:
+            return fn()
+        except KafkaException as e:
+            if not e.args[0].fatal():
+                raise
+            self.fatal = e.args[0].str()
+            return None
+
     def send(self, i, key, value):
         self.pending[i] = (key, value)
         p = self.p
@@ -261,20 +272,16 @@ class InputProducer:
                 # topic and "lost" counts only what the service lost.
                 self.failed.append((i, err))
             # else: the failed producer's; the record stays pending and is resent
-        while True:
+        while not self.fatal:
             try:
-                p.produce(self.topic, key=key, value=value, on_delivery=dr)
+                self.call(lambda: p.produce(self.topic, key=key, value=value, on_delivery=dr))
                 return
             except BufferError:
-                p.poll(0.05)
-            except KafkaException as e:
-                if not e.args[0].fatal():
-                    raise
-                self.fatal = e.args[0].str()
-                return  # pending: the replacement sends it
+                self.call(lambda: p.poll(0.05))
+        # pending: the replacement sends it
 
     def poll(self, timeout):
-        self.p.poll(timeout)
+        self.call(lambda: self.p.poll(timeout))
         if self.fatal:
             self.replace()
         self.resend_failed()
@@ -290,8 +297,11 @@ class InputProducer:
         log("the input producer failed for good (%s); a new one resends %d records"
             % (self.fatal, len(self.pending)))
         old = self.p
-        old.purge()
-        old.poll(0)
+        try:
+            old.purge()
+            old.poll(0)
+        except KafkaException:
+            pass  # it failed for good; what it held is resent below
         self.replaced += 1
         self.p = Producer(self.conf)
         self.fatal = False
@@ -301,7 +311,7 @@ class InputProducer:
     def flush(self, timeout):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            left = self.p.flush(min(5, max(deadline - time.time(), 0)))
+            left = self.call(lambda: self.p.flush(min(5, max(deadline - time.time(), 0))))
             if self.fatal:
                 self.replace()
             elif self.failed:
