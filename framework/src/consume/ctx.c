@@ -19,19 +19,20 @@ void brook__store_offset(brook__member_t *m, const rd_kafka_message_t *msg) {
             return;
         }
     }
-    brook__stored_set(m, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset + 1);
-    m->stored_last =
-        (int)(rd_kafka_topic_partition_list_find(l, rd_kafka_topic_name(msg->rkt), msg->partition) -
-              l->elems);
-    l->elems[m->stored_last].opaque = msg->rkt;
+    rd_kafka_topic_partition_t *p =
+        brook__stored_set(m, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset + 1);
+    p->opaque = msg->rkt;
+    m->stored_last = (int)(p - l->elems);
 }
 
-void brook__stored_set(brook__member_t *m, const char *topic, int32_t partition, int64_t next) {
+rd_kafka_topic_partition_t *brook__stored_set(brook__member_t *m, const char *topic,
+                                              int32_t partition, int64_t next) {
     rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(m->stored, topic, partition);
     if (!p)
         p = rd_kafka_topic_partition_list_add(m->stored, topic, partition);
     p->offset = next;
     m->stored_dirty = true;
+    return p;
 }
 
 void brook__ctx_reset(brook_ctx_t *ctx, rd_kafka_message_t *msg) {

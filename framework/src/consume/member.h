@@ -111,7 +111,8 @@ void brook__ctx_reset(brook_ctx_t *ctx, rd_kafka_message_t *msg);
 void brook__ctx_headers(brook_ctx_t *ctx);
 /* Stores msg's offset + 1 for the next commit. */
 void brook__store_offset(brook__member_t *m, const rd_kafka_message_t *msg);
-/* Notes that `next` is stored for topic/partition (m->stored). */
-void brook__stored_set(brook__member_t *m, const char *topic, int32_t partition, int64_t next);
+/* Notes that `next` is stored for topic/partition (m->stored); returns its entry. */
+rd_kafka_topic_partition_t *brook__stored_set(brook__member_t *m, const char *topic,
+                                              int32_t partition, int64_t next);
 
 #endif
