@@ -121,6 +121,7 @@ static void test_topics_fails_then_succeeds(void **state) {
         assert_string_equal(c[i].orig_topic, topic);
         assert_int_equal(c[i].orig_partition, c[0].partition);
         assert_int_equal(c[i].partition, c[0].partition);
+        assert_true(c[i].info_agrees);
     }
 
     /* The retry records themselves, read back as any client would. */
@@ -137,6 +138,9 @@ static void test_topics_fails_then_succeeds(void **state) {
         char msg[64];
         snprintf(msg, sizeof(msg), "failure %d of %d", i + 1, K);
         rt_assert_header_str(&recs[0], "kafka_dlt-exception-message", msg);
+        char trace[128];
+        snprintf(trace, sizeof(trace), "test.Flaky: %s\n\tat on_record(listener l)", msg);
+        rt_assert_header_str(&recs[0], "kafka_dlt-exception-stacktrace", trace);
         const brook_header_t *h =
             brook_test_record_header(&recs[0], "retry_topic-backoff-timestamp");
         assert_non_null(h);

@@ -53,8 +53,10 @@ static void produce(const char *topic, const char *value) {
 }
 
 /* Checks the DLT record of each value against its original, read back from `topic`. */
+/* `attempts`: the deliveries each record had when it went to the DLT through retry topics (its
+ * DLT record carries Spring's retry_topic-* headers then), 0 for a listener without them. */
 static void check_dlt(const char *topic, const char *const *values, size_t n, const char *fqcn,
-                      const char *msg_fmt, const char *group) {
+                      const char *msg_fmt, const char *group, int attempts) {
     char dlt[128];
     snprintf(dlt, sizeof(dlt), "%s-dlt", topic);
     brook_test_record_t *orig, *dead;
@@ -75,6 +77,14 @@ static void check_dlt(const char *topic, const char *const *values, size_t n, co
         if (msg_fmt)
             snprintf(msg, sizeof(msg), msg_fmt, values[i]);
         rt_assert_dlt_headers(d, o, fqcn, msg_fmt ? msg : NULL, group);
+        brook_record_t view = {
+            .topic = d->topic, .headers = d->headers, .header_count = d->header_count};
+        brook_failure_info_t info;
+        brook_record_failure_info(&view, &info);
+        assert_int_equal(info.attempts, attempts ? attempts + 1 : 0);
+        assert_int_equal(info.first_timestamp, attempts ? o->timestamp : -1);
+        assert_true(attempts ? info.backoff_timestamp >= o->timestamp
+                             : info.backoff_timestamp == -1);
         print_message("%s: %s [%d] @%lld -> %s [%d]\n", values[i], o->topic, (int)o->partition,
                       (long long)o->offset, d->topic, (int)d->partition);
     }
@@ -108,8 +118,8 @@ static void test_topics_exhausted_and_not_retryable(void **state) {
     }
     for (int i = 0; i < 2; i++)
         assert_int_equal(rt_count(&calls, inv[i]), 1);
-    check_dlt(topic, ex, 3, "shop.Boom", "boom %s", "rt-dlt-group");
-    check_dlt(topic, inv, 2, "shop.Invalid", "invalid %s", "rt-dlt-group");
+    check_dlt(topic, ex, 3, "shop.Boom", "boom %s", "rt-dlt-group", 3);
+    check_dlt(topic, inv, 2, "shop.Invalid", "invalid %s", "rt-dlt-group", 1);
     /* Only the retryable ones went through the retry topic: twice each. */
     assert_int_equal(brook_test_end_offsets(cluster, "rt.dltt-retry"), 6);
 
@@ -142,8 +152,8 @@ static void test_blocking_fail(void **state) {
     assert_int_equal(rt_count(&calls, named[0]), 1);
     assert_int_equal(rt_count(&calls, named[1]), 1);
     /* No name given: Brook's generic failure name, an empty message. */
-    check_dlt(topic, plain, 1, "brook.HandlerFailure", NULL, "rt-dltb");
-    check_dlt(topic, named, 2, "shop.Invalid", "invalid %s", "rt-dltb");
+    check_dlt(topic, plain, 1, "brook.HandlerFailure", NULL, "rt-dltb", 0);
+    check_dlt(topic, named, 2, "shop.Invalid", "invalid %s", "rt-dltb", 0);
     brook_listener_stats_t st;
     brook_listener_stats(brook_app_listener(app, "l"), &st);
     assert_int_equal(st.retried, 0);

@@ -59,6 +59,7 @@ typedef struct {
     int64_t hdr_orig;       /* retry_topic-original-timestamp, likewise */
     char orig_topic[96];    /* kafka_dlt-original-topic, "" absent */
     int32_t orig_partition; /* kafka_dlt-original-partition, -1 absent */
+    bool info_agrees;       /* brook_record_failure_info read the same as above */
     int result;
 } rt_call_t;
 
@@ -118,6 +119,14 @@ static inline int rt_log_call(rt_log_t *g, brook_ctx_t *ctx, const char *value) 
     c.orig_partition = -1;
     if (brook_ctx_header(ctx, "kafka_dlt-original-partition", &v, &len) && len == 4)
         c.orig_partition = rt_be32(v);
+    brook_failure_info_t info;
+    brook_record_failure_info(r, &info);
+    c.info_agrees = info.attempts == (c.hdr_attempts < 0 ? 0 : c.hdr_attempts) &&
+                    info.backoff_timestamp == c.hdr_due && info.first_timestamp == c.hdr_orig &&
+                    info.original_partition == c.orig_partition &&
+                    info.original_topic.len == strlen(c.orig_topic) &&
+                    (!info.original_topic.len ||
+                     !memcmp(info.original_topic.data, c.orig_topic, info.original_topic.len));
     pthread_mutex_lock(&g->lock);
     int before = 0;
     for (int i = 0; i < g->n; i++)

@@ -352,10 +352,43 @@ void brook_template_stats(const brook_template_t *tpl, brook_template_stats_t *o
 /* The record being handled, headers included (parsed on first use, which is why the context
  * is not const). Borrowed, valid until the handler returns. */
 const brook_record_t *brook_ctx_record(brook_ctx_t *ctx);
-/* First header with this name: 1 and its value, or 0. Borrowed until the handler returns. */
+/* The last header with this name (as Kafka's Headers.lastHeader() and Spring's header mapping
+ * read a name sent twice): 1 and its value, or 0. Borrowed until the handler returns. */
 int brook_ctx_header(brook_ctx_t *ctx, const char *name, const void **value, size_t *len);
 /* 1 for the first delivery, 2 for the first retry, ... */
 int brook_ctx_attempt(const brook_ctx_t *ctx);
+
+/* Text borrowed from a header: not NUL-terminated (print with "%.*s", (int)t.len, t.data);
+ * data is NULL when the header is absent. */
+typedef struct brook_text_s {
+    const char *data;
+    size_t len;
+} brook_text_t;
+
+/* What a retry-topic or dead-letter record says about the failure that put it there: the
+ * headers Brook and Spring's DeadLetterPublishingRecoverer and @RetryableTopic write
+ * (docs/failure-handling.md), decoded. Numbers are -1 (attempts 0) when their header is
+ * absent or malformed. Spring's KafkaHeaders names are given beside each. */
+typedef struct brook_failure_info_s {
+    brook_text_t original_topic;          /* DLT_ORIGINAL_TOPIC */
+    int32_t original_partition;           /* DLT_ORIGINAL_PARTITION */
+    int64_t original_offset;              /* DLT_ORIGINAL_OFFSET */
+    int64_t original_timestamp;           /* DLT_ORIGINAL_TIMESTAMP, ms */
+    brook_text_t original_timestamp_type; /* DLT_ORIGINAL_TIMESTAMP_TYPE: "CreateTime", ... */
+    brook_text_t original_group;          /* DLT_ORIGINAL_CONSUMER_GROUP */
+    brook_text_t exception_fqcn;          /* DLT_EXCEPTION_FQCN: the failure's name */
+    brook_text_t exception_cause_fqcn;    /* DLT_EXCEPTION_CAUSE_FQCN (Spring only) */
+    brook_text_t exception_message;       /* DLT_EXCEPTION_MESSAGE */
+    brook_text_t exception_stacktrace;    /* DLT_EXCEPTION_STACKTRACE */
+    int attempts;              /* retry_topic-attempts: the delivery this record is for */
+    int64_t backoff_timestamp; /* retry_topic-backoff-timestamp: due time, ms */
+    int64_t first_timestamp;   /* retry_topic-original-timestamp: first failure's record, ms */
+} brook_failure_info_t;
+
+/* Fills out from r's headers (the last of each name, as Spring reads them); returns how many
+ * of the facts were present, 0 for a record that never failed. Borrowed from r. In a handler:
+ * brook_record_failure_info(brook_ctx_record(ctx), &info). */
+int brook_record_failure_info(const brook_record_t *r, brook_failure_info_t *out);
 brook_app_t *brook_ctx_app(brook_ctx_t *ctx);
 /* The listener id handling this record. */
 const char *brook_ctx_listener_id(const brook_ctx_t *ctx);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "consume/member.h"
+#include "recover/headers.h"
 
 void brook__store_offset(brook__member_t *m, const rd_kafka_message_t *msg) {
     rd_kafka_offset_store(msg->rkt, msg->partition, msg->offset);
@@ -104,16 +105,14 @@ int brook_ctx_header(brook_ctx_t *ctx, const char *name, const void **value, siz
     if (!ctx || !name)
         return 0;
     brook__ctx_headers(ctx);
-    for (size_t i = 0; i < ctx->record.header_count; i++) {
-        if (!strcmp(ctx->record.headers[i].name, name)) {
-            if (value)
-                *value = ctx->record.headers[i].value;
-            if (len)
-                *len = ctx->record.headers[i].len;
-            return 1;
-        }
-    }
-    return 0;
+    const brook_header_t *h = brook__record_header(&ctx->record, name);
+    if (!h)
+        return 0;
+    if (value)
+        *value = h->value;
+    if (len)
+        *len = h->len;
+    return 1;
 }
 
 int brook_ctx_attempt(const brook_ctx_t *ctx) {

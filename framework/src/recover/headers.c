@@ -4,8 +4,10 @@
 
 #include "recover/headers.h"
 
+/* The last of that name, as Kafka's Headers.lastHeader() and Spring read them: a forward
+ * that appends a newer value of a header it copied must be read by its newer value. */
 const brook_header_t *brook__record_header(const brook_record_t *r, const char *name) {
-    for (size_t i = 0; i < r->header_count; i++)
+    for (size_t i = r->header_count; i-- > 0;)
         if (!strcmp(r->headers[i].name, name))
             return &r->headers[i];
     return NULL;
@@ -57,7 +59,8 @@ int brook__header_attempts(const void *value, size_t len) {
 
 /* The original record's headers, minus what a forward sets anew. kafka_dlt-original-* and
  * retry_topic-original-timestamp stay when present: they describe the first record. */
-rd_kafka_headers_t *brook__forward_headers(const brook__failure_t *f, const char *group) {
+rd_kafka_headers_t *brook__forward_headers(const brook__failure_t *f,
+                                           const brook_decl_listener_t *d) {
     const brook_record_t *r = f->record;
     rd_kafka_headers_t *h = rd_kafka_headers_new(r->header_count + 12);
     for (size_t i = 0; i < r->header_count; i++) {
@@ -71,6 +74,12 @@ rd_kafka_headers_t *brook__forward_headers(const brook__failure_t *f, const char
     const char *fqcn = f->name[0] ? f->name : "brook.HandlerFailure";
     rd_kafka_header_add(h, BROOK_HDR_DLT_FQCN, -1, fqcn, -1);
     rd_kafka_header_add(h, BROOK_HDR_DLT_MESSAGE, -1, f->message, -1);
+    /* Spring writes the Java stack trace; Brook's says where the failure was, in its shape. */
+    char trace[1024];
+    int n = snprintf(trace, sizeof(trace), "%s: %s\n\tat %s(listener %s)", fqcn, f->message,
+                     d->handler ? d->handler : "?", d->id);
+    rd_kafka_header_add(h, BROOK_HDR_DLT_STACKTRACE, -1, trace,
+                        n < (int)sizeof(trace) ? n : (int)sizeof(trace) - 1);
     /* Spring (DeadLetterRecordManager.maybeAddOriginalHeaders, appendOriginalHeaders false as
      * its retry topics set it) adds each original-* header only when the record has none. */
     uint8_t b[8];
@@ -96,6 +105,57 @@ rd_kafka_headers_t *brook__forward_headers(const brook__failure_t *f, const char
                                                                           : "NoTimestampType",
                             -1);
     if (!brook__record_header(r, BROOK_HDR_DLT_GROUP))
-        rd_kafka_header_add(h, BROOK_HDR_DLT_GROUP, -1, group, -1);
+        rd_kafka_header_add(h, BROOK_HDR_DLT_GROUP, -1, d->group, -1);
     return h;
+}
+
+/* A big-endian integer header of exactly n bytes (Spring's ByteBuffer.putInt/putLong), or -1. */
+static int64_t header_be(const brook_header_t *h, size_t n) {
+    if (!h || !h->value || h->len != n)
+        return -1;
+    const uint8_t *b = h->value;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = (v << 8) | b[i];
+    return n == 4 ? (int32_t)(uint32_t)v : (int64_t)v;
+}
+
+static int header_text(const brook_record_t *r, const char *name, brook_text_t *out) {
+    const brook_header_t *h = brook__record_header(r, name);
+    out->data = h && h->value ? h->value : NULL;
+    out->len = out->data ? h->len : 0;
+    return out->data != NULL;
+}
+
+static int header_int(const brook_record_t *r, const char *name, size_t n, int64_t *out) {
+    const brook_header_t *h = brook__record_header(r, name);
+    *out = header_be(h, n);
+    return h != NULL;
+}
+
+int brook_record_failure_info(const brook_record_t *r, brook_failure_info_t *out) {
+    memset(out, 0, sizeof(*out));
+    if (!r)
+        return 0;
+    int64_t partition;
+    int n = header_text(r, BROOK_HDR_DLT_TOPIC, &out->original_topic) +
+            header_int(r, BROOK_HDR_DLT_PARTITION, 4, &partition) +
+            header_int(r, BROOK_HDR_DLT_OFFSET, 8, &out->original_offset) +
+            header_int(r, BROOK_HDR_DLT_TIMESTAMP, 8, &out->original_timestamp) +
+            header_text(r, BROOK_HDR_DLT_TIMESTAMP_TYPE, &out->original_timestamp_type) +
+            header_text(r, BROOK_HDR_DLT_GROUP, &out->original_group) +
+            header_text(r, BROOK_HDR_DLT_FQCN, &out->exception_fqcn) +
+            header_text(r, BROOK_HDR_DLT_CAUSE_FQCN, &out->exception_cause_fqcn) +
+            header_text(r, BROOK_HDR_DLT_MESSAGE, &out->exception_message) +
+            header_text(r, BROOK_HDR_DLT_STACKTRACE, &out->exception_stacktrace);
+    out->original_partition = (int32_t)partition;
+    const brook_header_t *h = brook__record_header(r, BROOK_HDR_ATTEMPTS);
+    out->attempts = h ? brook__header_attempts(h->value, h->len) : 0;
+    h = brook__record_header(r, BROOK_HDR_BACKOFF_TS);
+    out->backoff_timestamp = h ? brook__header_bigint(h->value, h->len) : -1;
+    n += h != NULL;
+    h = brook__record_header(r, BROOK_HDR_ORIGINAL_TS);
+    out->first_timestamp = h ? brook__header_bigint(h->value, h->len) : -1;
+    n += h != NULL;
+    return n + (out->attempts > 0);
 }

@@ -16,10 +16,11 @@ size_t brook__put_bigint(uint8_t *b, int64_t v);
 int64_t brook__header_bigint(const void *value, size_t len);
 /* retry_topic-attempts (4-byte big-endian, or Spring's older 1 byte), or 0. */
 int brook__header_attempts(const void *value, size_t len);
-/* The record's first header of that name, or NULL. */
+/* The record's last header of that name (Kafka's lastHeader), or NULL. */
 const brook_header_t *brook__record_header(const brook_record_t *r, const char *name);
 /* The failed record's headers, minus what a forward sets anew, plus the kafka_dlt-* facts
- * of the failure (Spring's DeadLetterPublishingRecoverer); `group` is the listener's. */
-rd_kafka_headers_t *brook__forward_headers(const brook__failure_t *f, const char *group);
+ * of the failure (Spring's DeadLetterPublishingRecoverer) as listener `d` saw it. */
+rd_kafka_headers_t *brook__forward_headers(const brook__failure_t *f,
+                                           const brook_decl_listener_t *d);
 
 #endif

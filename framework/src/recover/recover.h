@@ -20,6 +20,8 @@
 #define BROOK_HDR_ORIGINAL_TS "retry_topic-original-timestamp"
 #define BROOK_HDR_DLT_FQCN "kafka_dlt-exception-fqcn"
 #define BROOK_HDR_DLT_MESSAGE "kafka_dlt-exception-message"
+#define BROOK_HDR_DLT_CAUSE_FQCN "kafka_dlt-exception-cause-fqcn"
+#define BROOK_HDR_DLT_STACKTRACE "kafka_dlt-exception-stacktrace"
 #define BROOK_HDR_DLT_TOPIC "kafka_dlt-original-topic"
 #define BROOK_HDR_DLT_PARTITION "kafka_dlt-original-partition"
 #define BROOK_HDR_DLT_OFFSET "kafka_dlt-original-offset"

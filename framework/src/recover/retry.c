@@ -85,6 +85,20 @@ static bool uses_retry_topics(const brook_decl_listener_t *d) {
     return d->retry.declared && d->retry.mode == BROOK_RETRY_TOPICS && d->retry.attempts > 1;
 }
 
+/* The retry_topic-* headers of a forward by a listener with retry topics: the delivery the
+ * record goes to, when it is due, and the first record's timestamp (kept when present). */
+static void add_retry_headers(rd_kafka_headers_t *h, const brook__failure_t *f, int64_t due) {
+    uint8_t b[8];
+    brook__put_be32(b, f->attempt + 1);
+    rd_kafka_header_add(h, BROOK_HDR_ATTEMPTS, -1, b, 4);
+    size_t bl = brook__put_bigint(b, due);
+    rd_kafka_header_add(h, BROOK_HDR_BACKOFF_TS, -1, b, (ssize_t)bl);
+    if (!brook__record_header(f->record, BROOK_HDR_ORIGINAL_TS)) {
+        bl = brook__put_bigint(b, f->record->timestamp);
+        rd_kafka_header_add(h, BROOK_HDR_ORIGINAL_TS, -1, b, (ssize_t)bl);
+    }
+}
+
 static void retry_topic_name(char *out, size_t size, const char *source, int64_t delay,
                              bool fixed) {
     if (fixed)
@@ -397,16 +411,8 @@ brook__recover_outcome_t brook__recover_failed(brook__recover_t *m, const brook_
         char source[512], topic[600];
         source_topic(d, r, source, sizeof(source));
         retry_topic_name(topic, sizeof(topic), source, delay, fixed_delay(d, delays, n));
-        rd_kafka_headers_t *h = brook__forward_headers(f, d->group);
-        uint8_t b[8];
-        brook__put_be32(b, f->attempt + 1);
-        rd_kafka_header_add(h, BROOK_HDR_ATTEMPTS, -1, b, 4);
-        size_t bl = brook__put_bigint(b, brook__add_ms(brook__wall_ms(), delay));
-        rd_kafka_header_add(h, BROOK_HDR_BACKOFF_TS, -1, b, (ssize_t)bl);
-        if (!brook__record_header(r, BROOK_HDR_ORIGINAL_TS)) {
-            bl = brook__put_bigint(b, r->timestamp);
-            rd_kafka_header_add(h, BROOK_HDR_ORIGINAL_TS, -1, b, (ssize_t)bl);
-        }
+        rd_kafka_headers_t *h = brook__forward_headers(f, d);
+        add_retry_headers(h, f, brook__add_ms(brook__wall_ms(), delay));
         return forward(m, f, topic, h) ? BROOK__RECOVER_RETRIED : BROOK__RECOVER_FORWARD_FAILED;
     }
 
@@ -425,7 +431,11 @@ brook__recover_outcome_t brook__recover_failed(brook__recover_t *m, const brook_
     brook_log(BROOK_LOG_WARN, "retry", "%s: %s [%d] @%lld to %s after %d attempt(s): %s: %s", d->id,
               r->topic, (int)r->partition, (long long)r->offset, topic, f->attempt,
               f->name[0] ? f->name : "brook.HandlerFailure", f->message);
-    if (!forward(m, f, topic, brook__forward_headers(f, d->group)))
+    rd_kafka_headers_t *h = brook__forward_headers(f, d);
+    /* Spring's retry topics give their DLT records the retry headers too (due now). */
+    if (uses_retry_topics(d))
+        add_retry_headers(h, f, brook__wall_ms());
+    if (!forward(m, f, topic, h))
         return BROOK__RECOVER_FORWARD_FAILED;
     return BROOK__RECOVER_DEAD_LETTERED;
 }
