@@ -393,7 +393,7 @@ void brook_test_records_free(brook_test_record_t *records, size_t count) {
 }
 
 const brook_header_t *brook_test_record_header(const brook_test_record_t *r, const char *name) {
-    for (size_t i = 0; i < r->header_count; i++)
+    for (size_t i = r->header_count; i-- > 0;)
         if (!strcmp(r->headers[i].name, name))
             return &r->headers[i];
     return NULL;

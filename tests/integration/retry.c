@@ -134,13 +134,13 @@ static void test_topics_fails_then_succeeds(void **state) {
         uint8_t want[4] = {0, 0, 0, (uint8_t)(i + 2)};
         rt_assert_header(&recs[0], "retry_topic-attempts", want, 4);
         rt_assert_header_str(&recs[0], "trace-id", "t-1");
-        rt_assert_header_str(&recs[0], "kafka_dlt-exception-fqcn", "test.Flaky");
+        rt_assert_header_str(&recs[0], "kafka_exception-fqcn", "test.Flaky");
         char msg[64];
         snprintf(msg, sizeof(msg), "failure %d of %d", i + 1, K);
-        rt_assert_header_str(&recs[0], "kafka_dlt-exception-message", msg);
+        rt_assert_header_str(&recs[0], "kafka_exception-message", msg);
         char trace[128];
         snprintf(trace, sizeof(trace), "test.Flaky: %s\n\tat on_record(listener l)", msg);
-        rt_assert_header_str(&recs[0], "kafka_dlt-exception-stacktrace", trace);
+        rt_assert_header_str(&recs[0], "kafka_exception-stacktrace", trace);
         const brook_header_t *h =
             brook_test_record_header(&recs[0], "retry_topic-backoff-timestamp");
         assert_non_null(h);

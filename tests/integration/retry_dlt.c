@@ -76,7 +76,7 @@ static void check_dlt(const char *topic, const char *const *values, size_t n, co
         char msg[128] = "";
         if (msg_fmt)
             snprintf(msg, sizeof(msg), msg_fmt, values[i]);
-        rt_assert_dlt_headers(d, o, fqcn, msg_fmt ? msg : NULL, group);
+        rt_assert_dlt_headers(d, o, fqcn, msg_fmt ? msg : NULL, group, attempts > 0);
         brook_record_t view = {
             .topic = d->topic, .headers = d->headers, .header_count = d->header_count};
         brook_failure_info_t info;

@@ -57,8 +57,8 @@ typedef struct {
     int hdr_attempts;       /* retry_topic-attempts, -1 absent, -2 not 4 bytes */
     int64_t hdr_due;        /* retry_topic-backoff-timestamp, -1 absent, -2 malformed */
     int64_t hdr_orig;       /* retry_topic-original-timestamp, likewise */
-    char orig_topic[96];    /* kafka_dlt-original-topic, "" absent */
-    int32_t orig_partition; /* kafka_dlt-original-partition, -1 absent */
+    char orig_topic[96];    /* kafka_original-topic (Spring's retry topics), "" absent */
+    int32_t orig_partition; /* kafka_original-partition, -1 absent */
     bool info_agrees;       /* brook_record_failure_info read the same as above */
     int result;
 } rt_call_t;
@@ -111,13 +111,13 @@ static inline int rt_log_call(rt_log_t *g, brook_ctx_t *ctx, const char *value) 
         if (!ok)
             c.hdr_orig = -2;
     }
-    if (brook_ctx_header(ctx, "kafka_dlt-original-topic", &v, &len) && v &&
+    if (brook_ctx_header(ctx, "kafka_original-topic", &v, &len) && v &&
         len < sizeof(c.orig_topic)) {
         memcpy(c.orig_topic, v, len);
         c.orig_topic[len] = 0;
     }
     c.orig_partition = -1;
-    if (brook_ctx_header(ctx, "kafka_dlt-original-partition", &v, &len) && len == 4)
+    if (brook_ctx_header(ctx, "kafka_original-partition", &v, &len) && len == 4)
         c.orig_partition = rt_be32(v);
     brook_failure_info_t info;
     brook_record_failure_info(r, &info);
@@ -185,29 +185,37 @@ static inline const brook_test_record_t *rt_find(const brook_test_record_t *reco
 
 /* Every kafka_dlt-* header of a dead-lettered record, checked against the original record
  * `orig` (as read from its topic) with Spring's encodings. */
+/* The DLT record of a listener with retry topics names the facts as Spring's retry topics do
+ * (kafka_original-*, kafka_exception-*); a plain DLT forward kafka_dlt-*. */
 static inline void rt_assert_dlt_headers(const brook_test_record_t *dlt,
                                          const brook_test_record_t *orig, const char *fqcn,
-                                         const char *message, const char *group) {
+                                         const char *message, const char *group,
+                                         bool retry_topics) {
     uint8_t b4[4], b8[8];
-    rt_assert_header_str(dlt, "kafka_dlt-exception-fqcn", fqcn);
+    const char *ex = retry_topics ? "kafka_exception" : "kafka_dlt-exception";
+    const char *og = retry_topics ? "kafka_original" : "kafka_dlt-original";
+    char name[64];
+#define RT_NAME(prefix, suffix) (snprintf(name, sizeof(name), "%s-%s", prefix, suffix), name)
+    rt_assert_header_str(dlt, RT_NAME(ex, "fqcn"), fqcn);
     if (message)
-        rt_assert_header_str(dlt, "kafka_dlt-exception-message", message);
+        rt_assert_header_str(dlt, RT_NAME(ex, "message"), message);
     else
-        assert_non_null(brook_test_record_header(dlt, "kafka_dlt-exception-message"));
-    rt_assert_header_str(dlt, "kafka_dlt-original-topic", orig->topic);
+        assert_non_null(brook_test_record_header(dlt, RT_NAME(ex, "message")));
+    rt_assert_header_str(dlt, RT_NAME(og, "topic"), orig->topic);
     uint32_t p = (uint32_t)orig->partition;
     b4[0] = (uint8_t)(p >> 24), b4[1] = (uint8_t)(p >> 16), b4[2] = (uint8_t)(p >> 8),
     b4[3] = (uint8_t)p;
-    rt_assert_header(dlt, "kafka_dlt-original-partition", b4, 4);
+    rt_assert_header(dlt, RT_NAME(og, "partition"), b4, 4);
     uint64_t o = (uint64_t)orig->offset;
     for (int i = 7; i >= 0; i--, o >>= 8)
         b8[i] = (uint8_t)o;
-    rt_assert_header(dlt, "kafka_dlt-original-offset", b8, 8);
+    rt_assert_header(dlt, RT_NAME(og, "offset"), b8, 8);
     uint64_t t = (uint64_t)orig->timestamp;
     for (int i = 7; i >= 0; i--, t >>= 8)
         b8[i] = (uint8_t)t;
-    rt_assert_header(dlt, "kafka_dlt-original-timestamp", b8, 8);
-    rt_assert_header_str(dlt, "kafka_dlt-original-timestamp-type", "CreateTime");
+    rt_assert_header(dlt, RT_NAME(og, "timestamp"), b8, 8);
+    rt_assert_header_str(dlt, RT_NAME(og, "timestamp-type"), "CreateTime");
+#undef RT_NAME
     rt_assert_header_str(dlt, "kafka_dlt-original-consumer-group", group);
     /* Key and value bytes as they were, on the original's partition. */
     assert_int_equal(dlt->partition, orig->partition);

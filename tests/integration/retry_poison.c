@@ -159,7 +159,7 @@ static void test_poison_pills_go_to_dlt(void **state) {
         assert_int_equal(d->value_len, pills[i].len);
         assert_memory_equal(d->value, pills[i].bytes, pills[i].len);
         rt_assert_header_str(d, "pill", pills[i].name);
-        rt_assert_dlt_headers(d, o, "brook.DeserializationError", NULL, "rt-poison");
+        rt_assert_dlt_headers(d, o, "brook.DeserializationError", NULL, "rt-poison", false);
         const brook_header_t *m = brook_test_record_header(d, "kafka_dlt-exception-message");
         print_message("%s: %.*s\n", pills[i].name, (int)m->len, (const char *)m->value);
         assert_true(m->len > 0);

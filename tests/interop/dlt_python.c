@@ -1,5 +1,6 @@
 /* Brook's dead-letter records as a foreign client sees them: Python's confluent_kafka reads the
- * DLT and decodes the kafka_dlt-* headers with Spring's encodings (struct '>i' / '>q', UTF-8),
+ * DLT and decodes the failure headers (Spring's retry-topic names, kafka_original-* and
+ * kafka_exception-*) with Spring's encodings (struct '>i' / '>q', UTF-8),
  * and gets back the coordinates of the original records. The script is py_dlt_headers.py next
  * to this file. */
 #include "interop.h"

@@ -1,6 +1,7 @@
 """Reads a Brook dead-letter topic with Python's confluent_kafka, as a Spring or Python service
-would, and decodes its kafka_dlt-* headers with Spring's encodings, for Brook's interop test
-(tests/interop/dlt_python.c).
+would, and decodes its failure headers with Spring's encodings, for Brook's interop test
+(tests/interop/dlt_python.c). A dead letter of a listener with retry topics names them as
+Spring's retry topics do (kafka_original-*, kafka_exception-*), a plain one kafka_dlt-*.
 
     /usr/bin/python3 py_dlt_headers.py BOOTSTRAP TOPIC COUNT
 
@@ -17,11 +18,15 @@ import uuid
 
 from confluent_kafka import Consumer
 
-TEXT = ("kafka_dlt-original-topic", "kafka_dlt-original-timestamp-type",
-        "kafka_dlt-original-consumer-group", "kafka_dlt-exception-fqcn",
-        "kafka_dlt-exception-message")
-SIZES = {"kafka_dlt-original-partition": 4, "kafka_dlt-original-offset": 8,
-         "kafka_dlt-original-timestamp": 8}
+
+def names(retry_topics):
+    """The text headers and the sized ones, by Spring's naming for that kind of forward."""
+    og, ex = ("kafka_original", "kafka_exception") if retry_topics else (
+        "kafka_dlt-original", "kafka_dlt-exception")
+    text = (og + "-topic", og + "-timestamp-type", "kafka_dlt-original-consumer-group",
+            ex + "-fqcn", ex + "-message")
+    sizes = {og + "-partition": 4, og + "-offset": 8, og + "-timestamp": 8}
+    return text, sizes
 
 
 def main():
@@ -44,15 +49,17 @@ def main():
             continue
         headers = {}
         for name, value in msg.headers() or []:
-            headers.setdefault(name, value)  # the first of a name
+            headers[name] = value  # the last of a name, as Java's Headers.lastHeader()
+        TEXT, SIZES = names("kafka_original-topic" in headers)
+        og = list(SIZES)
         missing = [n for n in TEXT + tuple(SIZES) if n not in headers]
         wrong = [n for n, size in SIZES.items() if n in headers and len(headers[n]) != size]
         if missing or wrong:
             problems.append("%r: missing %s, wrong size %s" % (msg.value(), missing, wrong))
             continue
-        (partition,) = struct.unpack(">i", headers["kafka_dlt-original-partition"])
-        (offset,) = struct.unpack(">q", headers["kafka_dlt-original-offset"])
-        (timestamp,) = struct.unpack(">q", headers["kafka_dlt-original-timestamp"])
+        (partition,) = struct.unpack(">i", headers[og[0]])
+        (offset,) = struct.unpack(">q", headers[og[1]])
+        (timestamp,) = struct.unpack(">q", headers[og[2]])
         text = [headers[n].decode("utf-8") for n in TEXT]
         lines.append("|".join([msg.value().decode("utf-8"), str(msg.partition()), text[0],
                                str(partition), str(offset), str(timestamp), text[1], text[2],

@@ -81,7 +81,7 @@ size_t brook_test_consume(brook_test_cluster_t *c, const char *topic, size_t n, 
 size_t brook_test_consume_uncommitted(brook_test_cluster_t *c, const char *topic, size_t n,
                                       int timeout_ms, brook_test_record_t **out);
 void brook_test_records_free(brook_test_record_t *records, size_t count);
-/* Header value of a consumed record, or NULL. */
+/* The last header of that name of a consumed record (as brook_ctx_header), or NULL. */
 const brook_header_t *brook_test_record_header(const brook_test_record_t *r, const char *name);
 
 /* What brook_test_committed() returns when the group has committed nothing on the partition

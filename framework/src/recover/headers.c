@@ -57,54 +57,82 @@ int brook__header_attempts(const void *value, size_t len) {
     return 0;
 }
 
-/* The original record's headers, minus what a forward sets anew. kafka_dlt-original-* and
- * retry_topic-original-timestamp stay when present: they describe the first record. */
+/* The names a forward writes the failure under. Spring's retry topics
+ * (DeadLetterPublishingRecovererFactory, for their retry records and their DLT alike) use
+ * kafka_original-* and kafka_exception-*; a plain DeadLetterPublishingRecoverer kafka_dlt-*.
+ * The consumer group header is kafka_dlt-original-consumer-group in both. */
+typedef struct {
+    const char *topic, *partition, *offset, *timestamp, *timestamp_type;
+    const char *exception_prefix, *fqcn, *cause_fqcn, *message, *stacktrace;
+} header_names_t;
+
+static const header_names_t dlt_names = {BROOK_HDR_DLT_TOPIC,          BROOK_HDR_DLT_PARTITION,
+                                         BROOK_HDR_DLT_OFFSET,         BROOK_HDR_DLT_TIMESTAMP,
+                                         BROOK_HDR_DLT_TIMESTAMP_TYPE, "kafka_dlt-exception-",
+                                         BROOK_HDR_DLT_FQCN,           BROOK_HDR_DLT_CAUSE_FQCN,
+                                         BROOK_HDR_DLT_MESSAGE,        BROOK_HDR_DLT_STACKTRACE};
+static const header_names_t retry_names = {
+    BROOK_HDR_ORIG_TOPIC,     BROOK_HDR_ORIG_PARTITION,      BROOK_HDR_ORIG_OFFSET,
+    BROOK_HDR_ORIG_TIMESTAMP, BROOK_HDR_ORIG_TIMESTAMP_TYPE, "kafka_exception-",
+    BROOK_HDR_EX_FQCN,        BROOK_HDR_EX_CAUSE_FQCN,       BROOK_HDR_EX_MESSAGE,
+    BROOK_HDR_EX_STACKTRACE};
+
+/* Adds `name` unless the record has one and `append` is false (Spring's maybeAddHeader with
+ * appendOriginalHeaders). */
+static bool want_original(const brook_record_t *r, const char *name, bool append) {
+    return append || !brook__record_header(r, name);
+}
+
+/* As Spring's DeadLetterPublishingRecoverer: every header of the record, minus the exception
+ * headers of the names it writes (stripPreviousExceptionHeaders), then the failure's, then
+ * the original-* coordinates: appended by a plain DLT forward (appendOriginalHeaders), added
+ * only when absent by a retry-topic forward (so they keep naming the main topic's record). */
 rd_kafka_headers_t *brook__forward_headers(const brook__failure_t *f,
-                                           const brook_decl_listener_t *d) {
+                                           const brook_decl_listener_t *d, bool retry_topics) {
+    const header_names_t *names = retry_topics ? &retry_names : &dlt_names;
+    const bool append = !retry_topics;
     const brook_record_t *r = f->record;
-    rd_kafka_headers_t *h = rd_kafka_headers_new(r->header_count + 12);
+    size_t prefix = strlen(names->exception_prefix);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(r->header_count + 16);
     for (size_t i = 0; i < r->header_count; i++) {
         const char *n = r->headers[i].name;
-        if (!strncmp(n, "kafka_dlt-exception-", 20) || !strcmp(n, BROOK_HDR_ATTEMPTS) ||
-            !strcmp(n, BROOK_HDR_BACKOFF_TS))
+        if (!strncmp(n, names->exception_prefix, prefix))
             continue;
         rd_kafka_header_add(h, n, -1, r->headers[i].value,
                             r->headers[i].value ? (ssize_t)r->headers[i].len : 0);
     }
     const char *fqcn = f->name[0] ? f->name : "brook.HandlerFailure";
-    rd_kafka_header_add(h, BROOK_HDR_DLT_FQCN, -1, fqcn, -1);
-    rd_kafka_header_add(h, BROOK_HDR_DLT_MESSAGE, -1, f->message, -1);
+    rd_kafka_header_add(h, names->fqcn, -1, fqcn, -1);
+    rd_kafka_header_add(h, names->message, -1, f->message, -1);
     /* Spring writes the Java stack trace; Brook's says where the failure was, in its shape. */
     char trace[1024];
     int n = snprintf(trace, sizeof(trace), "%s: %s\n\tat %s(listener %s)", fqcn, f->message,
                      d->handler ? d->handler : "?", d->id);
-    rd_kafka_header_add(h, BROOK_HDR_DLT_STACKTRACE, -1, trace,
+    rd_kafka_header_add(h, names->stacktrace, -1, trace,
                         n < (int)sizeof(trace) ? n : (int)sizeof(trace) - 1);
-    /* Spring (DeadLetterRecordManager.maybeAddOriginalHeaders, appendOriginalHeaders false as
-     * its retry topics set it) adds each original-* header only when the record has none. */
     uint8_t b[8];
-    if (!brook__record_header(r, BROOK_HDR_DLT_TOPIC))
-        rd_kafka_header_add(h, BROOK_HDR_DLT_TOPIC, -1, r->topic, -1);
-    if (!brook__record_header(r, BROOK_HDR_DLT_PARTITION)) {
+    if (want_original(r, names->topic, append))
+        rd_kafka_header_add(h, names->topic, -1, r->topic, -1);
+    if (want_original(r, names->partition, append)) {
         brook__put_be32(b, r->partition);
-        rd_kafka_header_add(h, BROOK_HDR_DLT_PARTITION, -1, b, 4);
+        rd_kafka_header_add(h, names->partition, -1, b, 4);
     }
-    if (!brook__record_header(r, BROOK_HDR_DLT_OFFSET)) {
+    if (want_original(r, names->offset, append)) {
         brook__put_be64(b, r->offset);
-        rd_kafka_header_add(h, BROOK_HDR_DLT_OFFSET, -1, b, 8);
+        rd_kafka_header_add(h, names->offset, -1, b, 8);
     }
-    if (!brook__record_header(r, BROOK_HDR_DLT_TIMESTAMP)) {
+    if (want_original(r, names->timestamp, append)) {
         brook__put_be64(b, r->timestamp);
-        rd_kafka_header_add(h, BROOK_HDR_DLT_TIMESTAMP, -1, b, 8);
+        rd_kafka_header_add(h, names->timestamp, -1, b, 8);
     }
-    if (!brook__record_header(r, BROOK_HDR_DLT_TIMESTAMP_TYPE))
+    if (want_original(r, names->timestamp_type, append))
         /* Java's TimestampType.toString(). */
-        rd_kafka_header_add(h, BROOK_HDR_DLT_TIMESTAMP_TYPE, -1,
+        rd_kafka_header_add(h, names->timestamp_type, -1,
                             r->timestamp_type == BROOK_TS_LOG_APPEND_TIME ? "LogAppendTime"
                             : r->timestamp_type == BROOK_TS_CREATE_TIME   ? "CreateTime"
                                                                           : "NoTimestampType",
                             -1);
-    if (!brook__record_header(r, BROOK_HDR_DLT_GROUP))
+    if (want_original(r, BROOK_HDR_DLT_GROUP, append))
         rd_kafka_header_add(h, BROOK_HDR_DLT_GROUP, -1, d->group, -1);
     return h;
 }
@@ -120,15 +148,20 @@ static int64_t header_be(const brook_header_t *h, size_t n) {
     return n == 4 ? (int32_t)(uint32_t)v : (int64_t)v;
 }
 
-static int header_text(const brook_record_t *r, const char *name, brook_text_t *out) {
-    const brook_header_t *h = brook__record_header(r, name);
+/* The later in r's header list of the last `a` and the last `b`: what the most recent
+ * forward wrote, whichever of Spring's two naming schemes it used. */
+static const brook_header_t *latest(const brook_record_t *r, const char *a, const char *b) {
+    const brook_header_t *ha = brook__record_header(r, a), *hb = brook__record_header(r, b);
+    return !ha ? hb : !hb ? ha : ha > hb ? ha : hb;
+}
+
+static int header_text(const brook_header_t *h, brook_text_t *out) {
     out->data = h && h->value ? h->value : NULL;
     out->len = out->data ? h->len : 0;
     return out->data != NULL;
 }
 
-static int header_int(const brook_record_t *r, const char *name, size_t n, int64_t *out) {
-    const brook_header_t *h = brook__record_header(r, name);
+static int header_int(const brook_header_t *h, size_t n, int64_t *out) {
     *out = header_be(h, n);
     return h != NULL;
 }
@@ -137,17 +170,19 @@ int brook_record_failure_info(const brook_record_t *r, brook_failure_info_t *out
     memset(out, 0, sizeof(*out));
     if (!r)
         return 0;
+    const header_names_t *a = &dlt_names, *b = &retry_names;
     int64_t partition;
-    int n = header_text(r, BROOK_HDR_DLT_TOPIC, &out->original_topic) +
-            header_int(r, BROOK_HDR_DLT_PARTITION, 4, &partition) +
-            header_int(r, BROOK_HDR_DLT_OFFSET, 8, &out->original_offset) +
-            header_int(r, BROOK_HDR_DLT_TIMESTAMP, 8, &out->original_timestamp) +
-            header_text(r, BROOK_HDR_DLT_TIMESTAMP_TYPE, &out->original_timestamp_type) +
-            header_text(r, BROOK_HDR_DLT_GROUP, &out->original_group) +
-            header_text(r, BROOK_HDR_DLT_FQCN, &out->exception_fqcn) +
-            header_text(r, BROOK_HDR_DLT_CAUSE_FQCN, &out->exception_cause_fqcn) +
-            header_text(r, BROOK_HDR_DLT_MESSAGE, &out->exception_message) +
-            header_text(r, BROOK_HDR_DLT_STACKTRACE, &out->exception_stacktrace);
+    int n = header_text(latest(r, a->topic, b->topic), &out->original_topic) +
+            header_int(latest(r, a->partition, b->partition), 4, &partition) +
+            header_int(latest(r, a->offset, b->offset), 8, &out->original_offset) +
+            header_int(latest(r, a->timestamp, b->timestamp), 8, &out->original_timestamp) +
+            header_text(latest(r, a->timestamp_type, b->timestamp_type),
+                        &out->original_timestamp_type) +
+            header_text(brook__record_header(r, BROOK_HDR_DLT_GROUP), &out->original_group) +
+            header_text(latest(r, a->fqcn, b->fqcn), &out->exception_fqcn) +
+            header_text(latest(r, a->cause_fqcn, b->cause_fqcn), &out->exception_cause_fqcn) +
+            header_text(latest(r, a->message, b->message), &out->exception_message) +
+            header_text(latest(r, a->stacktrace, b->stacktrace), &out->exception_stacktrace);
     out->original_partition = (int32_t)partition;
     const brook_header_t *h = brook__record_header(r, BROOK_HDR_ATTEMPTS);
     out->attempts = h ? brook__header_attempts(h->value, h->len) : 0;

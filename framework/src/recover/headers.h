@@ -3,6 +3,7 @@
 #ifndef BROOK_RECOVER_HEADERS_H
 #define BROOK_RECOVER_HEADERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,9 +19,11 @@ int64_t brook__header_bigint(const void *value, size_t len);
 int brook__header_attempts(const void *value, size_t len);
 /* The record's last header of that name (Kafka's lastHeader), or NULL. */
 const brook_header_t *brook__record_header(const brook_record_t *r, const char *name);
-/* The failed record's headers, minus what a forward sets anew, plus the kafka_dlt-* facts
- * of the failure (Spring's DeadLetterPublishingRecoverer) as listener `d` saw it. */
+/* The headers of a forward of the failed record by listener `d` (Spring's
+ * DeadLetterPublishingRecoverer): the record's, with the failure's facts under the names of
+ * Spring's retry topics (`retry_topics`: retry records and the DLT records of a listener with
+ * retry topics) or of a plain dead-letter forward (kafka_dlt-*). */
 rd_kafka_headers_t *brook__forward_headers(const brook__failure_t *f,
-                                           const brook_decl_listener_t *d);
+                                           const brook_decl_listener_t *d, bool retry_topics);
 
 #endif

@@ -28,6 +28,17 @@
 #define BROOK_HDR_DLT_TIMESTAMP "kafka_dlt-original-timestamp"
 #define BROOK_HDR_DLT_TIMESTAMP_TYPE "kafka_dlt-original-timestamp-type"
 #define BROOK_HDR_DLT_GROUP "kafka_dlt-original-consumer-group"
+/* The same facts as Spring's retry topics name them, on their retry and DLT records alike
+ * (KafkaHeaders.ORIGINAL_* and EXCEPTION_*); the group keeps the name above. */
+#define BROOK_HDR_ORIG_TOPIC "kafka_original-topic"
+#define BROOK_HDR_ORIG_PARTITION "kafka_original-partition"
+#define BROOK_HDR_ORIG_OFFSET "kafka_original-offset"
+#define BROOK_HDR_ORIG_TIMESTAMP "kafka_original-timestamp"
+#define BROOK_HDR_ORIG_TIMESTAMP_TYPE "kafka_original-timestamp-type"
+#define BROOK_HDR_EX_FQCN "kafka_exception-fqcn"
+#define BROOK_HDR_EX_CAUSE_FQCN "kafka_exception-cause-fqcn"
+#define BROOK_HDR_EX_MESSAGE "kafka_exception-message"
+#define BROOK_HDR_EX_STACKTRACE "kafka_exception-stacktrace"
 
 /* ---- topics ------------------------------------------------------------------------------- */
 

@@ -85,18 +85,20 @@ static bool uses_retry_topics(const brook_decl_listener_t *d) {
     return d->retry.declared && d->retry.mode == BROOK_RETRY_TOPICS && d->retry.attempts > 1;
 }
 
-/* The retry_topic-* headers of a forward by a listener with retry topics: the delivery the
- * record goes to, when it is due, and the first record's timestamp (kept when present). */
+/* The retry_topic-* headers of a forward by a listener with retry topics, appended after
+ * those the record had (Spring's retainAllRetryHeaderValues; readers take the last): the first
+ * record's timestamp, the delivery the record goes to, and when it is due. */
 static void add_retry_headers(rd_kafka_headers_t *h, const brook__failure_t *f, int64_t due) {
     uint8_t b[8];
+    const brook_header_t *first = brook__record_header(f->record, BROOK_HDR_ORIGINAL_TS);
+    if (first)
+        rd_kafka_header_add(h, BROOK_HDR_ORIGINAL_TS, -1, first->value, (ssize_t)first->len);
+    else
+        rd_kafka_header_add(h, BROOK_HDR_ORIGINAL_TS, -1, b,
+                            (ssize_t)brook__put_bigint(b, f->record->timestamp));
     brook__put_be32(b, f->attempt + 1);
     rd_kafka_header_add(h, BROOK_HDR_ATTEMPTS, -1, b, 4);
-    size_t bl = brook__put_bigint(b, due);
-    rd_kafka_header_add(h, BROOK_HDR_BACKOFF_TS, -1, b, (ssize_t)bl);
-    if (!brook__record_header(f->record, BROOK_HDR_ORIGINAL_TS)) {
-        bl = brook__put_bigint(b, f->record->timestamp);
-        rd_kafka_header_add(h, BROOK_HDR_ORIGINAL_TS, -1, b, (ssize_t)bl);
-    }
+    rd_kafka_header_add(h, BROOK_HDR_BACKOFF_TS, -1, b, (ssize_t)brook__put_bigint(b, due));
 }
 
 static void retry_topic_name(char *out, size_t size, const char *source, int64_t delay,
@@ -165,7 +167,7 @@ void brook__recover_subscription(const brook_decl_listener_t *d,
 }
 
 /* The main topic a record belongs to: the declared topic it was read from, or whose retry
- * topic it was read from. The kafka_dlt-original-topic header is only a fallback (a pattern
+ * topic it was read from. The kafka_original-topic header is only a fallback (a pattern
  * listener): a record replayed onto the main topic from some DLT carries one that names
  * another service's topic. */
 static void source_topic(const brook_decl_listener_t *d, const brook_record_t *r, char *out,
@@ -184,7 +186,9 @@ static void source_topic(const brook_decl_listener_t *d, const brook_record_t *r
     }
     if (out[0])
         return;
-    const brook_header_t *h = brook__record_header(r, BROOK_HDR_DLT_TOPIC);
+    const brook_header_t *h = brook__record_header(r, BROOK_HDR_ORIG_TOPIC);
+    if (!h) /* a record a Brook older than Spring's retry-topic names put there */
+        h = brook__record_header(r, BROOK_HDR_DLT_TOPIC);
     if (strstr(topic, "-retry") && h && h->value && h->len < size) {
         memcpy(out, h->value, h->len);
         out[h->len] = 0;
@@ -411,7 +415,7 @@ brook__recover_outcome_t brook__recover_failed(brook__recover_t *m, const brook_
         char source[512], topic[600];
         source_topic(d, r, source, sizeof(source));
         retry_topic_name(topic, sizeof(topic), source, delay, fixed_delay(d, delays, n));
-        rd_kafka_headers_t *h = brook__forward_headers(f, d);
+        rd_kafka_headers_t *h = brook__forward_headers(f, d, true);
         add_retry_headers(h, f, brook__add_ms(brook__wall_ms(), delay));
         return forward(m, f, topic, h) ? BROOK__RECOVER_RETRIED : BROOK__RECOVER_FORWARD_FAILED;
     }
@@ -431,8 +435,8 @@ brook__recover_outcome_t brook__recover_failed(brook__recover_t *m, const brook_
     brook_log(BROOK_LOG_WARN, "retry", "%s: %s [%d] @%lld to %s after %d attempt(s): %s: %s", d->id,
               r->topic, (int)r->partition, (long long)r->offset, topic, f->attempt,
               f->name[0] ? f->name : "brook.HandlerFailure", f->message);
-    rd_kafka_headers_t *h = brook__forward_headers(f, d);
     /* Spring's retry topics give their DLT records the retry headers too (due now). */
+    rd_kafka_headers_t *h = brook__forward_headers(f, d, uses_retry_topics(d));
     if (uses_retry_topics(d))
         add_retry_headers(h, f, brook__wall_ms());
     if (!forward(m, f, topic, h))

@@ -75,14 +75,15 @@ brook_result_t cancel_unpaid_order(brook_ctx_t *ctx, const char *order_id,
 }
 
 /* The inventory dead-lettered this order: the DLT record carries the order as it was sent and
- * the reason in Spring's kafka_dlt-exception-message header. */
+ * the reason (Spring's kafka_dlt-exception-message header, read by brook_record_failure_info). */
 brook_result_t cancel_invalid_order(brook_ctx_t *ctx, const char *order_id,
                                     const shop_OrderPlaced *order) {
-    const void *msg;
-    size_t len;
+    brook_failure_info_t failure;
     char detail[256] = "invalid order";
-    if (brook_ctx_header(ctx, "kafka_dlt-exception-message", &msg, &len))
-        snprintf(detail, sizeof(detail), "%.*s", (int)len, (const char *)msg);
+    if (brook_record_failure_info(brook_ctx_record(ctx), &failure) &&
+        failure.exception_message.data)
+        snprintf(detail, sizeof(detail), "%.*s", (int)failure.exception_message.len,
+                 failure.exception_message.data);
     return cancel(ctx, order_id, shop_CancelReason_INVALID_ORDER, detail, order->placed_at);
 }
 
