@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "consume/member.h"
-#include "recover/headers.h"
 
 void brook__store_offset(brook__member_t *m, const rd_kafka_message_t *msg) {
     rd_kafka_offset_store(msg->rkt, msg->partition, msg->offset);

@@ -17,8 +17,6 @@ size_t brook__put_bigint(uint8_t *b, int64_t v);
 int64_t brook__header_bigint(const void *value, size_t len);
 /* retry_topic-attempts (4-byte big-endian, or Spring's older 1 byte), or 0. */
 int brook__header_attempts(const void *value, size_t len);
-/* The record's last header of that name (Kafka's lastHeader), or NULL. */
-const brook_header_t *brook__record_header(const brook_record_t *r, const char *name);
 /* The headers of a forward of the failed record by listener `d` (Spring's
  * DeadLetterPublishingRecoverer): the record's, with the failure's facts under the names of
  * Spring's retry topics (`retry_topics`: retry records and the DLT records of a listener with
