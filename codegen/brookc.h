@@ -116,6 +116,9 @@ schema_t *model_find(const model_t *m, const char *fullname);
 char *model_pcf(const schema_t *s);
 /* Self-contained JSON of s with what resolution needs (defaults, aliases, enum default). */
 char *model_full_json(const schema_t *s);
+/* Self-contained JSON of s as a document shows it: defaults, docs and logical types, names as
+ * short name and namespace (the spelling AsyncAPI's schema of Avro accepts). */
+char *model_doc_json(const schema_t *s);
 /* Checks every named type with avro-c. */
 void model_validate_avro(model_t *m);
 /* Assigns C names to types, fields, symbols and union members. */
@@ -168,6 +171,49 @@ void gen_unit(gen_t *g, char **h, char **c);
 /* Renders the glue of one service of a multi-declaration run (decl, types_unit and scope set):
  * the header includes <types_unit>.brook.h, the source defines no type. */
 void gen_service_unit(gen_t *g, char **h, char **c);
+
+/* The named type of a declared key or value (sd->kind BROOK_SERDE_AVRO), looked up in `scope`
+ * (the service's own schemas; NULL: `model`) and returned from `model`; NULL, reported as
+ * "display:line: what: type ... is not defined by any schema of the service", when missing. */
+schema_t *decl_serde_type(model_t *model, model_t *scope, const char *display,
+                          const brook_decl_serde_t *sd, const char *what, int line);
+
+/* ---- what services touch (topology.c) ------------------------------------------------------ */
+
+typedef enum {
+    TOPIC_MAIN,  /* declared, written by a template or read by a listener */
+    TOPIC_RETRY, /* a retry topic of some listener */
+    TOPIC_DLT,   /* a dead-letter topic of some listener */
+} topic_role_t;
+
+typedef struct {
+    char *name;
+    topic_role_t role;              /* RETRY or DLT when some listener derives it so */
+    char *source;                   /* RETRY, DLT: the topic whose failed records it takes */
+    const brook_decl_topic_t *decl; /* its first declaration, or NULL */
+} topic_t;
+
+typedef struct {
+    topic_t *v;
+    size_t n;
+} topic_set_t;
+
+topic_t *topic_set_find(const topic_set_t *set, const char *name);
+/* Adds every topic of service d, each once, in this order: declared topics, templates' topics,
+ * and each listener's topics followed by its retry and dead-letter topics (named as the runtime
+ * names them). Topics already in the set keep their place. */
+void topic_set_add_service(topic_set_t *set, const brook_decl_t *d);
+
+/* ---- operations documents (asyncapi.c, graph.c) ------------------------------------------- */
+
+/* The AsyncAPI 3.0.0 document of service d, whose own schemas are `model` (loaded, checked):
+ * JSON text, or NULL when a template or listener names a type no schema defines (diag'ed).
+ * `display` names the declaration file in errors. */
+char *asyncapi_document(const brook_decl_t *d, model_t *model, const char *display,
+                        const char *api_version);
+/* The Graphviz dot text of services d[0..n-1]: services, topics, retry and dead-letter topics,
+ * who writes and who reads what. */
+char *graph_dot(brook_decl_t *const *d, size_t n, const char *name);
 
 /* C helpers used by model.c and gen.c */
 char *c_string_literal(const char *s, size_t len);

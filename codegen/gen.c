@@ -1056,6 +1056,18 @@ static void render_type_source(gen_t *g, sb_t *out, schema_t *s) {
 /* ---- service glue ------------------------------------------------------------------------------
  */
 
+schema_t *decl_serde_type(model_t *model, model_t *scope, const char *display,
+                          const brook_decl_serde_t *sd, const char *what, int line) {
+    /* a service uses the types of its own schemas, also when its units share them */
+    schema_t *t = model_find(scope ? scope : model, sd->type_name);
+    if (t)
+        t = model_find(model, sd->type_name);
+    if (!t)
+        diag(display, sd->line ? sd->line : line,
+             "%s: type \"%s\" is not defined by any schema of the service", what, sd->type_name);
+    return t;
+}
+
 /* The C type of a declared key or value. A type no schema of the service defines is reported
  * (once per setting: each is looked up once) and given as "const void *". */
 static char *serde_ctype(gen_t *g, const brook_decl_serde_t *sd, const char *what, int line) {
@@ -1066,17 +1078,8 @@ static char *serde_ctype(gen_t *g, const brook_decl_serde_t *sd, const char *wha
     case BROOK_SERDE_BYTES:
         return xstrdup("const brook_bytes_t *");
     case BROOK_SERDE_AVRO: {
-        /* a service uses the types of its own schemas, also when its units share them */
-        schema_t *t = model_find(g->scope ? g->scope : g->model, sd->type_name);
-        if (t)
-            t = model_find(g->model, sd->type_name);
-        if (!t) {
-            diag(g->decl_display, sd->line ? sd->line : line,
-                 "%s: type \"%s\" is not defined by any schema of the service", what,
-                 sd->type_name);
-            return xstrdup("const void *");
-        }
-        return xprintf("const %s *", t->cname);
+        schema_t *t = decl_serde_type(g->model, g->scope, g->decl_display, sd, what, line);
+        return t ? xprintf("const %s *", t->cname) : xstrdup("const void *");
     }
     }
     return xstrdup("const void *");

@@ -4,6 +4,8 @@
  *   brookc DECL.brook --out DIR [--templates DIR] [--name UNIT]
  *   brookc A.brook B.brook ... --types-name TYPES --out DIR [--templates DIR]
  *   brookc --schemas a.avsc b.avsc ... --name NAME --out DIR [--templates DIR]
+ *   brookc --asyncapi A.brook [B.brook ...] --out DIR [--api-version VERSION]
+ *   brookc --graph A.brook [B.brook ...] --out DIR [--name NAME]
  *
  * Reads a service's declarations (with the framework's own parser, decl.c) and its Avro
  * schemas, and writes DIR/<unit>.brook.h and DIR/<unit>.brook.c. With several declarations
@@ -13,6 +15,10 @@
  * independent errors of a run are printed (those of every declaration, or else those of the
  * schemas, or else of the declarations against the schemas); when there is any, nothing is
  * written and the exit status is 1.
+ *
+ * --asyncapi writes DIR/<service>.asyncapi.json, each service's AsyncAPI 3.0.0 document, and
+ * --graph DIR/<NAME>.dot, the services and their topics as a Graphviz graph; the two may be
+ * given together, and neither writes C.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -43,7 +49,15 @@ static void usage(FILE *f) {
                "       brookc A.brook [B.brook ...] --types-name TYPES --out DIR "
                "[--templates DIR]\n"
                "       brookc --schemas A.avsc [B.avsc ...] --name NAME --out DIR "
-               "[--templates DIR]\n");
+               "[--templates DIR]\n"
+               "       brookc --asyncapi A.brook [B.brook ...] --out DIR "
+               "[--api-version VERSION]\n"
+               "       brookc --graph A.brook [B.brook ...] --out DIR [--name NAME]\n"
+               "\n"
+               "--asyncapi writes DIR/<service>.asyncapi.json: each service's AsyncAPI 3.0.0\n"
+               "document (info.version VERSION, default 1.0.0). --graph writes DIR/NAME.dot\n"
+               "(default NAME: graph): the services, their topics, retry and dead-letter topics\n"
+               "as a Graphviz graph (dot -Tsvg draws it). Both may be given in one run.\n");
 }
 
 static int mkdirs(const char *dir) {
@@ -179,20 +193,33 @@ typedef struct {
     char *h_text, *c_text;
 } out_unit_t;
 
-static int write_units(const char *out_dir, out_unit_t *u, size_t n) {
+/* Writes names[i] with texts[i] into out_dir (created if need be): 0, or 1 (reported). */
+static int write_files(const char *out_dir, char **names, char **texts, size_t n) {
     if (mkdirs(out_dir)) {
         fprintf(stderr, "%s: cannot create directory: %s\n", out_dir, strerror(errno));
         return 1;
     }
     for (size_t i = 0; i < n; i++) {
-        char *hp = xprintf("%s/%s", out_dir, u[i].h);
-        char *cp = xprintf("%s/%s", out_dir, u[i].c);
-        if (write_if_changed(hp, u[i].h_text) || write_if_changed(cp, u[i].c_text))
+        char *path = xprintf("%s/%s", out_dir, names[i]);
+        if (write_if_changed(path, texts[i]))
             return 1;
-        free(hp);
-        free(cp);
+        free(path);
     }
     return 0;
+}
+
+static int write_units(const char *out_dir, out_unit_t *u, size_t n) {
+    char **names = xcalloc(2 * n, sizeof(char *)), **texts = xcalloc(2 * n, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        names[2 * i] = u[i].h;
+        texts[2 * i] = u[i].h_text;
+        names[2 * i + 1] = u[i].c;
+        texts[2 * i + 1] = u[i].c_text;
+    }
+    int rc = write_files(out_dir, names, texts, 2 * n);
+    free(names);
+    free(texts);
+    return rc;
 }
 
 static void set_unit_files(out_unit_t *u, const char *unit, char *h, char *c) {
@@ -202,18 +229,78 @@ static void set_unit_files(out_unit_t *u, const char *unit, char *h, char *c) {
     u->c_text = c;
 }
 
+/* Parses every declaration file, printing every error of each; *out[i] is NULL for a file
+ * that has any. Returns 1 when some file had errors, else 0. */
+static int parse_decls(char **paths, size_t n, brook_decl_t ***out) {
+    brook_decl_t **decls = xcalloc(n, sizeof *decls);
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        brook_error_t err = {0, ""};
+        if (brook_decl_parse_file_diag(paths[i], &decls[i], &err, print_decl_error, NULL))
+            bad = 1;
+    }
+    *out = decls;
+    return bad;
+}
+
+/* The schema files of d as paths brookc can open (relative to the declaration's directory). */
+static char **schema_paths(const brook_decl_t *d) {
+    char **paths = xcalloc(d->schema_count, sizeof(char *));
+    for (size_t i = 0; i < d->schema_count; i++)
+        paths[i] = join(d->base_dir, d->schemas[i]);
+    return paths;
+}
+
+/* --asyncapi and --graph: documents of the services, no C. */
+static int generate_docs(char **decl_paths, size_t ndecls, bool asyncapi, bool graph,
+                         const char *api_version, const char *graph_name, const char *out_dir) {
+    brook_decl_t **decls;
+    if (parse_decls(decl_paths, ndecls, &decls))
+        return 1;
+    char **names = xcalloc(ndecls + 1, sizeof(char *)),
+         **texts = xcalloc(ndecls + 1, sizeof(char *));
+    size_t n = 0;
+    for (size_t i = 0; asyncapi && i < ndecls; i++) {
+        brook_decl_t *d = decls[i];
+        char *file = xprintf("%s.asyncapi.json", d->name);
+        for (char *p = file; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_'))
+                *p = '_';
+        for (size_t k = 0; k < n; k++)
+            if (!strcmp(names[k], file))
+                diag(decl_paths[i], d->line, "service \"%s\": its document %s is also that of %s",
+                     d->name, file, decl_paths[k]);
+        /* each service's own schemas: the types it may use, as when generating its C */
+        int before = diag_count();
+        model_t model = {0};
+        char **paths = schema_paths(d);
+        model_load(&model, paths, paths, d->schema_count);
+        if (diag_count() == before)
+            model_validate_avro(&model);
+        names[n] = file;
+        texts[n++] = diag_count() == before
+                         ? asyncapi_document(d, &model, decl_paths[i], api_version)
+                         : NULL;
+    }
+    if (graph) {
+        names[n] = xprintf("%s.dot", graph_name);
+        texts[n++] = graph_dot(decls, ndecls, graph_name);
+    }
+    if (diag_count())
+        return 1;
+    return write_files(out_dir, names, texts, n);
+}
+
 /* Several services in one run: one types unit for all their schemas, one glue unit each. */
 static int generate_services(char **decl_paths, size_t ndecls, const char *types_name,
                              const char *out_dir) {
-    brook_decl_t **decls = xcalloc(ndecls, sizeof *decls);
+    brook_decl_t **decls;
     char **units = xcalloc(ndecls, sizeof(char *));
-    int bad = 0;
+    int bad = parse_decls(decl_paths, ndecls, &decls);
     for (size_t i = 0; i < ndecls; i++) {
-        brook_error_t err = {0, ""};
-        if (brook_decl_parse_file_diag(decl_paths[i], &decls[i], &err, print_decl_error, NULL)) {
-            bad = 1;
+        if (!decls[i])
             continue;
-        }
         units[i] = unit_name(decls[i]->name);
         if (!strcmp(units[i], types_name)) {
             diag(decl_paths[i], decls[i]->line,
@@ -324,6 +411,8 @@ static int generate_services(char **decl_paths, size_t ndecls, const char *types
 
 int main(int argc, char **argv) {
     const char *out_dir = NULL, *templates = NULL, *name = NULL, *types_name = NULL;
+    const char *api_version = NULL;
+    bool asyncapi = false, graph = false;
     char **decl_paths = NULL;
     size_t ndecls = 0;
     char **schemas = NULL;
@@ -338,6 +427,12 @@ int main(int argc, char **argv) {
             name = argv[++i];
         } else if (!strcmp(a, "--types-name") && i + 1 < argc) {
             types_name = argv[++i];
+        } else if (!strcmp(a, "--api-version") && i + 1 < argc) {
+            api_version = argv[++i];
+        } else if (!strcmp(a, "--asyncapi")) {
+            asyncapi = true;
+        } else if (!strcmp(a, "--graph")) {
+            graph = true;
         } else if (!strcmp(a, "--schemas")) {
             while (i + 1 < argc && strncmp(argv[i + 1], "--", 2)) {
                 schemas = xrealloc(schemas, (nschemas + 1) * sizeof(char *));
@@ -360,6 +455,32 @@ int main(int argc, char **argv) {
     }
     if (!out_dir || (!ndecls && !nschemas) || (ndecls && nschemas)) {
         usage(stderr);
+        return 2;
+    }
+    if (asyncapi || graph) {
+        if (nschemas || types_name || templates) {
+            fprintf(stderr, "brookc: --asyncapi and --graph take declarations only (no "
+                            "--schemas, --types-name or --templates)\n");
+            return 2;
+        }
+        if (name && !graph) {
+            fprintf(stderr, "brookc: --name names --graph's file; documents are named after "
+                            "their services\n");
+            return 2;
+        }
+        if (name && (!*name || strchr(name, '/'))) {
+            fprintf(stderr, "brookc: --name \"%s\" is not a file name\n", name);
+            return 2;
+        }
+        if (api_version && !asyncapi) {
+            fprintf(stderr, "brookc: --api-version is for --asyncapi\n");
+            return 2;
+        }
+        return generate_docs(decl_paths, ndecls, asyncapi, graph,
+                             api_version ? api_version : "1.0.0", name ? name : "graph", out_dir);
+    }
+    if (api_version) {
+        fprintf(stderr, "brookc: --api-version is for --asyncapi\n");
         return 2;
     }
     if (nschemas && !name) {
@@ -410,14 +531,9 @@ int main(int argc, char **argv) {
         g.decl_base = base_name(decl_path);
         g.decl_display = decl_path;
         n = d->schema_count;
-        paths = xcalloc(n, sizeof(char *));
-        display = xcalloc(n, sizeof(char *));
-        banner = xcalloc(n, sizeof(char *));
-        for (size_t i = 0; i < n; i++) {
-            paths[i] = join(d->base_dir, d->schemas[i]);
-            display[i] = paths[i];
-            banner[i] = d->schemas[i];
-        }
+        paths = schema_paths(d);
+        display = paths;
+        banner = d->schemas;
         g.unit = name ? xstrdup(name) : unit_name(d->name);
     } else {
         n = nschemas;

@@ -675,7 +675,46 @@ static bool seen_add(seen_t *s, const schema_t *x) {
     return true;
 }
 
-static void write_form(sb_t *b, const schema_t *s, seen_t *seen, bool full) {
+/* The forms a schema is written in: Avro's Parsing Canonical Form; that plus what resolution
+ * needs (defaults, aliases, enum default); a document's (defaults, enum default, doc, logical
+ * types, short names with namespaces, no aliases). */
+typedef enum { FORM_CANONICAL, FORM_FULL, FORM_DOC } form_t;
+
+static void put_doc(sb_t *b, const char *doc, form_t form) {
+    if (form == FORM_DOC && doc) {
+        sb_puts(b, ",\"doc\":");
+        json_quoted(b, doc);
+    }
+}
+
+/* A named type's name: its full name, or (FORM_DOC) its short name and then its namespace,
+ * the only spelling AsyncAPI's schema of Avro accepts. */
+static void put_name(sb_t *b, const char *fullname, form_t form) {
+    const char *dot = strrchr(fullname, '.');
+    if (form != FORM_DOC) {
+        json_quoted(b, fullname);
+        return;
+    }
+    json_quoted(b, dot ? dot + 1 : fullname);
+    sb_puts(b, ",\"namespace\":");
+    char *ns = namespace_of(fullname);
+    json_quoted(b, ns);
+    free(ns);
+}
+
+/* A logical type's attributes (FORM_DOC), after the type's own. */
+static void put_logical(sb_t *b, const schema_t *s, form_t form) {
+    if (form != FORM_DOC || !s->logical)
+        return;
+    sb_puts(b, ",\"logicalType\":");
+    json_quoted(b, s->logical);
+    if (!strcmp(s->logical, "decimal"))
+        sb_printf(b, ",\"precision\":%d,\"scale\":%d", s->precision, s->scale);
+}
+
+static void write_form(sb_t *b, const schema_t *s, seen_t *seen, form_t form) {
+    bool full = form != FORM_CANONICAL;
+    bool aliases = form == FORM_FULL;
     switch (s->kind) {
     case K_RECORD:
     case K_ENUM:
@@ -685,21 +724,23 @@ static void write_form(sb_t *b, const schema_t *s, seen_t *seen, bool full) {
             return;
         }
         sb_puts(b, "{\"name\":");
-        json_quoted(b, s->fullname);
+        put_name(b, s->fullname, form);
         sb_printf(b, ",\"type\":\"%s\"", kind_name(s->kind));
+        put_doc(b, s->doc, form);
         if (s->kind == K_RECORD) {
             sb_puts(b, ",\"fields\":[");
             for (size_t i = 0; i < s->nfields; i++) {
                 sb_puts(b, i ? ",{\"name\":" : "{\"name\":");
                 json_quoted(b, s->fields[i].name);
                 sb_puts(b, ",\"type\":");
-                write_form(b, s->fields[i].type, seen, full);
+                write_form(b, s->fields[i].type, seen, form);
+                put_doc(b, s->fields[i].doc, form);
                 if (full && s->fields[i].def) {
                     char *d = json_dumps(s->fields[i].def, JSON_ENCODE_ANY | JSON_COMPACT);
                     sb_printf(b, ",\"default\":%s", d);
                     free(d);
                 }
-                if (full && json_is_array(s->fields[i].aliases)) {
+                if (aliases && json_is_array(s->fields[i].aliases)) {
                     char *d = json_dumps(s->fields[i].aliases, JSON_COMPACT);
                     sb_printf(b, ",\"aliases\":%s", d);
                     free(d);
@@ -721,8 +762,9 @@ static void write_form(sb_t *b, const schema_t *s, seen_t *seen, bool full) {
             }
         } else {
             sb_printf(b, ",\"size\":%zu", s->size);
+            put_logical(b, s, form);
         }
-        if (full && json_is_array(s->aliases)) {
+        if (aliases && json_is_array(s->aliases)) {
             char *d = json_dumps(s->aliases, JSON_COMPACT);
             sb_printf(b, ",\"aliases\":%s", d);
             free(d);
@@ -731,12 +773,12 @@ static void write_form(sb_t *b, const schema_t *s, seen_t *seen, bool full) {
         return;
     case K_ARRAY:
         sb_puts(b, "{\"type\":\"array\",\"items\":");
-        write_form(b, s->items, seen, full);
+        write_form(b, s->items, seen, form);
         sb_puts(b, "}");
         return;
     case K_MAP:
         sb_puts(b, "{\"type\":\"map\",\"values\":");
-        write_form(b, s->items, seen, full);
+        write_form(b, s->items, seen, form);
         sb_puts(b, "}");
         return;
     case K_UNION:
@@ -744,7 +786,7 @@ static void write_form(sb_t *b, const schema_t *s, seen_t *seen, bool full) {
         for (size_t i = 0; i < s->nbranches; i++) {
             if (i)
                 sb_puts(b, ",");
-            write_form(b, s->branches[i], seen, full);
+            write_form(b, s->branches[i], seen, form);
         }
         sb_puts(b, "]");
         return;
@@ -752,25 +794,35 @@ static void write_form(sb_t *b, const schema_t *s, seen_t *seen, bool full) {
         json_quoted(b, s->ref_name);
         return;
     default:
-        sb_printf(b, "\"%s\"", kind_name(s->kind));
+        if (form == FORM_DOC && s->logical) {
+            sb_printf(b, "{\"type\":\"%s\"", kind_name(s->kind));
+            put_logical(b, s, form);
+            sb_puts(b, "}");
+        } else {
+            sb_printf(b, "\"%s\"", kind_name(s->kind));
+        }
         return;
     }
 }
 
-char *model_pcf(const schema_t *s) {
+static char *form_json(const schema_t *s, form_t form) {
     sb_t b = {0};
     seen_t seen = {0};
-    write_form(&b, s, &seen, false);
+    write_form(&b, s, &seen, form);
     free(seen.v);
     return sb_take(&b);
 }
 
+char *model_pcf(const schema_t *s) {
+    return form_json(s, FORM_CANONICAL);
+}
+
 char *model_full_json(const schema_t *s) {
-    sb_t b = {0};
-    seen_t seen = {0};
-    write_form(&b, s, &seen, true);
-    free(seen.v);
-    return sb_take(&b);
+    return form_json(s, FORM_FULL);
+}
+
+char *model_doc_json(const schema_t *s) {
+    return form_json(s, FORM_DOC);
 }
 
 void model_validate_avro(model_t *m) {

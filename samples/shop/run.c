@@ -115,6 +115,19 @@ static void print_summary(const shop_options_t *o, const running_t *run, int n, 
     printf("\n");
 }
 
+/* Each service serves its own /metrics and /health (service.http in its declaration: a free
+ * port, or BROOK_HTTP_PORT when one service runs per process). */
+static void print_endpoints(const running_t *run, int n) {
+    printf("metrics and health (Prometheus text, JSON):\n");
+    for (int i = 0; i < n; i++) {
+        int port = brook_app_http_port(run[i].app);
+        if (port)
+            printf("  %-13s http://127.0.0.1:%d/metrics  http://127.0.0.1:%d/health\n",
+                   run[i].def->name, port, port);
+    }
+    fflush(stdout);
+}
+
 /* On a terminal, warnings (the dead-lettered orders) print above the live progress line. */
 static void tty_sink(brook_log_level_t level, const char *component, const char *message,
                      void *opaque) {
@@ -212,6 +225,8 @@ int shop_run(const shop_options_t *o) {
                 o->service);
         return 2;
     }
+    if (!status && !o->quiet)
+        print_endpoints(run, n);
     if (!status) {
         if (has_order) {
             status = drive_orders(o, run, n) ? 1 : 0;

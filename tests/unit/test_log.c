@@ -2,12 +2,16 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
 
 #include "brook/brook.h"
+#include "core/core.h"
 #include "kafka/kafka.h"
 
 typedef struct {
@@ -64,6 +68,37 @@ static void test_rdkafka_logs_go_through_the_sink(void **state) {
     brook_log_set_level(BROOK_LOG_INFO);
 }
 
+/* BROOK_LOG_FORMAT=json (read at the default sink's first line): one JSON object per line,
+ * with the service of the logging thread, and text escaped. */
+static void test_json_lines(void **state) {
+    setenv("BROOK_LOG_FORMAT", "json", 1);
+    brook_log_set_level(BROOK_LOG_INFO);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(dup2(fileno(f), STDERR_FILENO) >= 0);
+    const char *caller = brook__log_service("pay-svc");
+    brook_log(BROOK_LOG_WARN, "listener", "said \"no\"\tthen\\\n%d", 7);
+    brook__log_service(caller);
+    brook_log(BROOK_LOG_ERROR, "app", "no service");
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    unsetenv("BROOK_LOG_FORMAT");
+    char lines[2][512] = {"", ""};
+    rewind(f);
+    for (int i = 0; i < 2; i++)
+        assert_non_null(fgets(lines[i], sizeof(lines[i]), f));
+    fclose(f);
+    assert_true(!strncmp(lines[0], "{\"time\":\"20", 11));
+    assert_non_null(strstr(lines[0], "Z\",\"level\":\"WARN\",\"component\":\"listener\","
+                                     "\"service\":\"pay-svc\","
+                                     "\"message\":\"said \\\"no\\\"\\u0009then\\\\\\n7\"}\n"));
+    assert_non_null(strstr(lines[1], "\"level\":\"ERROR\",\"component\":\"app\",\"message\":"));
+    assert_null(strstr(lines[1], "\"service\""));
+}
+
 static void test_err2str(void **state) {
     assert_string_equal(brook_err2str(0), "success");
     assert_string_equal(brook_err2str(BROOK_ERR_DECODE), "cannot decode");
@@ -98,6 +133,7 @@ static void test_buf(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_lines), /* first: the format is read at the first line */
         cmocka_unit_test(test_levels_and_sink),
         cmocka_unit_test(test_rdkafka_logs_go_through_the_sink),
         cmocka_unit_test(test_err2str),

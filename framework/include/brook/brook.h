@@ -426,6 +426,36 @@ brook_listener_t *brook_app_listener_at(brook_app_t *app, size_t i);
  * assignment (possibly empty). */
 bool brook_listener_assigned(const brook_listener_t *l);
 
+/* ---- operations: metrics and health ---------------------------------------------------------
+ *
+ * With `service.http = { port = N; }` declared, or BROOK_HTTP_PORT set, brook_app_start() also
+ * starts an HTTP server on a thread of its own (libmicrohttpd) serving GET /metrics
+ * (Prometheus text format 0.0.4), /health and /health/ready (readiness), /health/live
+ * (liveness). It serves until brook_app_destroy(): after brook_app_stop() the health checks
+ * say DOWN and the metrics keep their last values. Names, labels and the health rules:
+ * docs/operations.md. */
+
+/* The port the app's endpoint listens on (the one the system picked for port 0), from a
+ * brook_app_start() that returned 0 until brook_app_destroy(); 0 when the app has no endpoint. */
+int brook_app_http_port(const brook_app_t *app);
+
+/* Appends to `out` what GET /metrics serves: the app's metrics in Prometheus' text format
+ * 0.0.4. For serving them from a server of your own, with or without an endpoint. Any thread,
+ * but not during brook_app_start() or brook_app_destroy(). 0, or BROOK_ERR_NOMEM (out then
+ * holds part of the text). */
+int brook_app_metrics(brook_app_t *app, brook_buf_t *out);
+
+typedef enum {
+    BROOK_HEALTH_READINESS = 0, /* /health, /health/ready: started, every listener assigned,
+                                 * the producer not failed */
+    BROOK_HEALTH_LIVENESS = 1,  /* /health/live: the app's threads run */
+} brook_health_probe_t;
+
+/* Evaluates a probe: 1 when it is UP, 0 when DOWN, BROOK_ERR_NOMEM. When `out` is not NULL,
+ * appends the JSON the endpoint serves ({"status":"UP"|"DOWN","components":{...}}, each DOWN
+ * component with its reason). Same threads as brook_app_metrics(). */
+int brook_app_health(brook_app_t *app, brook_health_probe_t probe, brook_buf_t *out);
+
 /* ---- the embedded cluster ------------------------------------------------------------------ */
 
 /* A Kafka-protocol cluster inside this process (librdkafka's mock cluster) on loopback ports:

@@ -13,6 +13,7 @@
 #include "app/signals.h"
 #include "consume/consume.h"
 #include "core/core.h"
+#include "http/http.h"
 #include "kafka/kafka.h"
 #include "produce/produce.h"
 #include "serde/serde.h"
@@ -28,6 +29,9 @@ struct brook_app_s {
     brook_cluster_t *cluster; /* embedded only */
     void *opaque;
     app_state_t state;
+    atomic_int phase;      /* brook__phase_t: state as the endpoint's thread reads it */
+    brook__http_app_t ops; /* what the endpoint reads */
+    brook__http_t *http;   /* the operations endpoint, from start to destroy */
     atomic_bool stop_requested;
     pthread_mutex_t tx_lock; /* one brook_app_execute_in_transaction at a time */
     brook__txn_t *txn;       /* its producer, made on first use */
@@ -45,11 +49,13 @@ static brook_app_t *app_from_decl(brook_decl_t *decl, brook_error_t *err) {
     }
     app->decl = decl;
     pthread_mutex_init(&app->tx_lock, NULL);
+    atomic_init(&app->phase, BROOK__PHASE_NEW);
     if (pipe2(app->wake, O_NONBLOCK | O_CLOEXEC))
         app->wake[0] = app->wake[1] = -1;
     app->types = brook__types_new();
     app->producer = brook__producer_new(decl);
     app->consume = brook__consume_new(decl, app);
+    app->ops = (brook__http_app_t){decl, app->consume, app->producer, &app->phase};
     int rc = app->types && app->producer && app->consume ? 0 : BROOK_ERR_NOMEM;
     /* A Confluent schema id a template declares names its value type's schema. */
     for (size_t i = 0; i < decl->template_count && !rc; i++) {
@@ -156,6 +162,18 @@ brook_listener_t *brook_app_listener(brook_app_t *app, const char *id) {
     return app && id ? brook__consume_find(app->consume, id) : NULL;
 }
 
+int brook_app_http_port(const brook_app_t *app) {
+    return app && app->http ? brook__http_port(app->http) : 0;
+}
+
+int brook_app_metrics(brook_app_t *app, brook_buf_t *out) {
+    return app && out ? brook__http_metrics(&app->ops, out) : BROOK_ERR_INVALID_ARG;
+}
+
+int brook_app_health(brook_app_t *app, brook_health_probe_t probe, brook_buf_t *out) {
+    return app ? brook__http_health(&app->ops, probe, out) : BROOK_ERR_INVALID_ARG;
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
 /* The listeners first (their last forwards and commits need the producer), then the producer.
@@ -170,9 +188,7 @@ static int stop_all(brook_app_t *app, int64_t deadline, bool crash) {
     return rc ? rc : prc;
 }
 
-int brook_app_start(brook_app_t *app, brook_error_t *err) {
-    if (!app)
-        return brook_error_set(err, BROOK_ERR_INVALID_ARG, "no app");
+static int app_start(brook_app_t *app, brook_error_t *err) {
     if (app->state != APP_NEW)
         return brook_error_set(err, BROOK_ERR_STATE, "%s: already started", app->decl->name);
     brook_decl_t *d = app->decl;
@@ -189,7 +205,15 @@ int brook_app_start(brook_app_t *app, brook_error_t *err) {
     }
     if (!app->bootstrap)
         return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
-    rc = brook__producer_start(app->producer, app->bootstrap, err);
+    /* The endpoint's port first: one in use fails the start before anything connects. */
+    if (d->http_port >= 0) {
+        if (!(app->http = brook__http_open(d->http_bind, d->http_port, err)))
+            rc = err ? err->code : BROOK_ERR_IO;
+        /* Broker round trips for the metrics. */
+        brook__producer_enable_stats(app->producer, BROOK__HTTP_STATS_INTERVAL_MS);
+    }
+    if (!rc)
+        rc = brook__producer_start(app->producer, app->bootstrap, err);
     if (!rc)
         rc = brook__provision(d, app->cluster, brook__producer_handle(app->producer), err);
     if (!rc)
@@ -201,31 +225,59 @@ int brook_app_start(brook_app_t *app, brook_error_t *err) {
                                     .types = app->types};
         rc = brook__consume_start(app->consume, &env, err);
     }
+    if (!rc && app->http)
+        rc = brook__http_serve(app->http, &app->ops, err);
     if (rc) {
         app->state = APP_STOPPED;
+        brook__http_close(app->http);
+        app->http = NULL;
         stop_all(app, brook__add_ms(brook__now_ms(), d->shutdown_timeout_ms), false);
+        atomic_store(&app->phase, BROOK__PHASE_STOPPED);
         return rc;
     }
     app->state = APP_STARTED;
+    atomic_store(&app->phase, BROOK__PHASE_STARTED);
     brook_log(BROOK_LOG_INFO, "app", "%s started on %s%s", d->name, app->bootstrap,
               app->cluster ? " (embedded)" : "");
+    if (app->http)
+        brook_log(BROOK_LOG_INFO, "app", "%s: metrics on %s/metrics, health on %s/health", d->name,
+                  brook__http_url(app->http), brook__http_url(app->http));
     return 0;
 }
 
-int brook_app_stop(brook_app_t *app) {
+/* The lines the controlling thread logs for the app name its service (BROOK_LOG_FORMAT=json). */
+int brook_app_start(brook_app_t *app, brook_error_t *err) {
     if (!app)
-        return BROOK_ERR_INVALID_ARG;
+        return brook_error_set(err, BROOK_ERR_INVALID_ARG, "no app");
+    const char *caller = brook__log_service(app->decl->name);
+    int rc = app_start(app, err);
+    brook__log_service(caller);
+    return rc;
+}
+
+static int app_stop(brook_app_t *app) {
     if (app->state != APP_STARTED)
         return 0;
     app->state = APP_STOPPED;
+    atomic_store(&app->phase, BROOK__PHASE_STOPPING);
     int64_t started = brook__now_ms();
     int rc = stop_all(app, brook__add_ms(started, app->decl->shutdown_timeout_ms), false);
     int64_t took = brook__now_ms() - started;
+    atomic_store(&app->phase, BROOK__PHASE_STOPPED);
     if (took > app->decl->shutdown_timeout_ms)
         brook_log(BROOK_LOG_WARN, "app", "%s: stop took %lld ms (shutdown_timeout_ms %lld)",
                   app->decl->name, (long long)took, (long long)app->decl->shutdown_timeout_ms);
     else
         brook_log(BROOK_LOG_INFO, "app", "%s stopped in %lld ms", app->decl->name, (long long)took);
+    return rc;
+}
+
+int brook_app_stop(brook_app_t *app) {
+    if (!app)
+        return BROOK_ERR_INVALID_ARG;
+    const char *caller = brook__log_service(app->decl->name);
+    int rc = app_stop(app);
+    brook__log_service(caller);
     return rc;
 }
 
@@ -271,6 +323,8 @@ int brook_app_run(brook_app_t *app) {
 void brook_app_destroy(brook_app_t *app) {
     if (!app)
         return;
+    /* First: its requests read the rest. */
+    brook__http_close(app->http);
     if (app->state == APP_STARTED) {
         /* No stop: leave like a crash would, without committing. */
         app->state = APP_STOPPED;

@@ -102,19 +102,43 @@ static void topic_set_free(topic_set_t *s) {
     free(s->items);
 }
 
-/* Partition count of `topic` in the metadata, or -1. */
-static int metadata_partitions(const struct rd_kafka_metadata *md, const char *topic) {
+/* `topic` in the metadata, or NULL. */
+static const rd_kafka_metadata_topic_t *metadata_topic(const struct rd_kafka_metadata *md,
+                                                       const char *topic) {
     for (int t = 0; t < md->topic_cnt; t++)
         if (!strcmp(md->topics[t].topic, topic) && !md->topics[t].err)
-            return md->topics[t].partition_cnt;
-    return -1;
+            return &md->topics[t];
+    return NULL;
+}
+
+/* Partition count of `topic` in the metadata, or -1. */
+static int metadata_partitions(const struct rd_kafka_metadata *md, const char *topic) {
+    const rd_kafka_metadata_topic_t *t = metadata_topic(md, topic);
+    return t ? t->partition_cnt : -1;
+}
+
+typedef struct {
+    bool dry_run;
+    brook__provision_fn *fn; /* may be NULL */
+    void *opaque;
+} report_t;
+
+static void report(const report_t *r, const topic_spec_t *t, brook__provision_state_t state,
+                   const rd_kafka_metadata_topic_t *found) {
+    if (!r->fn)
+        return;
+    if (found)
+        r->fn(t->name, state, found->partition_cnt,
+              found->partition_cnt ? found->partitions[0].replica_cnt : 0, r->opaque);
+    else
+        r->fn(t->name, state, t->partitions, t->replication, r->opaque);
 }
 
 /* Creates missing topics through the Admin API. Existing ones are left as they are (a
  * partition count other than the declared one is a warning), so a service whose topics exist
  * needs no permission to create any, and one on a dev-broker (which cannot create topics; it
  * made them from the declarations) never asks. */
-static int provision_admin(rd_kafka_t *rk, topic_set_t *s, brook_error_t *err) {
+static int provision_admin(rd_kafka_t *rk, topic_set_t *s, const report_t *r, brook_error_t *err) {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t merr = rd_kafka_metadata(rk, 1, NULL, &md, 10000);
     if (merr)
@@ -130,17 +154,22 @@ static int provision_admin(rd_kafka_t *rk, topic_set_t *s, brook_error_t *err) {
     }
     for (size_t i = 0; i < s->count && !rc; i++) {
         topic_spec_t *t = &s->items[i];
-        int found = metadata_partitions(md, t->name);
-        if (found >= 0) {
-            if (found != t->partitions && !t->source)
+        const rd_kafka_metadata_topic_t *found = metadata_topic(md, t->name);
+        if (found) {
+            if (found->partition_cnt != t->partitions && !t->source)
                 brook_log(BROOK_LOG_WARN, "app", "topic %s has %d partitions, declared %d", t->name,
-                          found, t->partitions);
+                          found->partition_cnt, t->partitions);
+            report(r, t, BROOK__PROVISION_EXISTS, found);
             continue;
         }
         /* A retry or DLT topic gets its source topic's partitions, so records keep theirs. */
         int source_partitions = t->source ? metadata_partitions(md, t->source) : -1;
         if (source_partitions > 0)
             t->partitions = source_partitions;
+        if (r->dry_run) {
+            report(r, t, BROOK__PROVISION_MISSING, NULL);
+            continue;
+        }
         rd_kafka_NewTopic_t *nt_one =
             rd_kafka_NewTopic_new(t->name, t->partitions, t->replication, errstr, sizeof(errstr));
         if (!nt_one) {
@@ -180,6 +209,10 @@ static int provision_admin(rd_kafka_t *rk, topic_set_t *s, brook_error_t *err) {
                 else
                     brook_log(BROOK_LOG_INFO, "app", "created topic %s",
                               rd_kafka_topic_result_name(res[i]));
+                for (size_t k = 0; !rc && k < s->count; k++)
+                    if (!strcmp(s->items[k].name, rd_kafka_topic_result_name(res[i])))
+                        report(r, &s->items[k],
+                               e ? BROOK__PROVISION_EXISTS : BROOK__PROVISION_CREATED, NULL);
             }
         }
         if (ev)
@@ -205,8 +238,19 @@ int brook__provision(const brook_decl_t *d, brook_cluster_t *cluster, rd_kafka_t
                 brook_error_set(err, rc, "cannot create topic %s on the embedded cluster: %s",
                                 s.items[i].name, brook_err2str(rc));
     } else {
-        rc = provision_admin(rk, &s, err);
+        report_t none = {false, NULL, NULL};
+        rc = provision_admin(rk, &s, &none, err);
     }
+    topic_set_free(&s);
+    return rc;
+}
+
+int brook__provision_admin(const brook_decl_t *d, rd_kafka_t *rk, bool dry_run,
+                           brook__provision_fn *fn, void *opaque, brook_error_t *err) {
+    topic_set_t s = {.decl = d};
+    collect_topics(&s);
+    report_t r = {dry_run, fn, opaque};
+    int rc = provision_admin(rk, &s, &r, err);
     topic_set_free(&s);
     return rc;
 }

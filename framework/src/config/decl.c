@@ -570,7 +570,7 @@ static int get_kvs(const grp_t *g, const char *name, brook_decl_kv_t **out, size
 
 /* ---- serdes ------------------------------------------------------------------------------ */
 
-static const char *serde_text(const brook_decl_serde_t *s) {
+const char *brook_decl_serde_name(const brook_decl_serde_t *s) {
     switch (s->kind) {
     case BROOK_SERDE_STRING:
         return "string";
@@ -584,7 +584,7 @@ static const char *serde_text(const brook_decl_serde_t *s) {
 }
 
 static bool serde_equal(const brook_decl_serde_t *a, const brook_decl_serde_t *b) {
-    return strcmp(serde_text(a), serde_text(b)) == 0 && a->kind == b->kind;
+    return strcmp(brook_decl_serde_name(a), brook_decl_serde_name(b)) == 0 && a->kind == b->kind;
 }
 
 static int get_serde(const grp_t *g, const char *name, brook_serde_kind_t dflt,
@@ -632,9 +632,32 @@ static int check_topic_name(pctx_t *p, config_setting_t *s, const char *path, co
  * parse (see fatal()); a check that depends on a setting runs only when that setting was
  * read, so that one mistake is reported once, not again by what follows from it. */
 
+/* service.http = { port = 9464; bind = "127.0.0.1"; } */
+static int parse_http(const grp_t *sg, brook_decl_t *d) {
+    static const char *const keys[] = {"port", "bind", NULL};
+    char path[PATH_MAX_LEN];
+    grp_t g;
+    int rc = get_group(sg, "http", &g, path);
+
+    if (rc != 0)
+        return rc;
+    check_unknown(&g, keys);
+    d->http_port = 0;
+    if (fatal(rc = get_int(&g, "port", 0, 65535, &d->http_port)))
+        return rc;
+    if (fatal(rc = get_str(&g, "bind", false, &d->http_bind, NULL)))
+        return rc;
+    return 0;
+}
+
 static int parse_service(const grp_t *root, brook_decl_t *d) {
-    static const char *const keys[] = {"name",  "bootstrap",           "embedded_brokers",
-                                       "kafka", "shutdown_timeout_ms", "commit_interval_ms",
+    static const char *const keys[] = {"name",
+                                       "bootstrap",
+                                       "embedded_brokers",
+                                       "kafka",
+                                       "shutdown_timeout_ms",
+                                       "commit_interval_ms",
+                                       "http",
                                        NULL};
     char path[PATH_MAX_LEN];
     grp_t g;
@@ -658,6 +681,8 @@ static int parse_service(const grp_t *root, brook_decl_t *d) {
     if (fatal(rc = get_i64(&g, "shutdown_timeout_ms", 0, INT64_MAX, &d->shutdown_timeout_ms, NULL)))
         return rc;
     if (fatal(rc = get_i64(&g, "commit_interval_ms", 1, INT64_MAX, &d->commit_interval_ms, NULL)))
+        return rc;
+    if (fatal(rc = parse_http(&g, d)))
         return rc;
     return 0;
 }
@@ -1071,6 +1096,7 @@ static int parse(pctx_t *p, const char *text, const char *base_dir, brook_decl_t
     d->embedded_brokers = 1;
     d->shutdown_timeout_ms = 10000;
     d->commit_interval_ms = 1000;
+    d->http_port = -1;
     if (!(d->source = strdup(p->source)) || !(d->base_dir = strdup(base_dir))) {
         brook_decl_destroy(d);
         return nomem(p);
@@ -1203,6 +1229,7 @@ void brook_decl_destroy(brook_decl_t *d) {
     free(d->base_dir);
     free(d->name);
     free(d->bootstrap);
+    free(d->http_bind);
     free_kvs(d->kafka, d->kafka_count);
     free_strs(d->schemas, d->schema_count);
     free_strs(d->writer_schemas, d->writer_schema_count);
@@ -1314,11 +1341,13 @@ static int merge_check(const brook_decl_t *base, const brook_decl_t *over, brook
         if (!serde_equal(&o->key, &b->key))
             return merge_fail(over, o->line, err,
                               "templates[%zu] (\"%s\"): key differs: \"%s\" vs embedded \"%s\"", i,
-                              o->name, serde_text(&o->key), serde_text(&b->key));
+                              o->name, brook_decl_serde_name(&o->key),
+                              brook_decl_serde_name(&b->key));
         if (!serde_equal(&o->value, &b->value))
             return merge_fail(over, o->line, err,
                               "templates[%zu] (\"%s\"): value differs: \"%s\" vs embedded \"%s\"",
-                              i, o->name, serde_text(&o->value), serde_text(&b->value));
+                              i, o->name, brook_decl_serde_name(&o->value),
+                              brook_decl_serde_name(&b->value));
     }
     for (size_t i = 0; i < base->template_count; i++)
         if (!find_template(over, base->templates[i].name))
@@ -1352,11 +1381,13 @@ static int merge_check(const brook_decl_t *base, const brook_decl_t *over, brook
         if (!serde_equal(&o->key, &b->key))
             return merge_fail(over, o->line, err,
                               "listeners[%zu] (\"%s\"): key differs: \"%s\" vs embedded \"%s\"", i,
-                              o->id, serde_text(&o->key), serde_text(&b->key));
+                              o->id, brook_decl_serde_name(&o->key),
+                              brook_decl_serde_name(&b->key));
         if (!serde_equal(&o->value, &b->value))
             return merge_fail(over, o->line, err,
                               "listeners[%zu] (\"%s\"): value differs: \"%s\" vs embedded \"%s\"",
-                              i, o->id, serde_text(&o->value), serde_text(&b->value));
+                              i, o->id, brook_decl_serde_name(&o->value),
+                              brook_decl_serde_name(&b->value));
     }
     for (size_t i = 0; i < base->listener_count; i++)
         if (!find_listener(over, base->listeners[i].id))
@@ -1436,8 +1467,10 @@ int brook_decl_merge(brook_decl_t *base, const brook_decl_t *over, brook_error_t
     if ((rc = merge_check(base, over, err)) != 0)
         return rc;
 
-    if (replace_str(&base->bootstrap, over->bootstrap) != 0)
+    if (replace_str(&base->bootstrap, over->bootstrap) != 0 ||
+        replace_str(&base->http_bind, over->http_bind) != 0)
         return out_of_memory(err);
+    base->http_port = over->http_port;
     base->embedded_brokers = over->embedded_brokers;
     base->shutdown_timeout_ms = over->shutdown_timeout_ms;
     base->commit_interval_ms = over->commit_interval_ms;
@@ -1483,15 +1516,37 @@ int brook_decl_merge(brook_decl_t *base, const brook_decl_t *over, brook_error_t
 
 /* ---- environment ------------------------------------------------------------------------- */
 
+/* BROOK_HTTP_PORT turns the endpoint on (0: a free port) or moves it; BROOK_HTTP_BIND moves
+ * its address. */
+static int apply_http_env(brook_decl_t *d, brook_error_t *err) {
+    const char *port = getenv("BROOK_HTTP_PORT"), *bind = getenv("BROOK_HTTP_BIND");
+    if (port && *port) {
+        char *end;
+        errno = 0;
+        long v = strtol(port, &end, 10);
+        if (errno || *end || end == port || v < 0 || v > 65535)
+            return brook_error_set(err, BROOK_ERR_DECL,
+                                   "BROOK_HTTP_PORT: \"%s\" is not a port number (0 to 65535)",
+                                   port);
+        d->http_port = (int)v;
+    }
+    if (bind && *bind && replace_str(&d->http_bind, bind) != 0)
+        return out_of_memory(err);
+    return 0;
+}
+
 int brook_decl_apply_env(brook_decl_t *d, brook_error_t *err) {
     static const char prefix[] = "BROOK_KAFKA_";
     const char *bootstrap;
+    int rc;
 
     if (!d)
         return brook_error_set(err, BROOK_ERR_INVALID_ARG, "brook_decl_apply_env: NULL");
     bootstrap = getenv("BROOK_BOOTSTRAP");
     if (bootstrap && *bootstrap && replace_str(&d->bootstrap, bootstrap) != 0)
         return out_of_memory(err);
+    if ((rc = apply_http_env(d, err)) != 0)
+        return rc;
     for (char **e = environ; e && *e; e++) {
         const char *eq, *p;
         char name[256];

@@ -134,7 +134,12 @@ typedef struct brook_decl_s {
     size_t kafka_count;
     int64_t shutdown_timeout_ms; /* default 10000 */
     int64_t commit_interval_ms;  /* default 1000 */
-    char **schemas;              /* as written (relative to base_dir) */
+    /* service.http = { port; bind; }: the metrics and health endpoint (docs/operations.md).
+     * http_port -1 (default): none; 0: a free port the system picks. BROOK_HTTP_PORT and
+     * BROOK_HTTP_BIND override both (brook_decl_apply_env). */
+    int http_port;
+    char *http_bind; /* NULL: "127.0.0.1" */
+    char **schemas;  /* as written (relative to base_dir) */
     size_t schema_count;
     /* Older versions of types in `schemas`, only ever read (schema evolution): each file
      * defines a type whose full name is also defined in `schemas`. Top-level
@@ -174,14 +179,16 @@ int brook_decl_parse_file_diag(const char *path, brook_decl_t **out, brook_error
 void brook_decl_destroy(brook_decl_t *d);
 
 /* Overrides the tunables of `base` with those of `over` (bootstrap, embedded_brokers, kafka
- * properties (merged by name), shutdown/commit intervals, topic partitions/replication/config,
- * listener concurrency/ack/start_from/retry/dlt/group). Any structural difference — service
- * name, set of templates or listeners, a template's topic or types, a listener's topics,
- * pattern, types or handler — is BROOK_ERR_DECL naming it with over's file:line. */
+ * properties (merged by name), shutdown/commit intervals, the http endpoint, topic
+ * partitions/replication/config, listener concurrency/ack/start_from/retry/dlt/group). Any
+ * structural difference — service name, set of templates or listeners, a template's topic or types,
+ * a listener's topics, pattern, types or handler — is BROOK_ERR_DECL naming it with over's
+ * file:line. */
 int brook_decl_merge(brook_decl_t *base, const brook_decl_t *over, brook_error_t *err);
 
-/* Applies BROOK_BOOTSTRAP and BROOK_KAFKA_<PROP> (e.g. BROOK_KAFKA_LINGER_MS=5 ->
- * linger.ms=5) from the process environment. */
+/* Applies BROOK_BOOTSTRAP, BROOK_KAFKA_<PROP> (e.g. BROOK_KAFKA_LINGER_MS=5 -> linger.ms=5),
+ * BROOK_HTTP_PORT and BROOK_HTTP_BIND from the process environment. BROOK_ERR_DECL for a
+ * BROOK_HTTP_PORT that is not a port number. */
 int brook_decl_apply_env(brook_decl_t *d, brook_error_t *err);
 
 /* true when the service runs on an embedded cluster (bootstrap NULL or "embedded"). */
@@ -191,6 +198,10 @@ bool brook_decl_is_embedded(const brook_decl_t *d);
 const char *brook_decl_kafka_value(const brook_decl_t *d, const char *name);
 
 const char *brook_decl_ack_name(brook_ack_mode_t ack);
+
+/* A key or value type as declarations spell it: "string", "bytes", "json" or the Avro full
+ * name. Borrowed from s (or static). */
+const char *brook_decl_serde_name(const brook_decl_serde_t *s);
 
 /* The listeners' derived topics for retry mode "topics": the delays of attempts 2..attempts
  * with backoff applied and capped; `<topic>-retry-<delay>` per distinct delay, or a single

@@ -11,6 +11,7 @@
 
 #include "brook/brook.h"
 #include "config/decl.h"
+#include "core/core.h"
 #include "produce/produce.h"
 #include "serde/serde.h"
 
@@ -48,5 +49,29 @@ int brook__consume_start(brook__consume_t *c, const brook__consume_env_t *env, b
  * deadline, or the error of a commit that failed. */
 int brook__consume_stop(brook__consume_t *c, int64_t deadline, bool crash,
                         brook__producer_t *producer);
+
+/* ---- metrics (consume/metrics.c) -------------------------------------------------------------
+ * Read on any thread (a scrape) while the listener exists; its members' figures are summed. */
+
+typedef struct {
+    brook_listener_stats_t stats;
+    brook__histogram_snap_t handler_seconds; /* handler calls */
+    brook__histogram_snap_t commit_seconds;  /* offset commits, sent to answered */
+    uint64_t commits, commit_failures;
+    int members;  /* started */
+    int assigned; /* members that received their first assignment */
+    int exited;   /* members whose thread ended (fenced, or stopped) */
+} brook__listener_metrics_t;
+
+void brook__listener_metrics(const brook_listener_t *l, brook__listener_metrics_t *out);
+
+/* Calls fn for every partition a member of l owns, with its lag: the partition's high
+ * watermark as last fetched minus the member's position (the offset after the last record it
+ * read), or, where it has no position (nothing read since it was assigned the partition or
+ * sought in it), minus the group's committed offset (a request to the coordinator, at most 1 s).
+ * A partition where neither is known is left out, unless it is empty (lag 0). 0, or
+ * BROOK_ERR_NOMEM. */
+typedef void(brook__lag_fn)(const char *topic, int32_t partition, int64_t lag, void *opaque);
+int brook__listener_lag(brook_listener_t *l, brook__lag_fn *fn, void *opaque);
 
 #endif

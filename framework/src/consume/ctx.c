@@ -36,21 +36,7 @@ rd_kafka_topic_partition_t *brook__stored_set(brook__member_t *m, const char *to
 }
 
 void brook__ctx_reset(brook_ctx_t *ctx, rd_kafka_message_t *msg) {
-    brook_record_t *r = &ctx->record;
-    rd_kafka_timestamp_type_t tstype;
-    r->topic = rd_kafka_topic_name(msg->rkt);
-    r->partition = msg->partition;
-    r->offset = msg->offset;
-    r->timestamp = rd_kafka_message_timestamp(msg, &tstype);
-    r->timestamp_type = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? BROOK_TS_CREATE_TIME
-                        : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? BROOK_TS_LOG_APPEND_TIME
-                                                                       : BROOK_TS_NONE;
-    r->key = msg->key;
-    r->key_len = msg->key_len;
-    r->value = msg->payload;
-    r->value_len = msg->len;
-    r->headers = NULL;
-    r->header_count = 0;
+    brook__kafka_record(msg, &ctx->record);
     ctx->headers_ready = false;
     ctx->msg = msg;
     ctx->acked = false;
@@ -65,32 +51,7 @@ void brook__ctx_headers(brook_ctx_t *ctx) {
         return;
     ctx->headers_ready = true;
     brook__member_t *m = ctx->member;
-    brook_record_t *r = &ctx->record;
-    rd_kafka_headers_t *hdrs;
-    if (rd_kafka_message_headers(ctx->msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        size_t n = rd_kafka_header_cnt(hdrs);
-        if (n > m->headers_cap) {
-            brook_header_t *h = realloc(m->headers, n * sizeof(*h));
-            if (!h)
-                n = m->headers_cap;
-            else {
-                m->headers = h;
-                m->headers_cap = n;
-            }
-        }
-        for (size_t i = 0; i < n; i++) {
-            const char *name;
-            const void *value;
-            size_t size;
-            if (rd_kafka_header_get_all(hdrs, i, &name, &value, &size))
-                break;
-            m->headers[i].name = name;
-            m->headers[i].value = value;
-            m->headers[i].len = size;
-            r->header_count = i + 1;
-        }
-        r->headers = m->headers;
-    }
+    brook__kafka_record_headers(ctx->msg, &ctx->record, &m->headers, &m->headers_cap);
 }
 
 const brook_record_t *brook_ctx_record(brook_ctx_t *ctx) {

@@ -254,7 +254,7 @@ static int commit_open(brook__member_t *m, again_t again) {
          * are committed through the consumer too, or a restart or rebalance would start the
          * group over (docs/transactions.md). */
         if (m->listener->consume->env.embedded)
-            rd_kafka_commit(m->rk, e->next, 1);
+            brook__member_commit(m, e->next, true);
         clear_open(e);
     }
     brook__outputs_clear_failed(m->outputs);

@@ -85,10 +85,32 @@ static void rewind_to_committed(brook__member_t *m) {
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
+rd_kafka_resp_err_t brook__member_commit(brook__member_t *m,
+                                         const rd_kafka_topic_partition_list_t *offsets,
+                                         bool async) {
+    size_t slot = m->commits_sent % (sizeof(m->commit_sent) / sizeof(m->commit_sent[0]));
+    m->commit_sent[slot].seq = m->commits_sent++;
+    m->commit_sent[slot].ns = brook__now_ns();
+    return rd_kafka_commit(m->rk, offsets, async);
+}
+
+/* In commit_cb: the answer to the oldest commit not answered yet, counted and timed. */
+static void commit_done(brook__member_t *m, rd_kafka_resp_err_t err) {
+    uint64_t seq = m->commits_answered++;
+    size_t slot = seq % (sizeof(m->commit_sent) / sizeof(m->commit_sent[0]));
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return; /* nothing was stored: no commit */
+    brook__histogram_add(&m->commits, 1);
+    if (err)
+        brook__histogram_add(&m->commit_failures, 1);
+    if (seq < m->commits_sent && m->commit_sent[slot].seq == seq)
+        brook__histogram_observe(&m->commit_seconds, brook__now_ns() - m->commit_sent[slot].ns);
+}
+
 static void commit_sync(brook__member_t *m, const char *why, int64_t deadline) {
     if (outputs_durable(m, deadline, why))
         return;
-    rd_kafka_resp_err_t err = rd_kafka_commit(m->rk, NULL, 0);
+    rd_kafka_resp_err_t err = brook__member_commit(m, NULL, false);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         brook_log(BROOK_LOG_WARN, "listener", "%s[%d]: commit on %s failed: %s",
                   m->listener->decl->id, m->index, why, rd_kafka_err2str(err));
@@ -127,11 +149,11 @@ static void poll_paused(brook__member_t *m) {
 static void commit_on_stop(brook__member_t *m, int64_t deadline) {
     if ((m->stop_err = outputs_durable(m, deadline, "stop")))
         return;
-    rd_kafka_resp_err_t err = rd_kafka_commit(m->rk, NULL, 0);
+    rd_kafka_resp_err_t err = brook__member_commit(m, NULL, false);
     while (generation_moved(err) && brook__now_ms() < deadline) {
         poll_paused(m);
         if (brook__kafka_join_steady(&m->join))
-            err = rd_kafka_commit(m->rk, NULL, 0);
+            err = brook__member_commit(m, NULL, false);
     }
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         brook_log(BROOK_LOG_WARN, "listener", "%s[%d]: commit on stop failed: %s",
@@ -182,6 +204,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         atomic_store(&m->assigned, true);
         brook_log(BROOK_LOG_DEBUG, "listener", "%s[%d]: assigned %d partition(s)", l->decl->id,
                   m->index, parts->cnt);
+        pthread_mutex_lock(&m->owned_lock);
+        for (int i = 0; i < parts->cnt; i++)
+            if (!rd_kafka_topic_partition_list_find(m->owned, parts->elems[i].topic,
+                                                    parts->elems[i].partition))
+                rd_kafka_topic_partition_list_add(m->owned, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+        pthread_mutex_unlock(&m->owned_lock);
         if (cooperative)
             rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
         else
@@ -211,9 +240,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             commit_sync(m, "revoke", deadline);
     }
     /* Their offsets are the next owner's to commit. */
-    for (int i = 0; i < parts->cnt; i++)
+    pthread_mutex_lock(&m->owned_lock);
+    for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_list_del(m->stored, parts->elems[i].topic,
                                           parts->elems[i].partition);
+        rd_kafka_topic_partition_list_del(m->owned, parts->elems[i].topic,
+                                          parts->elems[i].partition);
+    }
+    pthread_mutex_unlock(&m->owned_lock);
     if (cooperative)
         rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
     else
@@ -238,7 +272,9 @@ brook_result_t brook__member_invoke(brook__member_t *m) {
         snprintf(ctx->failure_message, sizeof(ctx->failure_message), "%s", err.message);
         res = BROOK_FAIL;
     } else {
+        int64_t started = brook__now_ns();
         res = l->handler(ctx, key, value, l->handler_opaque);
+        brook__histogram_observe(&m->handler_seconds, brook__now_ns() - started);
         if (res != BROOK_OK && res != BROOK_RETRY && res != BROOK_FAIL) {
             brook_log(BROOK_LOG_WARN, "listener", "%s: handler returned %d, taken as FAIL",
                       l->decl->id, (int)res);
@@ -295,6 +331,7 @@ static bool handle_message(brook__member_t *m, rd_kafka_message_t *msg) {
 static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque) {
     brook__member_t *m = opaque;
+    commit_done(m, err);
     if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
         return;
     m->stored_dirty = true; /* sent again at the next interval */
@@ -306,8 +343,7 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
               m->listener->decl->id, m->index, rd_kafka_err2str(err));
 }
 
-static void *member_main(void *arg) {
-    brook__member_t *m = arg;
+static void member_run(brook__member_t *m) {
     brook_listener_t *l = m->listener;
     brook__consume_t *c = l->consume;
     bool batch = l->decl->ack == BROOK_ACK_BATCH;
@@ -337,7 +373,7 @@ static void *member_main(void *arg) {
                 /* What is stored now, all of whose outputs were just seen delivered; not
                  * what may be stored by the time librdkafka sends the commit. */
                 if (m->stored_dirty)
-                    rd_kafka_commit(m->rk, m->stored, 1);
+                    brook__member_commit(m, m->stored, true);
                 m->stored_dirty = false;
                 batch_done = false; /* else tried again at once: the group may be rejoining */
             }
@@ -379,7 +415,7 @@ static void *member_main(void *arg) {
     if (atomic_load(&c->crashing)) {
         drop_pending(m);
         brook__recover_drop(m->recover);
-        return NULL;
+        return;
     }
     store_pending(m);
     brook__recover_drop(m->recover);
@@ -405,6 +441,13 @@ static void *member_main(void *arg) {
     }
     pthread_mutex_unlock(&c->stop_lock);
     rd_kafka_consumer_close(m->rk);
+}
+
+static void *member_main(void *arg) {
+    brook__member_t *m = arg;
+    brook__log_service(m->listener->consume->decl->name);
+    member_run(m);
+    atomic_store(&m->exited, true);
     return NULL;
 }
 
@@ -497,6 +540,9 @@ static int member_start(brook__member_t *m, rd_kafka_topic_partition_list_t *sub
     brook__consume_t *c = l->consume;
     const brook_decl_listener_t *d = l->decl;
     m->ctx.member = m;
+    pthread_mutex_init(&m->owned_lock, NULL);
+    if (!(m->owned = rd_kafka_topic_partition_list_new(8)))
+        return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
     if (d->ack == BROOK_ACK_BATCH) {
         m->pending_cap = 500;
         if (!(m->pending = calloc(m->pending_cap, sizeof(*m->pending))))
@@ -655,6 +701,10 @@ void brook__consume_free(brook__consume_t *c) {
             brook__outputs_free(m->outputs);
             if (m->stored)
                 rd_kafka_topic_partition_list_destroy(m->stored);
+            if (m->owned) {
+                rd_kafka_topic_partition_list_destroy(m->owned);
+                pthread_mutex_destroy(&m->owned_lock);
+            }
             brook__decoded_free(&l->key, &m->key_dec);
             brook__decoded_free(&l->value, &m->value_dec);
             free(m->headers);

@@ -8,6 +8,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "consume/consume.h"
+#include "core/core.h"
 #include "kafka/kafka.h"
 #include "recover/recover.h"
 
@@ -50,6 +51,22 @@ struct brook__member_s {
     bool stored_dirty; /* stored since the last periodic commit */
     int stored_last;   /* index in `stored` of the partition stored last (its opaque: the
                         * topic handle) */
+    /* Metrics (docs/operations.md), written on the member's thread, read by scrapes. */
+    brook__histogram_t handler_seconds;
+    brook__histogram_t commit_seconds;
+    atomic_uint_fast64_t commits, commit_failures;
+    /* When the last commits were sent, by sequence number: librdkafka reports every
+     * rd_kafka_commit once, in order, so the n-th report answers the n-th commit (timed if it is
+     * still in the ring). */
+    struct {
+        uint64_t seq;
+        int64_t ns;
+    } commit_sent[16];
+    uint64_t commits_sent, commits_answered;
+    atomic_bool exited; /* its thread ended (early only when fenced) */
+    /* The partitions it owns now, for their lag: written in rebalance_cb, read by scrapes. */
+    pthread_mutex_t owned_lock;
+    rd_kafka_topic_partition_list_t *owned;
 };
 
 struct brook_listener_s {
@@ -79,6 +96,11 @@ struct brook__consume_s {
     int stop_committed;
     bool stop_may_close;
 };
+
+/* listener.c: rd_kafka_commit, noting when it was sent for the commit metrics. */
+rd_kafka_resp_err_t brook__member_commit(brook__member_t *m,
+                                         const rd_kafka_topic_partition_list_t *offsets,
+                                         bool async);
 
 /* listener.c: decodes and runs the handler once (a record that cannot be decoded is
  * BROOK_FAIL, brook.DeserializationError), counting the outcome. */

@@ -1,11 +1,13 @@
-/* What every module of the runtime uses: clocks. (Errors, logging and buffers are public:
- * brook/brook.h.) */
+/* What every module of the runtime uses: clocks, latency histograms (core/histogram.h), the
+ * logging thread's service. (Errors, logging and buffers are public: brook/brook.h.) */
 #ifndef BROOK_CORE_H
 #define BROOK_CORE_H
 
 #include <pthread.h>
 #include <stdint.h>
 #include <time.h>
+
+#include "core/histogram.h"
 
 /* Milliseconds on a monotonic clock. */
 int64_t brook__now_ms(void);
@@ -15,6 +17,11 @@ int64_t brook__wall_ms(void);
 static inline int64_t brook__add_ms(int64_t a, int64_t b) {
     return b > INT64_MAX - a ? INT64_MAX : a + b;
 }
+
+/* Names the service the calling thread works for in the lines it logs (the "service" of
+ * BROOK_LOG_FORMAT=json); NULL: none. `service` is borrowed until it is replaced. Returns the
+ * previous one, for the caller to put back. */
+const char *brook__log_service(const char *service);
 
 /* A condition variable whose timed waits take brook__now_ms() deadlines. */
 int brook__cond_init_monotonic(pthread_cond_t *cond);

@@ -19,6 +19,50 @@ const char *brook_err2str(int err) {
     }
 }
 
+void brook__kafka_record(const rd_kafka_message_t *m, brook_record_t *r) {
+    rd_kafka_timestamp_type_t tstype;
+    r->topic = rd_kafka_topic_name(m->rkt);
+    r->partition = m->partition;
+    r->offset = m->offset;
+    r->timestamp = rd_kafka_message_timestamp(m, &tstype);
+    r->timestamp_type = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? BROOK_TS_CREATE_TIME
+                        : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? BROOK_TS_LOG_APPEND_TIME
+                                                                       : BROOK_TS_NONE;
+    r->key = m->key;
+    r->key_len = m->key_len;
+    r->value = m->payload;
+    r->value_len = m->len;
+    r->headers = NULL;
+    r->header_count = 0;
+}
+
+void brook__kafka_record_headers(const rd_kafka_message_t *m, brook_record_t *r,
+                                 brook_header_t **headers, size_t *cap) {
+    rd_kafka_headers_t *hdrs;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    size_t n = rd_kafka_header_cnt(hdrs);
+    if (n > *cap) {
+        brook_header_t *h = realloc(*headers, n * sizeof(*h));
+        if (!h) {
+            n = *cap;
+        } else {
+            *headers = h;
+            *cap = n;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *name;
+        const void *value;
+        size_t size;
+        if (rd_kafka_header_get_all(hdrs, i, &name, &value, &size))
+            break;
+        (*headers)[i] = (brook_header_t){name, value, size};
+        r->header_count = i + 1;
+    }
+    r->headers = *headers;
+}
+
 void brook__kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     /* librdkafka uses syslog levels; Brook's levels are the same numbers, coarser. */
     brook_log_level_t l = level <= 3   ? BROOK_LOG_ERROR

@@ -20,6 +20,14 @@
  * behind (and abort their open transactions) at once. */
 void brook__kafka_instance_id(char *out, size_t size);
 
+/* A consumed message as a record (brook.h), headers not read yet: none. Borrowed from m. */
+void brook__kafka_record(const rd_kafka_message_t *m, brook_record_t *r);
+/* Reads m's headers into r (borrowed from m), in *headers: an array kept from message to
+ * message, grown as needed (caller frees it). librdkafka parses a message's header block only
+ * when asked. */
+void brook__kafka_record_headers(const rd_kafka_message_t *m, brook_record_t *r,
+                                 brook_header_t **headers, size_t *cap);
+
 /* librdkafka's log callback: a line through brook_log (component "rdkafka"). */
 void brook__kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 

@@ -34,6 +34,11 @@ struct brook__producer_s {
     atomic_bool run;
     brook_template_t *templates;
     size_t template_count;
+    /* librdkafka statistics for the metrics (produce/metrics.c): asked for when > 0; the last
+     * report of the producer in use, kept as it came (parsed by a scrape). */
+    int stats_interval_ms;
+    pthread_mutex_t stats_lock;
+    char *stats_json;
 };
 
 /* Every record's librdkafka opaque says which template sent it: the template itself, or, for
@@ -75,6 +80,10 @@ void brook__producer_release(brook__producer_t *p);
  * lets go of p, waits until the producer thread has replaced it, and holds p again. false
  * when it was not replaced within a few seconds (the send then fails with the fatal error). */
 bool brook__producer_await_replacement(brook__producer_t *p, rd_kafka_t *failed);
+
+/* Before rd_kafka_new() of the app's producer (not of transactional ones): statistics every
+ * stats_interval_ms, if asked for, reported to p. */
+int brook__producer_stats_conf(brook__producer_t *p, rd_kafka_conf_t *conf, brook_error_t *err);
 
 /* The delivery report callback of transactional producers. */
 void brook__delivered_in_txn(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);

@@ -48,6 +48,28 @@ int brook__producer_forward(brook__producer_t *p, const char *topic, int32_t par
                             const void *key, size_t key_len, const void *value, size_t value_len,
                             rd_kafka_headers_t *headers);
 
+/* ---- metrics (produce/metrics.c) -------------------------------------------------------------
+ * Read on any thread (a scrape) while the producer exists. */
+
+/* Before start: librdkafka statistics every interval_ms, for brook__producer_brokers(). */
+void brook__producer_enable_stats(brook__producer_t *p, int interval_ms);
+/* Records queued or in flight (rd_kafka_outq_len); -1 when the producer is not running. */
+int brook__producer_queue_depth(brook__producer_t *p);
+uint64_t brook__producer_replacements(const brook__producer_t *p);
+/* true while the producer has failed for good and is not replaced yet; reason says why. */
+bool brook__producer_fatal(brook__producer_t *p, char *reason, size_t size);
+
+/* One broker as the producer's last statistics saw it. */
+typedef struct {
+    int32_t id;
+    bool up;          /* connected */
+    double rtt_avg_s; /* request round trip over the statistics interval; < 0: no requests */
+    double rtt_p99_s;
+} brook__broker_stats_t;
+/* Fills out (up to max) with the brokers of the last statistics, in broker id order; returns
+ * how many (0 before the first report or without statistics). */
+size_t brook__producer_brokers(brook__producer_t *p, brook__broker_stats_t *out, size_t max);
+
 /* ---- transactions ------------------------------------------------------------------------- */
 
 /* A transactional producer (produce/transaction.c): the app producer's configuration with a

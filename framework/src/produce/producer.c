@@ -26,6 +26,7 @@ brook__producer_t *brook__producer_new(const brook_decl_t *d) {
     pthread_rwlock_init(&p->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&p->replace_lock, NULL);
+    pthread_mutex_init(&p->stats_lock, NULL);
     brook__cond_init_monotonic(&p->replaced);
     p->template_count = d->template_count;
     for (size_t i = 0; i < d->template_count; i++) {
@@ -147,6 +148,10 @@ static void replace(brook__producer_t *p) {
     rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(old, reason, sizeof(reason));
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_dup(p->conf);
+    if (conf && brook__producer_stats_conf(p, conf, NULL)) {
+        rd_kafka_conf_destroy(conf);
+        conf = NULL;
+    }
     rd_kafka_t *rk = conf ? rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)) : NULL;
     rd_kafka_topic_t **rkts = calloc(p->template_count + 1, sizeof(*rkts));
     if (!rk || !rkts || !open_topics(p, rk, rkts)) {
@@ -206,6 +211,7 @@ void brook__delivered_in_txn(rd_kafka_t *rk, const rd_kafka_message_t *m, void *
 
 static void *producer_main(void *arg) {
     brook__producer_t *p = arg;
+    brook__log_service(p->decl->name);
     /* Only this thread writes p->rk once started, so it reads it without the lock. */
     while (atomic_load(&p->run)) {
         rd_kafka_poll(p->rk, 100);
@@ -258,6 +264,11 @@ int brook__producer_start(brook__producer_t *p, const char *bootstrap, brook_err
     if (!(p->conf = rd_kafka_conf_dup(conf))) {
         rd_kafka_conf_destroy(conf);
         return brook_error_set(err, BROOK_ERR_NOMEM, "producer: out of memory");
+    }
+    /* Not in p->conf, which transactional producers copy. */
+    if ((rc = brook__producer_stats_conf(p, conf, err))) {
+        rd_kafka_conf_destroy(conf);
+        return rc;
     }
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (!p->rk) {
@@ -322,8 +333,12 @@ int brook__producer_stop(brook__producer_t *p, int64_t deadline, bool drop) {
             rd_kafka_topic_destroy(p->templates[i].rkt);
             p->templates[i].rkt = NULL;
         }
-    rd_kafka_destroy(p->rk);
+    /* A scrape reads rk under the lock. */
+    pthread_rwlock_wrlock(&p->lock);
+    rd_kafka_t *rk = p->rk;
     p->rk = NULL;
+    pthread_rwlock_unlock(&p->lock);
+    rd_kafka_destroy(rk);
     return rc;
 }
 
@@ -334,6 +349,8 @@ void brook__producer_free(brook__producer_t *p) {
         rd_kafka_conf_destroy(p->conf);
     pthread_cond_destroy(&p->replaced);
     pthread_mutex_destroy(&p->replace_lock);
+    pthread_mutex_destroy(&p->stats_lock);
+    free(p->stats_json);
     pthread_rwlock_destroy(&p->lock);
     free(p->templates);
     free(p);

@@ -13,44 +13,13 @@
 #include "brook/brook.h"
 #include "config/decl.h"
 #include "produce/produce.h"
-
-/* Spring-compatible header names (docs/failure-handling.md). */
-#define BROOK_HDR_ATTEMPTS "retry_topic-attempts"
-#define BROOK_HDR_BACKOFF_TS "retry_topic-backoff-timestamp"
-#define BROOK_HDR_ORIGINAL_TS "retry_topic-original-timestamp"
-#define BROOK_HDR_DLT_FQCN "kafka_dlt-exception-fqcn"
-#define BROOK_HDR_DLT_MESSAGE "kafka_dlt-exception-message"
-#define BROOK_HDR_DLT_CAUSE_FQCN "kafka_dlt-exception-cause-fqcn"
-#define BROOK_HDR_DLT_STACKTRACE "kafka_dlt-exception-stacktrace"
-#define BROOK_HDR_DLT_TOPIC "kafka_dlt-original-topic"
-#define BROOK_HDR_DLT_PARTITION "kafka_dlt-original-partition"
-#define BROOK_HDR_DLT_OFFSET "kafka_dlt-original-offset"
-#define BROOK_HDR_DLT_TIMESTAMP "kafka_dlt-original-timestamp"
-#define BROOK_HDR_DLT_TIMESTAMP_TYPE "kafka_dlt-original-timestamp-type"
-#define BROOK_HDR_DLT_GROUP "kafka_dlt-original-consumer-group"
-/* The same facts as Spring's retry topics name them, on their retry and DLT records alike
- * (KafkaHeaders.ORIGINAL_* and EXCEPTION_*); the group keeps the name above. */
-#define BROOK_HDR_ORIG_TOPIC "kafka_original-topic"
-#define BROOK_HDR_ORIG_PARTITION "kafka_original-partition"
-#define BROOK_HDR_ORIG_OFFSET "kafka_original-offset"
-#define BROOK_HDR_ORIG_TIMESTAMP "kafka_original-timestamp"
-#define BROOK_HDR_ORIG_TIMESTAMP_TYPE "kafka_original-timestamp-type"
-#define BROOK_HDR_EX_FQCN "kafka_exception-fqcn"
-#define BROOK_HDR_EX_CAUSE_FQCN "kafka_exception-cause-fqcn"
-#define BROOK_HDR_EX_MESSAGE "kafka_exception-message"
-#define BROOK_HDR_EX_STACKTRACE "kafka_exception-stacktrace"
+#include "recover/topics.h" /* topic names, header names */
 
 /* The record's last header of that name (Kafka's lastHeader, as Spring reads them), or NULL. */
 const brook_header_t *brook__record_header(const brook_record_t *r, const char *name);
 
 /* ---- topics ------------------------------------------------------------------------------- */
 
-/* The retry and DLT topics listener `d` needs provisioned, each with its source topic. */
-typedef enum { BROOK__TOPIC_RETRY, BROOK__TOPIC_DLT } brook__topic_kind_t;
-void brook__recover_topics_foreach(const brook_decl_listener_t *d,
-                                   void (*fn)(const char *topic, const char *source,
-                                              brook__topic_kind_t kind, void *opaque),
-                                   void *opaque);
 /* Adds the listener's retry topics (retry mode "topics") to its subscription. */
 void brook__recover_subscription(const brook_decl_listener_t *d,
                                  rd_kafka_topic_partition_list_t *sub);

@@ -14,7 +14,6 @@
  * Either way, exhausted or not-retryable failures go to the dead-letter topic with Spring's
  * kafka_dlt-* headers. A record's offset is stored only once it is handled or forwarded.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +22,6 @@
 #include "recover/headers.h"
 #include "recover/recover.h"
 
-#define MAX_DELAYS 64
 /* A forward that failed (broker down, say) is tried again after this long. */
 #define FORWARD_RETRY_MS 1000
 /* Spring's KafkaBackoffAwareMessageListenerAdapter.MAX_BACKOFF_MS: one day. */
@@ -48,43 +46,6 @@ struct brook__recover_s {
     size_t count, cap;
 };
 
-/* ---- topic names ------------------------------------------------------------------------- */
-
-/* Fills delays[] with the backoff before attempts 2, 3, ... (up to MAX_DELAYS of them) and
- * returns how many attempts follow the first (attempts - 1), which may be more than
- * MAX_DELAYS: see delay_at. */
-static size_t delays_of(const brook_decl_listener_t *d, int64_t *delays) {
-    const brook_decl_retry_t *r = &d->retry;
-    if (!r->declared || r->attempts <= 1)
-        return 0;
-    return brook_decl_retry_delays(r, delays, MAX_DELAYS);
-}
-
-/* The backoff after failed attempt i + 1. Delays never shrink (multiplier >= 1) and stop at
- * max_delay_ms, so past the MAX_DELAYS computed ones the last one computed is either the cap
- * or still growing; in the second case it is carried on with decl.c's arithmetic. */
-static int64_t delay_at(const brook_decl_listener_t *d, const int64_t *delays, size_t i) {
-    if (i < MAX_DELAYS)
-        return delays[i];
-    const brook_decl_retry_t *r = &d->retry;
-    double v = (double)r->delay_ms * pow(r->multiplier, (double)i);
-    return v >= (double)r->max_delay_ms ? r->max_delay_ms : (int64_t)v;
-}
-
-/* One retry topic for every attempt (Spring's single topic for a fixed backoff). Delays never
- * shrink, so they are all equal when the last equals the first. */
-static bool fixed_delay(const brook_decl_listener_t *d, const int64_t *delays, size_t n) {
-    return n == 0 || delay_at(d, delays, n - 1) == delays[0];
-}
-
-/* Past this many attempts the delays have reached max_delay_ms in any sane declaration; the
- * retry topics are those of the distinct delays up to here. */
-#define MAX_RETRY_TOPICS 10000
-
-static bool uses_retry_topics(const brook_decl_listener_t *d) {
-    return d->retry.declared && d->retry.mode == BROOK_RETRY_TOPICS && d->retry.attempts > 1;
-}
-
 /* The retry_topic-* headers of a forward by a listener with retry topics, appended after
  * those the record had (Spring's retainAllRetryHeaderValues; readers take the last): the first
  * record's timestamp, the delivery the record goes to, and when it is due. */
@@ -101,56 +62,6 @@ static void add_retry_headers(rd_kafka_headers_t *h, const brook__failure_t *f, 
     rd_kafka_header_add(h, BROOK_HDR_BACKOFF_TS, -1, b, (ssize_t)brook__put_bigint(b, due));
 }
 
-static void retry_topic_name(char *out, size_t size, const char *source, int64_t delay,
-                             bool fixed) {
-    if (fixed)
-        snprintf(out, size, "%s-retry", source);
-    else
-        snprintf(out, size, "%s-retry-%lld", source, (long long)delay);
-}
-
-static void dlt_name(const brook_decl_listener_t *d, const char *source, char *out, size_t size) {
-    if (d->dlt.topic)
-        snprintf(out, size, "%s", d->dlt.topic);
-    else
-        snprintf(out, size, "%s-dlt", source);
-}
-
-/* A DLT gets no DLT of its own: a record a DLT handler fails on stays where it is. */
-static bool is_dlt(const char *topic) {
-    size_t n = strlen(topic);
-    return n >= 4 && !strcmp(topic + n - 4, "-dlt");
-}
-
-void brook__recover_topics_foreach(const brook_decl_listener_t *d,
-                                   void (*fn)(const char *topic, const char *source,
-                                              brook__topic_kind_t kind, void *opaque),
-                                   void *opaque) {
-    int64_t delays[MAX_DELAYS];
-    size_t n = delays_of(d, delays);
-    bool fixed = fixed_delay(d, delays, n);
-    const brook_decl_retry_t *r = &d->retry;
-    char name[512];
-    for (size_t t = 0; t < d->topic_count; t++) {
-        const char *source = d->topics[t];
-        if (uses_retry_topics(d))
-            for (size_t i = 0; i < n && i < MAX_RETRY_TOPICS; i++) {
-                int64_t delay = delay_at(d, delays, i);
-                /* Consecutive equal delays share a topic: name each topic once. */
-                if (i > 0 && delay == delay_at(d, delays, i - 1))
-                    continue;
-                retry_topic_name(name, sizeof(name), source, delay, fixed);
-                fn(name, source, BROOK__TOPIC_RETRY, opaque);
-                if (fixed || delay >= r->max_delay_ms)
-                    break; /* every later attempt uses this topic */
-            }
-        if (d->dlt.enabled && !is_dlt(source)) {
-            dlt_name(d, source, name, sizeof(name));
-            fn(name, source, BROOK__TOPIC_DLT, opaque);
-        }
-    }
-}
-
 static void add_to_subscription(const char *topic, const char *source, brook__topic_kind_t kind,
                                 void *opaque) {
     rd_kafka_topic_partition_list_t *sub = opaque;
@@ -162,7 +73,7 @@ static void add_to_subscription(const char *topic, const char *source, brook__to
 
 void brook__recover_subscription(const brook_decl_listener_t *d,
                                  rd_kafka_topic_partition_list_t *sub) {
-    if (uses_retry_topics(d))
+    if (brook__recover_uses_retry_topics(d))
         brook__recover_topics_foreach(d, add_to_subscription, sub);
 }
 
@@ -298,7 +209,7 @@ void brook__recover_tick(brook__recover_t *s) {
 }
 
 bool brook__recover_intercept(brook__recover_t *m, rd_kafka_message_t *msg) {
-    if (!uses_retry_topics(m->decl))
+    if (!brook__recover_uses_retry_topics(m->decl))
         return false;
     rd_kafka_headers_t *hdrs;
     const void *v;
@@ -323,11 +234,11 @@ bool brook__recover_intercept(brook__recover_t *m, rd_kafka_message_t *msg) {
 }
 
 bool brook__recover_reads_headers(const brook__recover_t *m) {
-    return uses_retry_topics(m->decl);
+    return brook__recover_uses_retry_topics(m->decl);
 }
 
 int brook__recover_attempt_of(brook__recover_t *m, const brook_record_t *r) {
-    if (uses_retry_topics(m->decl)) {
+    if (brook__recover_uses_retry_topics(m->decl)) {
         const brook_header_t *a = brook__record_header(r, BROOK_HDR_ATTEMPTS);
         int n = a ? brook__header_attempts(a->value, a->len) : 1;
         return n > 0 ? n : 1;
@@ -395,15 +306,12 @@ brook__recover_outcome_t brook__recover_failed(brook__recover_t *m, const brook_
                                                brook_result_t res) {
     const brook_decl_listener_t *d = m->decl;
     const brook_record_t *r = f->record;
-    int64_t delays[MAX_DELAYS];
-    size_t n = delays_of(d, delays);
-
     for (size_t i = 0; i < d->retry.not_retryable_count && res == BROOK_RETRY; i++)
         if (!strcmp(d->retry.not_retryable[i], f->name))
             res = BROOK_FAIL;
 
-    if (res == BROOK_RETRY && f->attempt >= 1 && (size_t)f->attempt <= n) {
-        int64_t delay = delay_at(d, delays, (size_t)f->attempt - 1);
+    int64_t delay = res == BROOK_RETRY ? brook__recover_backoff(d, f->attempt) : -1;
+    if (delay >= 0) {
         if (d->retry.mode == BROOK_RETRY_BLOCKING) {
             brook_log(BROOK_LOG_DEBUG, "retry",
                       "%s: %s [%d] @%lld attempt %d failed (%s), again in %lld ms", d->id, r->topic,
@@ -414,7 +322,7 @@ brook__recover_outcome_t brook__recover_failed(brook__recover_t *m, const brook_
         }
         char source[512], topic[600];
         source_topic(d, r, source, sizeof(source));
-        retry_topic_name(topic, sizeof(topic), source, delay, fixed_delay(d, delays, n));
+        brook__recover_retry_topic(d, source, delay, topic, sizeof(topic));
         rd_kafka_headers_t *h = brook__forward_headers(f, d, true);
         add_retry_headers(h, f, brook__add_ms(brook__wall_ms(), delay));
         return forward(m, f, topic, h) ? BROOK__RECOVER_RETRIED : BROOK__RECOVER_FORWARD_FAILED;
@@ -422,7 +330,7 @@ brook__recover_outcome_t brook__recover_failed(brook__recover_t *m, const brook_
 
     char source[512], topic[600];
     source_topic(d, r, source, sizeof(source));
-    if (!d->dlt.enabled || is_dlt(source)) {
+    if (!brook__recover_dlt_topic(d, source, topic, sizeof(topic))) {
         brook_log(BROOK_LOG_ERROR, "retry",
                   "%s: giving up on %s [%d] @%lld after %d attempt(s): %s: %s (%s)", d->id,
                   r->topic, (int)r->partition, (long long)r->offset, f->attempt, f->name,
@@ -431,13 +339,12 @@ brook__recover_outcome_t brook__recover_failed(brook__recover_t *m, const brook_
         forget(m, r);
         return BROOK__RECOVER_GIVEN_UP;
     }
-    dlt_name(d, source, topic, sizeof(topic));
     brook_log(BROOK_LOG_WARN, "retry", "%s: %s [%d] @%lld to %s after %d attempt(s): %s: %s", d->id,
               r->topic, (int)r->partition, (long long)r->offset, topic, f->attempt,
               f->name[0] ? f->name : "brook.HandlerFailure", f->message);
     /* Spring's retry topics give their DLT records the retry headers too (due now). */
-    rd_kafka_headers_t *h = brook__forward_headers(f, d, uses_retry_topics(d));
-    if (uses_retry_topics(d))
+    rd_kafka_headers_t *h = brook__forward_headers(f, d, brook__recover_uses_retry_topics(d));
+    if (brook__recover_uses_retry_topics(d))
         add_retry_headers(h, f, brook__wall_ms());
     if (!forward(m, f, topic, h))
         return BROOK__RECOVER_FORWARD_FAILED;
