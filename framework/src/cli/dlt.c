@@ -176,7 +176,7 @@ static size_t encode_progress(const progress_t *p, char *out, size_t size) {
                           : snprintf(out + n, size - n, "%s%lld-%lld",
                                      i ? "," : " replayed=", (long long)r->lo, (long long)r->hi));
     }
-    return n;
+    return n < size ? n : size - 1; /* snprintf's length may exceed what it wrote */
 }
 
 static void decode_progress(progress_t *p, const char *meta, size_t len, const char *group) {
@@ -445,9 +445,26 @@ static int target_partitions(const replayer_t *rp, const char *topic) {
     return -1;
 }
 
+/* Leaves in `offsets` only the partitions whose committed offset is still behind it after the
+ * transaction committed: the embedded cluster does not keep the offsets a transaction commits
+ * (docs/transactions.md), Kafka does. Never one a newer run has moved past already: a plain
+ * commit of an older position would move the progress back. When the committed offsets cannot
+ * be read, every partition stays. */
+static void keep_behind(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets) {
+    rd_kafka_topic_partition_list_t *now = rd_kafka_topic_partition_list_copy(offsets);
+    if (!rd_kafka_committed(rk, now, 10000))
+        for (int i = offsets->cnt - 1; i >= 0; i--) {
+            const rd_kafka_topic_partition_t *c = rd_kafka_topic_partition_list_find(
+                now, offsets->elems[i].topic, offsets->elems[i].partition);
+            if (c && !c->err && c->offset >= offsets->elems[i].offset)
+                rd_kafka_topic_partition_list_del_by_idx(offsets, i);
+        }
+    rd_kafka_topic_partition_list_destroy(now);
+}
+
 /* Commits the open batch's records and the progress in one transaction, and then reports the
- * records. The progress is committed through the group too: the embedded cluster does not keep
- * the offsets a transaction commits (docs/transactions.md); on Kafka it writes the same. */
+ * records. Where the transaction's offsets did not stick (the embedded cluster), the progress
+ * is committed through the group too. */
 static int commit_batch(replayer_t *rp) {
     rd_kafka_topic_partition_list_t *offsets = progress_offsets(&rp->progress, rp->topic);
     if (!offsets && !rp->in_batch)
@@ -466,7 +483,10 @@ static int commit_batch(replayer_t *rp) {
                              "was aborted: read_committed consumers never see them; run again)",
                              rp->in_batch, err.message);
     } else if (offsets) {
-        rd_kafka_resp_err_t e = rd_kafka_commit(rp->progress.rk, offsets, 0);
+        if (rp->in_batch)
+            keep_behind(rp->progress.rk, offsets);
+        rd_kafka_resp_err_t e = offsets->cnt ? rd_kafka_commit(rp->progress.rk, offsets, 0)
+                                             : RD_KAFKA_RESP_ERR_NO_ERROR;
         if (e && !rp->in_batch)
             rc = brook__cli_fail(BROOK_CLI_KAFKA, "cannot commit the replay progress: %s",
                                  rd_kafka_err2str(e));

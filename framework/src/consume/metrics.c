@@ -50,14 +50,15 @@ static int member_lag(brook__member_t *m, brook__lag_fn *fn, void *opaque) {
         if (parts->elems[i].offset < 0)
             rd_kafka_topic_partition_list_add(unknown, parts->elems[i].topic,
                                               parts->elems[i].partition);
-    if (unknown->cnt && rd_kafka_committed(m->rk, unknown, 1000))
-        unknown->cnt = 0; /* not known either */
+    bool committed_known = unknown->cnt && !rd_kafka_committed(m->rk, unknown, 1000);
     for (int i = 0; i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &parts->elems[i];
         int64_t lo, hi, next = p->offset;
         if (next < 0) {
             const rd_kafka_topic_partition_t *c =
-                rd_kafka_topic_partition_list_find(unknown, p->topic, p->partition);
+                committed_known
+                    ? rd_kafka_topic_partition_list_find(unknown, p->topic, p->partition)
+                    : NULL;
             next = c && !c->err ? c->offset : -1;
         }
         if (rd_kafka_get_watermark_offsets(m->rk, p->topic, p->partition, &lo, &hi))

@@ -161,11 +161,12 @@ static void on_log(void *cls, const char *fmt, va_list ap) {
 
 int brook__http_serve(brook__http_t *h, const brook__http_app_t *app, brook_error_t *err) {
     h->app = *app;
-    /* One thread polls every connection and answers; a few connections at a time, each with a
-     * timeout, are plenty for scrapes and probes. MHD_USE_ITC lets close take the socket back
-     * (MHD_quiesce_daemon). */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | (h->ipv6 ? MHD_USE_IPv6 : 0);
+    /* A thread per connection (at most 32, each with a timeout): a scrape waiting on a lag
+     * lookup (the group coordinator, up to a second a member) never holds up a health probe.
+     * Everything a request reads is safe to read from several threads. MHD_USE_ITC lets close
+     * take the socket back (MHD_quiesce_daemon). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG | (h->ipv6 ? MHD_USE_IPv6 : 0);
     h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
                                  on_log, NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->fd,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,

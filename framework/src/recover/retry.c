@@ -239,9 +239,15 @@ bool brook__recover_reads_headers(const brook__recover_t *m) {
 
 int brook__recover_attempt_of(brook__recover_t *m, const brook_record_t *r) {
     if (brook__recover_uses_retry_topics(m->decl)) {
+        /* A record on a main topic is a first delivery, whatever headers it carries (a
+         * record republished from a DLT keeps its retry_topic-attempts); a retry record's
+         * count is a stranger's bytes: kept within what this listener can reach. */
+        for (size_t t = 0; t < m->decl->topic_count; t++)
+            if (!strcmp(r->topic, m->decl->topics[t]))
+                return 1;
         const brook_header_t *a = brook__record_header(r, BROOK_HDR_ATTEMPTS);
         int n = a ? brook__header_attempts(a->value, a->len) : 1;
-        return n > 0 ? n : 1;
+        return n < 1 ? 1 : n > m->decl->retry.attempts ? m->decl->retry.attempts : n;
     }
     held_t *h = held_find(m, r->topic, r->partition);
     return h && h->offset == r->offset && h->attempt > 0 ? h->attempt : 1;
