@@ -60,7 +60,7 @@ typedef struct {
     uint64_t commits, commit_failures;
     int members;  /* started */
     int assigned; /* members that received their first assignment */
-    int exited;   /* members whose thread ended (fenced, or stopped) */
+    int fenced;   /* members a newer instance fenced (they left their loop early) */
 } brook__listener_metrics_t;
 
 void brook__listener_metrics(const brook_listener_t *l, brook__listener_metrics_t *out);

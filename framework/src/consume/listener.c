@@ -411,6 +411,10 @@ static void member_run(brook__member_t *m) {
         else if (!handle_message(m, msg))
             rd_kafka_message_destroy(msg);
     }
+    /* Out of the loop while the app runs: a newer instance fenced this member. It waits below
+     * for the stop like the others, so its thread ending cannot tell health about it. */
+    if (atomic_load(&c->running))
+        atomic_store(&m->fenced, true);
     brook__outputs_bind(NULL);
     if (atomic_load(&c->crashing)) {
         drop_pending(m);
@@ -447,7 +451,6 @@ static void *member_main(void *arg) {
     brook__member_t *m = arg;
     brook__log_service(m->listener->consume->decl->name);
     member_run(m);
-    atomic_store(&m->exited, true);
     return NULL;
 }
 

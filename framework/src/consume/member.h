@@ -63,7 +63,7 @@ struct brook__member_s {
         int64_t ns;
     } commit_sent[16];
     uint64_t commits_sent, commits_answered;
-    atomic_bool exited; /* its thread ended (early only when fenced) */
+    atomic_bool fenced; /* left its loop while the app ran: a newer instance fenced it */
     /* The partitions it owns now, for their lag: written in rebalance_cb, read by scrapes. */
     pthread_mutex_t owned_lock;
     rd_kafka_topic_partition_list_t *owned;

@@ -15,7 +15,7 @@ void brook__listener_metrics(const brook_listener_t *l, brook__listener_metrics_
         out->commit_failures += atomic_load_explicit(&m->commit_failures, memory_order_relaxed);
         out->members += m->rk != NULL;
         out->assigned += atomic_load(&m->assigned);
-        out->exited += atomic_load(&m->exited);
+        out->fenced += atomic_load(&m->fenced);
     }
 }
 

@@ -76,10 +76,8 @@ static void app_component(health_t *h, const brook__http_app_t *app, brook_healt
 static void listener_reason(const brook__listener_metrics_t *m, bool running,
                             brook_health_probe_t probe, char *out, size_t size) {
     out[0] = '\0';
-    /* A member's thread ends before a stop only when a newer producer with its transactional
-     * id fenced it. */
-    if (running && m->exited)
-        snprintf(out, size, "%d of %d member(s) stopped (fenced by a newer instance)", m->exited,
+    if (running && m->fenced)
+        snprintf(out, size, "%d of %d member(s) stopped (fenced by a newer instance)", m->fenced,
                  m->members);
     else if (probe == BROOK_HEALTH_READINESS && !m->members)
         snprintf(out, size, "not running");
