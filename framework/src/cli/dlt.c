@@ -675,9 +675,13 @@ static int replay_run(brook__cli_t *cli, int argc, char **argv) {
         brook__txn_abort(rp.txn, NULL);
     rd_kafka_topic_partition_list_destroy(start);
     if (!rc && rp.replayed)
-        printf("%s %zu record(s) of %s; %zu left out by the filters, %zu replayed before\n",
+        printf("%s %zu record(s) of %s; %zu left out by the filters, %zu replayed before, %zu "
+               "not replayable\n",
                f.dry_run ? "would replay" : "replayed", rp.replayed, rp.topic, rp.skipped,
-               rp.seen_replayed);
+               rp.seen_replayed, rp.unreplayable);
+    /* Some replayed, some could not be (each reported above): a script must be able to tell. */
+    if (!rc && rp.replayed && rp.unreplayable)
+        rc = BROOK_CLI_NOTHING;
     if (!rc && !rp.replayed)
         rc = brook__cli_fail(BROOK_CLI_NOTHING,
                              "nothing to replay in %s: %s (replay progress: consumer group %s)",
