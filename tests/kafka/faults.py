@@ -445,11 +445,15 @@ def run_scenario(name, title, binary, cluster, n, logdir, fault, eos=False):
 
 def failed(r):
     """At-least-once: nothing lost, per-key order kept, the producers added no duplicate.
-    Exactly-once besides: a read_committed reader sees no duplicate, while a read_uncommitted
-    one does see the aborted records (so the check can tell the two apart)."""
+    Exactly-once besides: a read_committed reader sees no duplicate. (A read_uncommitted one
+    usually sees aborted records, which shows the check can tell the two apart; whether a
+    SIGKILL leaves any in the log depends on its timing, so none is reported, not failed.)"""
     if r["lost"] or r["order_violations"] or r["producer_duplicates"] or r["inputs_undelivered"]:
         return True
-    return r["exactly_once"] and (r["duplicates"] or not r["uncommitted_duplicates"])
+    if r["exactly_once"] and not r["duplicates"] and not r["uncommitted_duplicates"]:
+        log("%s: no aborted record reached the log this run (the kills fell between "
+            "transactions' writes): read_committed could not be told apart here" % r["scenario"])
+    return bool(r["exactly_once"] and r["duplicates"])
 
 
 # ---- the faults: each runs mid-stream and returns once the fault is over ----
