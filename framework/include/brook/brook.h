@@ -410,6 +410,9 @@ typedef struct brook_listener_stats_s {
     uint64_t retried; /* records redelivered or forwarded to a retry topic */
     uint64_t dead_lettered;
     uint64_t rebalances;
+    /* Revocations (or losses) of partitions whose handled records could not be committed
+     * first: their next owner handles those records again. */
+    uint64_t revokes_uncommitted;
     /* Exactly-once listeners (exactly_once = true): transactions committed and aborted. */
     uint64_t transactions;
     uint64_t aborted_transactions;

@@ -107,13 +107,17 @@ static void commit_done(brook__member_t *m, rd_kafka_resp_err_t err) {
         brook__histogram_observe(&m->commit_seconds, brook__now_ns() - m->commit_sent[slot].ns);
 }
 
-static void commit_sync(brook__member_t *m, const char *why, int64_t deadline) {
+/* Returns false when what was handled stays uncommitted. */
+static bool commit_sync(brook__member_t *m, const char *why, int64_t deadline) {
     if (outputs_durable(m, deadline, why))
-        return;
+        return false;
     rd_kafka_resp_err_t err = brook__member_commit(m, NULL, false);
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         brook_log(BROOK_LOG_WARN, "listener", "%s[%d]: commit on %s failed: %s",
                   m->listener->decl->id, m->index, why, rd_kafka_err2str(err));
+        return false;
+    }
+    return true;
 }
 
 /* A commit refused because the group moved on to a new generation while this member was not
@@ -236,8 +240,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         int64_t deadline = brook__now_ms() + DRAIN_MAX_MS;
         if (atomic_load(&m->stopping) && l->consume->stop_deadline < deadline)
             deadline = l->consume->stop_deadline;
-        if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk))
-            commit_sync(m, "revoke", deadline);
+        /* Otherwise the partitions' next owner handles again what was not committed. */
+        if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk) ||
+            !commit_sync(m, "revoke", deadline))
+            atomic_fetch_add(&l->revokes_uncommitted, 1);
     }
     /* Their offsets are the next owner's to commit. */
     pthread_mutex_lock(&m->owned_lock);
@@ -734,6 +740,7 @@ void brook_listener_stats(const brook_listener_t *l, brook_listener_stats_t *out
     out->retried = atomic_load(&l->retried);
     out->dead_lettered = atomic_load(&l->dead_lettered);
     out->rebalances = atomic_load(&l->rebalances);
+    out->revokes_uncommitted = atomic_load(&l->revokes_uncommitted);
     out->transactions = atomic_load(&l->transactions);
     out->aborted_transactions = atomic_load(&l->aborted_transactions);
 }

@@ -77,7 +77,7 @@ struct brook_listener_s {
     void *handler_opaque;
     brook__member_t *members;
     int member_count;
-    atomic_uint_fast64_t handled, failed, retried, dead_lettered, rebalances;
+    atomic_uint_fast64_t handled, failed, retried, dead_lettered, rebalances, revokes_uncommitted;
     atomic_uint_fast64_t transactions, aborted_transactions;
 };
 

@@ -95,6 +95,10 @@ static const struct {
      LISTENER_FIELD(stats.dead_lettered), false},
     {"brook_listener_rebalances_total", "Partition assignments received by the members.",
      LISTENER_FIELD(stats.rebalances), false},
+    {"brook_listener_revokes_uncommitted_total",
+     "Partitions revoked or lost before what was handled on them could be committed: their "
+     "next owner handles those records again.",
+     LISTENER_FIELD(stats.revokes_uncommitted), false},
     {"brook_listener_commits_total", "Offset commits answered by the group coordinator.",
      LISTENER_FIELD(commits), false},
     {"brook_listener_commit_failures_total", "Offset commits that failed.",
