@@ -6,10 +6,12 @@
 #       first use (Maven, cached outside the build tree) and starts it in
 #       ${PROJECT_BINARY_DIR}/registry; test registry.stop (FIXTURES_CLEANUP) stops it and
 #       removes that folder, also when a test failed.
-#   brook_registry_test(TEST_NAME COMMAND cmd... [TIMEOUT s] [ENVIRONMENT var=value...])
+#   brook_registry_test(TEST_NAME COMMAND cmd... [TIMEOUT s] [KAFKA cluster]
+#                       [ENVIRONMENT var=value...])
 #       a test labelled "registry" that runs with BROOK_TEST_REGISTRY set to the fixture's
-#       folder (`schema-registry url|requests|kill|restart` take it). The tests on the
-#       registry run one at a time: they count its requests and stop it.
+#       folder (`schema-registry url|requests|kill|restart` take it), and with KAFKA on that
+#       real Kafka cluster fixture too (BROOK_TEST_KAFKA, see BrookKafka.cmake). The tests on
+#       the registry run one at a time: they count its requests and stop it.
 #
 # Gated, like the Kafka tests, by BROOK_KAFKA_TESTS: it needs java and mvn.
 option(BROOK_KAFKA_TESTS "Run tests on real Kafka brokers (needs java and mvn)" ON)
@@ -33,12 +35,19 @@ function(brook_registry_test test_name)
   if(NOT BROOK_KAFKA_TESTS)
     return()
   endif()
-  cmake_parse_arguments(R "" "TIMEOUT" "COMMAND;ENVIRONMENT" ${ARGN})
+  cmake_parse_arguments(R "" "TIMEOUT;KAFKA" "COMMAND;ENVIRONMENT" ${ARGN})
   if(NOT R_TIMEOUT)
     set(R_TIMEOUT 300)
   endif()
+  set(fixtures registry)
+  set(env "BROOK_LOG_LEVEL=warn;BROOK_TEST_REGISTRY=${BROOK_REGISTRY_DIR}")
+  if(R_KAFKA)
+    get_property(dir GLOBAL PROPERTY BROOK_KAFKA_CLUSTER_${R_KAFKA})
+    list(APPEND fixtures kafka_${R_KAFKA})
+    set(env "${env};BROOK_TEST_KAFKA=${dir}")
+  endif()
   add_test(NAME ${test_name} COMMAND ${R_COMMAND})
   set_tests_properties(${test_name} PROPERTIES LABELS "registry" TIMEOUT ${R_TIMEOUT}
-                       FIXTURES_REQUIRED registry RESOURCE_LOCK registry
-                       ENVIRONMENT "BROOK_LOG_LEVEL=warn;BROOK_TEST_REGISTRY=${BROOK_REGISTRY_DIR};${R_ENVIRONMENT}")
+                       FIXTURES_REQUIRED "${fixtures}" RESOURCE_LOCK registry
+                       ENVIRONMENT "${env};${R_ENVIRONMENT}")
 endfunction()

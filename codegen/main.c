@@ -6,6 +6,7 @@
  *   brookc --schemas a.avsc b.avsc ... --name NAME --out DIR [--templates DIR]
  *   brookc --asyncapi A.brook [B.brook ...] --out DIR [--api-version VERSION]
  *   brookc --graph A.brook [B.brook ...] --out DIR [--name NAME]
+ *   brookc --check-compat URL A.brook [B.brook ...] [--schemas a.avsc ...]
  *
  * Reads a service's declarations (with the framework's own parser, decl.c) and its Avro
  * schemas, and writes DIR/<unit>.brook.h and DIR/<unit>.brook.c. With several declarations
@@ -19,6 +20,10 @@
  * --asyncapi writes DIR/<service>.asyncapi.json, each service's AsyncAPI 3.0.0 document, and
  * --graph DIR/<NAME>.dot, the services and their topics as a Graphviz graph; the two may be
  * given together, and neither writes C.
+ *
+ * --check-compat asks the schema registry at URL whether each Confluent-framed Avro schema of
+ * the services' templates is compatible with its subject (compat.c); it writes nothing, and
+ * its exit status says how the check went (1 for a bad command line too, not 2).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -37,6 +42,8 @@ const char *__asan_default_options(void) {
 }
 
 schema_t *model_writer_type(model_t *m, const char *path, const char *display, char **text_out);
+int check_compat(const char *url, char **decl_paths, size_t ndecls, char **schemas,
+                 size_t nschemas);
 
 /* Each error of a declaration file as the parser finds it (already "file:line: ..."). */
 static void print_decl_error(const brook_error_t *e, void *opaque) {
@@ -53,11 +60,21 @@ static void usage(FILE *f) {
                "       brookc --asyncapi A.brook [B.brook ...] --out DIR "
                "[--api-version VERSION]\n"
                "       brookc --graph A.brook [B.brook ...] --out DIR [--name NAME]\n"
+               "       brookc --check-compat URL A.brook [B.brook ...] [--schemas A.avsc ...]\n"
                "\n"
                "--asyncapi writes DIR/<service>.asyncapi.json: each service's AsyncAPI 3.0.0\n"
                "document (info.version VERSION, default 1.0.0). --graph writes DIR/NAME.dot\n"
                "(default NAME: graph): the services, their topics, retry and dead-letter topics\n"
-               "as a Graphviz graph (dot -Tsvg draws it). Both may be given in one run.\n");
+               "as a Graphviz graph (dot -Tsvg draws it). Both may be given in one run.\n"
+               "\n"
+               "--check-compat asks the schema registry at URL (in place of the declared url)\n"
+               "whether the subject of each Confluent-framed Avro key or value of the templates\n"
+               "accepts the type's schema as its next version, and prints a line per schema:\n"
+               "\"SUBJECT TYPE: compatible|new subject|INCOMPATIBLE (LEVEL)[: reason]\". Its\n"
+               "exit status: 0 all compatible, 1 a bad command line or an error in the\n"
+               "declarations or schemas, 2 some schema incompatible, 3 the registry could not\n"
+               "be reached or answered an error. Other forms exit with 1 on errors, 2 for a\n"
+               "bad command line.\n");
 }
 
 static int mkdirs(const char *dir) {
@@ -409,10 +426,37 @@ static int generate_services(char **decl_paths, size_t ndecls, const char *types
     return write_units(out_dir, out, ndecls + 1);
 }
 
+/* --check-compat: usage errors exit with 1, its other statuses meaning something else. */
+static int run_check_compat(const char *url, char **decl_paths, size_t ndecls, char **schemas,
+                            size_t nschemas, bool other_options) {
+    if (other_options) {
+        fprintf(stderr, "brookc: --check-compat takes declarations and --schemas only\n");
+        return 1;
+    }
+    if (!url) {
+        fprintf(stderr, "brookc: --check-compat needs the schema registry's URL\n");
+        usage(stderr);
+        return 1;
+    }
+    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
+        fprintf(stderr, "brookc: --check-compat \"%s\" is not an http:// or https:// URL\n", url);
+        return 1;
+    }
+    if (!ndecls) {
+        fprintf(stderr, "brookc: --check-compat needs declarations (A.brook ...)\n");
+        usage(stderr);
+        return 1;
+    }
+    return check_compat(url, decl_paths, ndecls, schemas, nschemas);
+}
+
 int main(int argc, char **argv) {
     const char *out_dir = NULL, *templates = NULL, *name = NULL, *types_name = NULL;
-    const char *api_version = NULL;
-    bool asyncapi = false, graph = false;
+    const char *api_version = NULL, *compat_url = NULL;
+    bool asyncapi = false, graph = false, check = false;
+    for (int i = 1; i < argc; i++)
+        check = check || !strcmp(argv[i], "--check-compat");
+    const int usage_rc = check ? 1 : 2;
     char **decl_paths = NULL;
     size_t ndecls = 0;
     char **schemas = NULL;
@@ -433,6 +477,9 @@ int main(int argc, char **argv) {
             asyncapi = true;
         } else if (!strcmp(a, "--graph")) {
             graph = true;
+        } else if (!strcmp(a, "--check-compat")) {
+            if (i + 1 < argc && strncmp(argv[i + 1], "--", 2))
+                compat_url = argv[++i];
         } else if (!strcmp(a, "--schemas")) {
             while (i + 1 < argc && strncmp(argv[i + 1], "--", 2)) {
                 schemas = xrealloc(schemas, (nschemas + 1) * sizeof(char *));
@@ -447,12 +494,16 @@ int main(int argc, char **argv) {
         } else if (a[0] == '-' || nschemas) {
             fprintf(stderr, "brookc: unexpected argument \"%s\"\n", a);
             usage(stderr);
-            return 2;
+            return usage_rc;
         } else {
             decl_paths = xrealloc(decl_paths, (ndecls + 1) * sizeof(char *));
             decl_paths[ndecls++] = argv[i];
         }
     }
+    if (check)
+        return run_check_compat(compat_url, decl_paths, ndecls, schemas, nschemas,
+                                out_dir || templates || name || types_name || api_version ||
+                                    asyncapi || graph);
     if (!out_dir || (!ndecls && !nschemas) || (ndecls && nschemas)) {
         usage(stderr);
         return 2;

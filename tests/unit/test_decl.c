@@ -386,7 +386,25 @@ static const invalid_case_t invalid_cases[] = {
      "svc.brook:4: templates[0].framing: unknown framing \"magic\" (expected single_object, "
      "confluent)"},
     {"confluent without schema id", TEMPLATE("framing = \"confluent\";"),
-     "svc.brook:3: templates[0]: missing required setting \"schema_id\" (framing \"confluent\")"},
+     "svc.brook:3: templates[0]: missing required setting \"schema_id\" (framing \"confluent\" "
+     "without a schema_registry)"},
+    {"schema id with a registry",
+     "schema_registry = { url = \"http://r:8081\"; };\n" TEMPLATE("schema_id = 7;"),
+     "svc.brook:5: templates[0].schema_id: the schema registry gives the id (schema_registry is "
+     "declared)"},
+    {"registry without url", SVC "schema_registry = { auto_register = false; };\n",
+     "svc.brook:2: schema_registry: missing required setting \"url\""},
+    {"registry url not http", SVC "schema_registry = { url = \"r:8081\"; };\n",
+     "svc.brook:2: schema_registry.url: \"r:8081\" is not an http:// or https:// URL"},
+    {"registry strategy",
+     SVC "schema_registry = { url = \"http://r\"; subject_strategy = \"x\"; };\n",
+     "svc.brook:2: schema_registry.subject_strategy: unknown subject strategy \"x\" (expected "
+     "topic, record, topic_record)"},
+    {"registry user without password",
+     SVC "schema_registry = { url = \"http://r\"; username = \"u\"; };\n",
+     "svc.brook:2: schema_registry: username and password go together (basic auth)"},
+    {"registry typo", SVC "schema_registry = { url = \"http://r\"; auto_registr = true; };\n",
+     "svc.brook:2: schema_registry.auto_registr: unknown setting"},
     {"schema id without confluent", TEMPLATE("schema_id = 7;"),
      "svc.brook:4: templates[0].schema_id: only used with framing \"confluent\""},
     {"transactional not a bool", TEMPLATE("transactional = 1;"),
@@ -864,21 +882,77 @@ static void test_default_groups(void **state) {
     brook_decl_destroy(d);
 }
 
+/* schema_registry: defaults, every setting, Confluent framing by default for templates, the
+ * environment's url, an override's registry. */
+static void test_registry(void **state) {
+    (void)state;
+    brook_decl_t *d = parse_ok("service = { name = \"svc\"; };\n"
+                               "schema_registry = { url = \"http://r:8081/\"; };\n"
+                               "templates = ( { name = \"a\"; topic = \"t\"; value = \"x.Y\"; },\n"
+                               "  { name = \"b\"; topic = \"t\"; value = \"x.Y\";\n"
+                               "    framing = \"single_object\"; } );\n");
+    const brook_decl_registry_t *r = &d->registry;
+    assert_true(r->declared);
+    assert_int_equal(r->line, 2);
+    assert_string_equal(r->url, "http://r:8081/");
+    assert_int_equal(r->subject_strategy, BROOK_SUBJECT_TOPIC);
+    assert_true(r->auto_register);
+    assert_true(r->ssl_verify);
+    assert_int_equal(r->timeout_ms, 10000);
+    assert_int_equal(r->cache_capacity, 1000);
+    assert_null(r->username);
+    assert_int_equal(d->templates[0].framing, BROOK_AVRO_FRAMING_CONFLUENT);
+    assert_int_equal(d->templates[1].framing, BROOK_AVRO_FRAMING_SINGLE_OBJECT);
+
+    brook_error_t err = {0};
+    setenv("BROOK_SCHEMA_REGISTRY_URL", "https://other:8081", 1);
+    assert_int_equal(brook_decl_apply_env(d, &err), 0);
+    assert_string_equal(r->url, "https://other:8081");
+
+    /* Without a declared registry the variable changes nothing. */
+    brook_decl_t *none = parse_ok("service = { name = \"svc\"; };\n");
+    assert_int_equal(brook_decl_apply_env(none, &err), 0);
+    unsetenv("BROOK_SCHEMA_REGISTRY_URL");
+    assert_false(none->registry.declared);
+    assert_null(none->registry.url);
+    brook_decl_destroy(none);
+
+    brook_decl_t *over = parse_ok(
+        "service = { name = \"svc\"; };\n"
+        "schema_registry = { url = \"https://reg\"; subject_strategy = \"topic_record\";\n"
+        "  auto_register = false; username = \"u\"; password = \"p\"; ca_location = \"ca\";\n"
+        "  certificate_location = \"crt\"; key_location = \"key\"; key_password = \"kp\";\n"
+        "  ssl_verify = false; timeout_ms = 500; cache_capacity = 3; };\n"
+        "templates = ( { name = \"a\"; topic = \"t\"; value = \"x.Y\"; },\n"
+        "  { name = \"b\"; topic = \"t\"; value = \"x.Y\"; } );\n");
+    assert_int_equal(brook_decl_merge(d, over, &err), 0);
+    brook_decl_destroy(over);
+    assert_string_equal(r->url, "https://reg");
+    assert_int_equal(r->subject_strategy, BROOK_SUBJECT_TOPIC_RECORD);
+    assert_false(r->auto_register);
+    assert_string_equal(r->username, "u");
+    assert_string_equal(r->password, "p");
+    assert_string_equal(r->ca_location, "ca");
+    assert_string_equal(r->certificate_location, "crt");
+    assert_string_equal(r->key_location, "key");
+    assert_string_equal(r->key_password, "kp");
+    assert_false(r->ssl_verify);
+    assert_int_equal(r->timeout_ms, 500);
+    assert_int_equal(r->cache_capacity, 3);
+    /* The override declares no framing: the templates keep theirs. */
+    assert_int_equal(d->templates[1].framing, BROOK_AVRO_FRAMING_SINGLE_OBJECT);
+    brook_decl_destroy(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_design_example),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_every_setting),
-        cmocka_unit_test(test_retry_delays_cap),
-        cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_several_errors),
-        cmocka_unit_test(test_io_error),
-        cmocka_unit_test(test_merge_tunables),
-        cmocka_unit_test(test_merge_structural),
-        cmocka_unit_test(test_merge_identity),
-        cmocka_unit_test(test_env),
-        cmocka_unit_test(test_writer_schemas),
-        cmocka_unit_test(test_default_groups),
+        cmocka_unit_test(test_registry),         cmocka_unit_test(test_design_example),
+        cmocka_unit_test(test_defaults),         cmocka_unit_test(test_every_setting),
+        cmocka_unit_test(test_retry_delays_cap), cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_several_errors),   cmocka_unit_test(test_io_error),
+        cmocka_unit_test(test_merge_tunables),   cmocka_unit_test(test_merge_structural),
+        cmocka_unit_test(test_merge_identity),   cmocka_unit_test(test_env),
+        cmocka_unit_test(test_writer_schemas),   cmocka_unit_test(test_default_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,7 +59,8 @@ extern "C" {
     X(BROOK_ERR_SCHEMA, -310, "unknown or incompatible schema")                                    \
     X(BROOK_ERR_IO, -311, "i/o error")                                                             \
     X(BROOK_ERR_UNSUPPORTED, -312, "not supported here")                                           \
-    X(BROOK_ERR_FENCED, -313, "fenced: a newer producer with the same transactional id took over")
+    X(BROOK_ERR_FENCED, -313, "fenced: a newer producer with the same transactional id took over") \
+    X(BROOK_ERR_UNAVAILABLE, -314, "unavailable: a service Brook depends on cannot be reached")
 
 typedef enum {
 #define BROOK__ERR_ENUM(name, value, text) name = value,

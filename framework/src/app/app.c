@@ -23,6 +23,7 @@ typedef enum { APP_NEW = 0, APP_STARTED, APP_STOPPED } app_state_t;
 struct brook_app_s {
     brook_decl_t *decl;
     brook__types_t *types;
+    brook__registry_t *registry; /* schema_registry declared: from start to destroy */
     brook__producer_t *producer;
     brook__consume_t *consume;
     char *bootstrap;          /* in use once started */
@@ -55,10 +56,11 @@ static brook_app_t *app_from_decl(brook_decl_t *decl, brook_error_t *err) {
     app->types = brook__types_new();
     app->producer = brook__producer_new(decl);
     app->consume = brook__consume_new(decl, app);
-    app->ops = (brook__http_app_t){decl, app->consume, app->producer, &app->phase};
+    app->ops = (brook__http_app_t){decl, app->consume, app->producer, &app->phase, &app->registry};
     int rc = app->types && app->producer && app->consume ? 0 : BROOK_ERR_NOMEM;
-    /* A Confluent schema id a template declares names its value type's schema. */
-    for (size_t i = 0; i < decl->template_count && !rc; i++) {
+    /* A Confluent schema id a template declares names its value type's schema (with a schema
+     * registry, the registry gives the ids at start). */
+    for (size_t i = 0; i < decl->template_count && !rc && !decl->registry.declared; i++) {
         const brook_decl_template_t *t = &decl->templates[i];
         if (t->framing == BROOK_AVRO_FRAMING_CONFLUENT && t->value.kind == BROOK_SERDE_AVRO)
             rc = brook__types_add_schema_id(app->types, t->value.type_name, t->schema_id);
@@ -196,6 +198,15 @@ static int app_start(brook_app_t *app, brook_error_t *err) {
     int rc = brook__producer_resolve(app->producer, app->types, err);
     if (rc)
         return rc;
+    /* The templates' schemas are registered before anything connects: a schema the registry
+     * refuses stops the start. */
+    if (d->registry.declared) {
+        if (!app->registry && !(app->registry = brook__registry_new(&d->registry, err)))
+            return err ? err->code : BROOK_ERR_NOMEM;
+        brook__types_set_registry(app->types, app->registry);
+        if ((rc = brook__producer_register_schemas(app->producer, app->registry, app->types, err)))
+            return rc;
+    }
     if (brook_decl_is_embedded(d)) {
         if (!app->cluster && !(app->cluster = brook_cluster_acquire(d->embedded_brokers, err)))
             return err ? err->code : BROOK_ERR_KAFKA;
@@ -333,6 +344,7 @@ void brook_app_destroy(brook_app_t *app) {
     brook__consume_free(app->consume);
     brook__producer_free(app->producer);
     brook__types_free(app->types);
+    brook__registry_free(app->registry);
     brook_cluster_release(app->cluster);
     free(app->bootstrap);
     if (app->wake[0] >= 0)

@@ -650,6 +650,62 @@ static int parse_http(const grp_t *sg, brook_decl_t *d) {
     return 0;
 }
 
+/* schema_registry = { url = "http://..."; subject_strategy = "topic"; auto_register = true; ... }
+ */
+static int parse_registry(const grp_t *root, brook_decl_t *d) {
+    static const char *const keys[] = {"url",
+                                       "subject_strategy",
+                                       "auto_register",
+                                       "username",
+                                       "password",
+                                       "ca_location",
+                                       "certificate_location",
+                                       "key_location",
+                                       "key_password",
+                                       "ssl_verify",
+                                       "timeout_ms",
+                                       "cache_capacity",
+                                       NULL};
+    static const char *const strategies[] = {"topic", "record", "topic_record", NULL};
+    brook_decl_registry_t *r = &d->registry;
+    char path[PATH_MAX_LEN];
+    grp_t g;
+    config_setting_t *at;
+    int strategy = 0, rc = get_group(root, "schema_registry", &g, path);
+
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    r->declared = true;
+    r->line = line_of(g.g);
+    check_unknown(&g, keys);
+    if (fatal(rc = get_str(&g, "url", true, &r->url, &at)))
+        return rc;
+    if (rc == 0 && strncmp(r->url, "http://", 7) != 0 && strncmp(r->url, "https://", 8) != 0)
+        decl_fail(g.p, at, "schema_registry.url", "\"%s\" is not an http:// or https:// URL",
+                  r->url);
+    if (fatal(rc = get_enum(&g, "subject_strategy", strategies, "subject strategy", &strategy)))
+        return rc;
+    r->subject_strategy = (brook_subject_strategy_t)strategy;
+    if (fatal(rc = get_bool(&g, "auto_register", &r->auto_register)))
+        return rc;
+    if (fatal(rc = get_str(&g, "username", false, &r->username, NULL)) ||
+        fatal(rc = get_str(&g, "password", false, &r->password, NULL)) ||
+        fatal(rc = get_str(&g, "ca_location", false, &r->ca_location, NULL)) ||
+        fatal(rc = get_str(&g, "certificate_location", false, &r->certificate_location, NULL)) ||
+        fatal(rc = get_str(&g, "key_location", false, &r->key_location, NULL)) ||
+        fatal(rc = get_str(&g, "key_password", false, &r->key_password, NULL)))
+        return rc;
+    if (!r->username != !r->password)
+        decl_fail(g.p, g.g, path, "username and password go together (basic auth)");
+    if (fatal(rc = get_bool(&g, "ssl_verify", &r->ssl_verify)))
+        return rc;
+    if (fatal(rc = get_i64(&g, "timeout_ms", 1, INT32_MAX, &r->timeout_ms, NULL)))
+        return rc;
+    if (fatal(rc = get_int(&g, "cache_capacity", 1, INT_MAX, &r->cache_capacity)))
+        return rc;
+    return 0;
+}
+
 static int parse_service(const grp_t *root, brook_decl_t *d) {
     static const char *const keys[] = {"name",
                                        "bootstrap",
@@ -713,7 +769,8 @@ static int parse_topic(pctx_t *p, config_setting_t *list, size_t i, brook_decl_t
     return 0;
 }
 
-static int parse_template(pctx_t *p, config_setting_t *list, size_t i, brook_decl_template_t *t) {
+static int parse_template(pctx_t *p, config_setting_t *list, size_t i, bool registry,
+                          brook_decl_template_t *t) {
     static const char *const keys[] = {"name",    "topic",     "key",           "value",
                                        "framing", "schema_id", "transactional", NULL};
     static const char *const framings[] = {"single_object", "confluent", NULL};
@@ -744,16 +801,23 @@ static int parse_template(pctx_t *p, config_setting_t *list, size_t i, brook_dec
     if (fatal(rc = get_enum(&g, "framing", framings, "framing", &framing)))
         return rc;
     framing_ok = rc >= 0;
+    t->framing_declared = rc == 0;
+    /* With a schema registry, Confluent framing with the registry's ids by default. */
+    if (!t->framing_declared && registry)
+        framing = 1;
     t->framing = framing == 1 ? BROOK_AVRO_FRAMING_CONFLUENT : BROOK_AVRO_FRAMING_SINGLE_OBJECT;
     if (fatal(rc = get_i64(&g, "schema_id", 0, INT32_MAX, &schema_id, &at)))
         return rc;
+    join_path(spath, sizeof(spath), path, "schema_id");
     /* Whether a schema id belongs here depends on the framing: not checked against a bad one. */
-    if (framing_ok && rc == 0 && t->framing != BROOK_AVRO_FRAMING_CONFLUENT) {
-        join_path(spath, sizeof(spath), path, "schema_id");
+    if (framing_ok && rc == 0 && t->framing != BROOK_AVRO_FRAMING_CONFLUENT)
         decl_fail(p, at, spath, "only used with framing \"confluent\"");
-    }
-    if (framing_ok && rc == 1 && t->framing == BROOK_AVRO_FRAMING_CONFLUENT)
-        decl_fail(p, g.g, path, "missing required setting \"schema_id\" (framing \"confluent\")");
+    else if (rc == 0 && registry)
+        decl_fail(p, at, spath, "the schema registry gives the id (schema_registry is declared)");
+    if (framing_ok && rc == 1 && t->framing == BROOK_AVRO_FRAMING_CONFLUENT && !registry)
+        decl_fail(p, g.g, path,
+                  "missing required setting \"schema_id\" (framing \"confluent\" without a "
+                  "schema_registry)");
     t->schema_id = schema_id < 0 ? 0 : (int32_t)schema_id;
     if (fatal(rc = get_bool(&g, "transactional", &t->transactional)))
         return rc;
@@ -1004,8 +1068,8 @@ static void check_shared_handler(pctx_t *p, config_setting_t *list, const brook_
 }
 
 static int parse_root(pctx_t *p, config_setting_t *root, brook_decl_t *d) {
-    static const char *const keys[] = {
-        "service", "schemas", "writer_schemas", "topics", "templates", "listeners", NULL};
+    static const char *const keys[] = {"service",   "schemas",   "writer_schemas",  "topics",
+                                       "templates", "listeners", "schema_registry", NULL};
     grp_t g = {p, root, ""};
     config_setting_t *list;
     bool *clean = NULL;
@@ -1014,6 +1078,8 @@ static int parse_root(pctx_t *p, config_setting_t *root, brook_decl_t *d) {
 
     check_unknown(&g, keys);
     if (fatal(rc = parse_service(&g, d)))
+        return rc;
+    if (fatal(rc = parse_registry(&g, d)))
         return rc;
     if (fatal(rc = get_strs(&g, "schemas", &d->schemas, &d->schema_count, NULL)))
         return rc;
@@ -1047,7 +1113,7 @@ static int parse_root(pctx_t *p, config_setting_t *root, brook_decl_t *d) {
         brook_decl_template_t *t = &d->templates[i];
         t->value.kind = BROOK_SERDE_BYTES;
         d->template_count = i + 1;
-        if (fatal(rc = parse_template(p, list, i, t)))
+        if (fatal(rc = parse_template(p, list, i, d->registry.declared, t)))
             return rc;
         for (size_t j = 0; t->name && j < i; j++)
             if (d->templates[j].name && strcmp(d->templates[j].name, t->name) == 0) {
@@ -1097,6 +1163,10 @@ static int parse(pctx_t *p, const char *text, const char *base_dir, brook_decl_t
     d->shutdown_timeout_ms = 10000;
     d->commit_interval_ms = 1000;
     d->http_port = -1;
+    d->registry.auto_register = true;
+    d->registry.ssl_verify = true;
+    d->registry.timeout_ms = 10000;
+    d->registry.cache_capacity = 1000;
     if (!(d->source = strdup(p->source)) || !(d->base_dir = strdup(base_dir))) {
         brook_decl_destroy(d);
         return nomem(p);
@@ -1222,9 +1292,38 @@ static void clear_retry(brook_decl_retry_t *r) {
     r->not_retryable_count = 0;
 }
 
+static void free_registry(brook_decl_registry_t *r) {
+    char **strs[] = {
+        &r->url,          &r->username,    &r->password, &r->ca_location, &r->certificate_location,
+        &r->key_location, &r->key_password};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        free(*strs[i]);
+        *strs[i] = NULL;
+    }
+}
+
+/* *out = a deep copy of r (out's strings freed first). */
+static int copy_registry(brook_decl_registry_t *out, const brook_decl_registry_t *r) {
+    free_registry(out);
+    *out = *r;
+    char **strs[] = {&out->url,
+                     &out->username,
+                     &out->password,
+                     &out->ca_location,
+                     &out->certificate_location,
+                     &out->key_location,
+                     &out->key_password};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        if (*strs[i] && !(*strs[i] = strdup(*strs[i])))
+            rc = BROOK_ERR_NOMEM;
+    return rc;
+}
+
 void brook_decl_destroy(brook_decl_t *d) {
     if (!d)
         return;
+    free_registry(&d->registry);
     free(d->source);
     free(d->base_dir);
     free(d->name);
@@ -1471,6 +1570,8 @@ int brook_decl_merge(brook_decl_t *base, const brook_decl_t *over, brook_error_t
         replace_str(&base->http_bind, over->http_bind) != 0)
         return out_of_memory(err);
     base->http_port = over->http_port;
+    if (over->registry.declared && copy_registry(&base->registry, &over->registry) != 0)
+        return out_of_memory(err);
     base->embedded_brokers = over->embedded_brokers;
     base->shutdown_timeout_ms = over->shutdown_timeout_ms;
     base->commit_interval_ms = over->commit_interval_ms;
@@ -1501,8 +1602,11 @@ int brook_decl_merge(brook_decl_t *base, const brook_decl_t *over, brook_error_t
     for (size_t i = 0; i < over->template_count; i++) {
         const brook_decl_template_t *o = &over->templates[i];
         brook_decl_template_t *b = (brook_decl_template_t *)find_template(base, o->name);
-        b->framing = o->framing;
-        b->schema_id = o->schema_id;
+        if (o->framing_declared) {
+            b->framing = o->framing;
+            b->framing_declared = true;
+            b->schema_id = o->schema_id;
+        }
         b->transactional = o->transactional;
     }
     for (size_t i = 0; i < over->listener_count; i++) {
@@ -1547,6 +1651,9 @@ int brook_decl_apply_env(brook_decl_t *d, brook_error_t *err) {
         return out_of_memory(err);
     if ((rc = apply_http_env(d, err)) != 0)
         return rc;
+    const char *registry = getenv("BROOK_SCHEMA_REGISTRY_URL");
+    if (registry && *registry && d->registry.declared && replace_str(&d->registry.url, registry))
+        return out_of_memory(err);
     for (char **e = environ; e && *e; e++) {
         const char *eq, *p;
         char name[256];

@@ -54,8 +54,13 @@ typedef struct {
     char *topic;
     brook_decl_serde_t key;   /* default string */
     brook_decl_serde_t value; /* default bytes */
-    int framing;        /* "framing": BROOK_AVRO_FRAMING_SINGLE_OBJECT (default) | _CONFLUENT */
-    int32_t schema_id;  /* "schema_id": required with confluent framing */
+    /* "framing": BROOK_AVRO_FRAMING_SINGLE_OBJECT | _CONFLUENT; by default single-object, or
+     * Confluent when the service declares a schema registry. */
+    int framing;
+    bool framing_declared;
+    /* "schema_id": required with Confluent framing unless a schema registry is declared (its
+     * id is then the registry's, and schema_id is refused). */
+    int32_t schema_id;
     bool transactional; /* "transactional": default false */
     int line;
 } brook_decl_template_t;
@@ -124,6 +129,31 @@ typedef struct {
     int line;
 } brook_decl_listener_t;
 
+/* How a schema's subject is named in the schema registry (Confluent's strategies). */
+typedef enum {
+    BROOK_SUBJECT_TOPIC = 0,    /* "<topic>-key" / "<topic>-value" (TopicNameStrategy) */
+    BROOK_SUBJECT_RECORD,       /* "<record full name>" (RecordNameStrategy) */
+    BROOK_SUBJECT_TOPIC_RECORD, /* "<topic>-<record full name>" (TopicRecordNameStrategy) */
+} brook_subject_strategy_t;
+
+/* Top-level schema_registry = { ... } (docs/schema-registry.md). */
+typedef struct {
+    bool declared;
+    char *url; /* required; BROOK_SCHEMA_REGISTRY_URL replaces it */
+    brook_subject_strategy_t subject_strategy;
+    bool auto_register; /* default true: templates register their schema; else look it up */
+    char *username;     /* basic auth, both or neither */
+    char *password;
+    char *ca_location; /* TLS: CA bundle, client certificate and key (PEM) */
+    char *certificate_location;
+    char *key_location;
+    char *key_password;
+    bool ssl_verify;    /* default true */
+    int64_t timeout_ms; /* one request, default 10000 */
+    int cache_capacity; /* writer schemas kept by id, default 1000 */
+    int line;
+} brook_decl_registry_t;
+
 typedef struct brook_decl_s {
     char *source;           /* the name used in error messages (file path or given name) */
     char *base_dir;         /* directory of the file, for relative schema paths; "." for text */
@@ -152,6 +182,7 @@ typedef struct brook_decl_s {
     size_t template_count;
     brook_decl_listener_t *listeners;
     size_t listener_count;
+    brook_decl_registry_t registry;
     int line; /* line of service = {...}, for errors about the service as a whole */
 } brook_decl_t;
 
@@ -179,7 +210,8 @@ int brook_decl_parse_file_diag(const char *path, brook_decl_t **out, brook_error
 void brook_decl_destroy(brook_decl_t *d);
 
 /* Overrides the tunables of `base` with those of `over` (bootstrap, embedded_brokers, kafka
- * properties (merged by name), shutdown/commit intervals, the http endpoint, topic
+ * properties (merged by name), shutdown/commit intervals, the http endpoint, the schema
+ * registry (when over declares one), topic
  * partitions/replication/config, listener concurrency/ack/start_from/retry/dlt/group). Any
  * structural difference — service name, set of templates or listeners, a template's topic or types,
  * a listener's topics, pattern, types or handler — is BROOK_ERR_DECL naming it with over's
@@ -187,7 +219,8 @@ void brook_decl_destroy(brook_decl_t *d);
 int brook_decl_merge(brook_decl_t *base, const brook_decl_t *over, brook_error_t *err);
 
 /* Applies BROOK_BOOTSTRAP, BROOK_KAFKA_<PROP> (e.g. BROOK_KAFKA_LINGER_MS=5 -> linger.ms=5),
- * BROOK_HTTP_PORT and BROOK_HTTP_BIND from the process environment. BROOK_ERR_DECL for a
+ * BROOK_HTTP_PORT, BROOK_HTTP_BIND and BROOK_SCHEMA_REGISTRY_URL (the declared registry's url;
+ * ignored without one) from the process environment. BROOK_ERR_DECL for a
  * BROOK_HTTP_PORT that is not a port number. */
 int brook_decl_apply_env(brook_decl_t *d, brook_error_t *err);
 

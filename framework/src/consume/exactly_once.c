@@ -349,6 +349,14 @@ void brook__eos_handle(brook__member_t *m, rd_kafka_message_t *msg) {
         brook__eos_tick(m);
         return;
     }
+    if (res == BROOK__WAIT) {
+        /* Not handled (no sends to undo): its partition waits, sought back to it. */
+        brook__recover_wait(m->recover, &ctx->record, ctx->attempt, ctx->failure_message);
+        drop_replay_after(e, msg);
+        rd_kafka_message_destroy(msg);
+        brook__eos_tick(m);
+        return;
+    }
     if (!was_deferred) {
         /* The failed handler's sends must not commit. */
         if (e->records) {

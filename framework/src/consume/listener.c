@@ -274,9 +274,9 @@ brook_result_t brook__member_invoke(brook__member_t *m) {
     ctx->failure_message[0] = 0;
     if (brook__serde_decode(&l->key, r->key, r->key_len, &m->key_dec, &key, &err) ||
         brook__serde_decode(&l->value, r->value, r->value_len, &m->value_dec, &value, &err)) {
-        snprintf(ctx->failure_name, sizeof(ctx->failure_name), "brook.DeserializationError");
         snprintf(ctx->failure_message, sizeof(ctx->failure_message), "%s", err.message);
-        res = BROOK_FAIL;
+        snprintf(ctx->failure_name, sizeof(ctx->failure_name), "brook.DeserializationError");
+        res = err.code == BROOK_ERR_UNAVAILABLE ? BROOK__WAIT : BROOK_FAIL;
     } else {
         int64_t started = brook__now_ns();
         res = l->handler(ctx, key, value, l->handler_opaque);
@@ -291,7 +291,7 @@ brook_result_t brook__member_invoke(brook__member_t *m) {
     brook__decoded_clear(&l->value, &m->value_dec);
     if (res == BROOK_OK)
         atomic_fetch_add(&l->handled, 1);
-    else
+    else if (res != BROOK__WAIT)
         atomic_fetch_add(&l->failed, 1);
     return res;
 }
@@ -307,6 +307,10 @@ static bool handle_message(brook__member_t *m, rd_kafka_message_t *msg) {
     if (res == BROOK_OK) {
         brook__recover_succeeded(m->recover, &ctx->record);
         return member_done(m, msg, false);
+    }
+    if (res == BROOK__WAIT) {
+        brook__recover_wait(m->recover, &ctx->record, ctx->attempt, ctx->failure_message);
+        return false;
     }
     brook__ctx_headers(ctx); /* forwards copy them */
     brook__failure_t f = {.record = &ctx->record,

@@ -102,8 +102,13 @@ rd_kafka_resp_err_t brook__member_commit(brook__member_t *m,
                                          const rd_kafka_topic_partition_list_t *offsets,
                                          bool async);
 
+/* brook__member_invoke's result for a record that cannot be decoded yet (see
+ * brook__recover_wait); ctx->failure_message says why. Not a handler's result. */
+#define BROOK__WAIT ((brook_result_t)-1)
+
 /* listener.c: decodes and runs the handler once (a record that cannot be decoded is
- * BROOK_FAIL, brook.DeserializationError), counting the outcome. */
+ * BROOK_FAIL, brook.DeserializationError; one whose writer schema cannot be fetched now is
+ * BROOK__WAIT), counting the outcome. */
 brook_result_t brook__member_invoke(brook__member_t *m);
 
 /* exactly_once.c: a member of an exactly-once listener. Its handlers' sends, retry and DLT

@@ -14,6 +14,7 @@
 #include "config/decl.h"
 #include "consume/consume.h"
 #include "produce/produce.h"
+#include "registry/registry.h"
 
 /* Where an app is in its life, as the health checks see it. */
 typedef enum {
@@ -30,6 +31,7 @@ typedef struct {
     brook__consume_t *consume;
     brook__producer_t *producer;
     const atomic_int *phase; /* a brook__phase_t, which the app's controlling thread sets */
+    brook__registry_t *const *registry; /* *registry: the schema registry client, or NULL */
 } brook__http_app_t;
 
 /* brook_app_metrics: appends the app's metrics in Prometheus' text format 0.0.4 to out. 0, or

@@ -255,5 +255,16 @@ int brook__http_metrics(const brook__http_app_t *app, brook_buf_t *out) {
     put(&w, "brook_app_ready{%s} %d\n", svc, ready > 0);
     listeners(&w, app, service);
     producer(&w, app, service);
+    const brook__registry_t *registry = app->registry ? *app->registry : NULL;
+    if (registry) {
+        family(&w, "brook_schema_registry_requests_total", "counter",
+               "Requests sent to the schema registry (registrations, writer schemas by id).");
+        put(&w, "brook_schema_registry_requests_total{%s} %llu\n", svc,
+            (unsigned long long)brook__registry_requests(registry));
+        family(&w, "brook_schema_registry_failures_total", "counter",
+               "Requests to the schema registry that got no answer or a server error.");
+        put(&w, "brook_schema_registry_failures_total{%s} %llu\n", svc,
+            (unsigned long long)brook__registry_failures(registry));
+    }
     return w.rc;
 }

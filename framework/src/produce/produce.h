@@ -23,6 +23,12 @@ typedef struct brook__producer_s brook__producer_t;
 brook__producer_t *brook__producer_new(const brook_decl_t *d);
 /* Resolves the templates' serdes; refuses what the declaration asks and Brook cannot do. */
 int brook__producer_resolve(brook__producer_t *p, const brook__types_t *types, brook_error_t *err);
+/* After resolve, with a schema registry: each Confluent-framed Avro key and value of a template
+ * gets its id from the registry (registered, or looked up without auto_register), recorded in
+ * `types` as that type's. Refused (incompatible, not registered, unreachable): the error,
+ * naming the template. */
+int brook__producer_register_schemas(brook__producer_t *p, brook__registry_t *registry,
+                                     brook__types_t *types, brook_error_t *err);
 /* Connects to `bootstrap` and starts the producer thread. */
 int brook__producer_start(brook__producer_t *p, const char *bootstrap, brook_error_t *err);
 /* Opens the templates' topic handles (after the topics were provisioned). */

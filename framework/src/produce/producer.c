@@ -52,6 +52,43 @@ int brook__producer_resolve(brook__producer_t *p, const brook__types_t *types, b
     return 0;
 }
 
+static int register_serde(brook__serde_t *s, const brook_decl_template_t *d, bool is_key,
+                          brook__registry_t *registry, brook__types_t *types,
+                          const brook_decl_t *decl, brook_error_t *err) {
+    if (s->kind != BROOK_SERDE_AVRO || s->framing != BROOK_AVRO_FRAMING_CONFLUENT)
+        return 0;
+    char subject[1024];
+    brook__registry_subject(decl->registry.subject_strategy, d->topic, is_key, s->type->name,
+                            subject, sizeof(subject));
+    /* Registered with its defaults, which compatibility checks need; the canonical form
+     * drops them. */
+    const char *schema = s->type->resolution_json ? s->type->resolution_json : s->type->schema_json;
+    int rc = brook__registry_schema_id(registry, subject, schema, decl->registry.auto_register,
+                                       &s->schema_id, err);
+    if (rc) {
+        char why[sizeof(err->message)];
+        snprintf(why, sizeof(why), "%s", err ? err->message : brook_err2str(rc));
+        return brook_error_set(err, rc, "%s:%d: templates %s: %s", decl->source, d->line, d->name,
+                               why);
+    }
+    brook_log(BROOK_LOG_DEBUG, "producer", "template %s: %s is schema id %d under subject %s",
+              d->name, s->type->name, (int)s->schema_id, subject);
+    return brook__types_add_schema_id(types, s->type->name, s->schema_id);
+}
+
+int brook__producer_register_schemas(brook__producer_t *p, brook__registry_t *registry,
+                                     brook__types_t *types, brook_error_t *err) {
+    for (size_t i = 0; i < p->template_count; i++) {
+        brook_template_t *t = &p->templates[i];
+        int rc = register_serde(&t->key, t->decl, true, registry, types, p->decl, err);
+        if (!rc)
+            rc = register_serde(&t->value, t->decl, false, registry, types, p->decl, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 brook_template_t *brook__producer_template(brook__producer_t *p, const char *name) {
     for (size_t i = 0; i < p->template_count; i++)
         if (!strcmp(p->templates[i].decl->name, name))

@@ -64,6 +64,12 @@ brook__recover_outcome_t brook__recover_failed(brook__recover_t *r, const brook_
                                                brook_result_t res);
 /* The record was handled: forgets its retry state. */
 void brook__recover_succeeded(brook__recover_t *r, const brook_record_t *rec);
+/* The record cannot be handled yet for a reason outside it (its writer schema is in a schema
+ * registry that cannot be reached): its partition is paused and it is delivered again, with
+ * the same attempt, after a backoff that grows while the waits go on (up to 5 s) and starts
+ * over once a record is handled. Not a failure: nothing is counted, nothing forwarded. */
+void brook__recover_wait(brook__recover_t *r, const brook_record_t *rec, int attempt,
+                         const char *why);
 
 void brook__recover_revoked(brook__recover_t *r, rd_kafka_topic_partition_list_t *parts);
 /* Forgets every retry state (stop). */

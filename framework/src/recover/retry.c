@@ -44,6 +44,7 @@ struct brook__recover_s {
     brook__producer_t *producer;
     held_t *held;
     size_t count, cap;
+    int64_t wait_ms; /* the next brook__recover_wait's backoff, 0 after a success */
 };
 
 /* The retry_topic-* headers of a forward by a listener with retry topics, appended after
@@ -263,8 +264,21 @@ static void forget(brook__recover_t *s, const brook_record_t *r) {
 }
 
 void brook__recover_succeeded(brook__recover_t *s, const brook_record_t *r) {
+    s->wait_ms = 0;
     if (s->count)
         forget(s, r);
+}
+
+#define WAIT_FIRST_MS 100
+#define WAIT_MAX_MS 5000
+
+void brook__recover_wait(brook__recover_t *s, const brook_record_t *r, int attempt,
+                         const char *why) {
+    int64_t delay = s->wait_ms ? s->wait_ms : WAIT_FIRST_MS;
+    s->wait_ms = delay * 2 > WAIT_MAX_MS ? WAIT_MAX_MS : delay * 2;
+    brook_log(BROOK_LOG_WARN, "listener", "%s: %s [%d] @%lld waits %lld ms: %s", s->decl->id,
+              r->topic, (int)r->partition, (long long)r->offset, (long long)delay, why);
+    hold(s, r, attempt, brook__add_ms(brook__wall_ms(), delay));
 }
 
 void brook__recover_revoked(brook__recover_t *s, rd_kafka_topic_partition_list_t *parts) {

@@ -64,37 +64,103 @@ typedef struct resolver_entry_s {
     struct resolver_entry_s *next;
 } resolver_entry_t;
 
+/* Confluent ids this thread met: the resolver of the id's schema to the type's, or NULL when
+ * the id names the type's own schema. Looked up without a lock, so only the first record of
+ * an id asks the registry's cache. */
+typedef struct id_entry_s {
+    int32_t id;
+    const brook_type_t *type;
+    brook__avro_resolver_t *resolver; /* borrowed from dec->resolvers */
+    struct id_entry_s *next;
+} id_entry_t;
+
+/* The resolver of `writer` (with this fingerprint) to s's type, made once per thread. */
+static brook__avro_resolver_t *resolver_for(const brook__serde_t *s, brook__decoded_t *dec,
+                                            uint64_t fingerprint, const char *writer,
+                                            brook_error_t *err) {
+    for (resolver_entry_t *e = dec->resolvers; e; e = e->next)
+        if (e->fingerprint == fingerprint && e->type == s->type)
+            return e->resolver;
+    resolver_entry_t *e = calloc(1, sizeof(*e));
+    if (!e) {
+        brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    /* The canonical form drops what resolution needs (defaults, enum default, aliases). */
+    const char *reader = s->type->resolution_json ? s->type->resolution_json : s->type->schema_json;
+    e->resolver = brook__avro_resolver_new(writer, reader, err);
+    if (!e->resolver) {
+        free(e);
+        return NULL;
+    }
+    e->fingerprint = fingerprint;
+    e->type = s->type;
+    e->next = dec->resolvers;
+    dec->resolvers = e;
+    return e->resolver;
+}
+
 static brook__avro_resolver_t *find_resolver(const brook__serde_t *s, brook__decoded_t *dec,
                                              uint64_t fingerprint, brook_error_t *err) {
     for (resolver_entry_t *e = dec->resolvers; e; e = e->next)
         if (e->fingerprint == fingerprint && e->type == s->type)
             return e->resolver;
     const char *writer = brook__types_writer(s->types, s->type->name, fingerprint);
-    if (writer) {
-        resolver_entry_t *e = calloc(1, sizeof(*e));
-        if (!e) {
-            brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
-            return NULL;
-        }
-        /* The canonical form drops what resolution needs (defaults, enum default, aliases). */
-        const char *reader =
-            s->type->resolution_json ? s->type->resolution_json : s->type->schema_json;
-        e->resolver = brook__avro_resolver_new(writer, reader, err);
-        if (!e->resolver) {
-            free(e);
-            return NULL;
-        }
-        e->fingerprint = fingerprint;
-        e->type = s->type;
-        e->next = dec->resolvers;
-        dec->resolvers = e;
-        return e->resolver;
-    }
+    if (writer)
+        return resolver_for(s, dec, fingerprint, writer, err);
     brook_error_set(err, BROOK_ERR_SCHEMA,
                     "unknown writer schema (fingerprint %016llx) for %s: not this type's schema "
                     "nor a declared writer schema",
                     (unsigned long long)fingerprint, s->type->name);
     return NULL;
+}
+
+/* What Confluent id `id` means for s's type on this thread: 0 with *resolver (NULL for the
+ * type's own schema), or an error (BROOK_ERR_UNAVAILABLE: the registry cannot say now). */
+static int id_resolver(const brook__serde_t *s, brook__decoded_t *dec, int32_t id,
+                       brook__avro_resolver_t **resolver, brook_error_t *err) {
+    *resolver = NULL;
+    for (id_entry_t *e = dec->ids; e; e = e->next)
+        if (e->id == id && e->type == s->type) {
+            *resolver = e->resolver;
+            return 0;
+        }
+    if (brook__types_schema_id_known(s->types, s->type->name, id))
+        return 0;
+    if (!s->types->registry)
+        return brook_error_set(err, BROOK_ERR_SCHEMA,
+                               "Confluent schema id %d is not known for %s (not an id of this "
+                               "service's templates, and no schema_registry is declared)",
+                               (int)id, s->type->name);
+    char *writer = NULL;
+    int rc = brook__registry_schema(s->types->registry, id, &writer, err);
+    if (rc == BROOK_ERR_NOT_FOUND)
+        rc = brook_error_set(err, BROOK_ERR_SCHEMA,
+                             "Confluent schema id %d (for %s) is not in the schema registry",
+                             (int)id, s->type->name);
+    if (rc)
+        return rc;
+    uint64_t fingerprint;
+    rc = brook_avro_schema_fingerprint(writer, &fingerprint, err);
+    if (!rc && fingerprint != s->type->fingerprint &&
+        !(*resolver = resolver_for(s, dec, fingerprint, writer, err)))
+        rc = err ? err->code : BROOK_ERR_SCHEMA;
+    free(writer);
+    if (rc == BROOK_ERR_NOMEM)
+        return rc;
+    if (rc) {
+        char why[sizeof(err->message)];
+        snprintf(why, sizeof(why), "%s", err ? err->message : brook_err2str(rc));
+        return brook_error_set(err, BROOK_ERR_SCHEMA,
+                               "Confluent schema id %d cannot be read as %s: %s", (int)id,
+                               s->type->name, why);
+    }
+    id_entry_t *e = calloc(1, sizeof(*e));
+    if (!e)
+        return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    *e = (id_entry_t){.id = id, .type = s->type, .resolver = *resolver, .next = dec->ids};
+    dec->ids = e;
+    return 0;
 }
 
 static int decode_avro(const brook__serde_t *s, const void *data, size_t len, brook__decoded_t *dec,
@@ -105,20 +171,17 @@ static int decode_avro(const brook__serde_t *s, const void *data, size_t len, br
         return rc;
     const uint8_t *payload = f.payload;
     size_t payload_len = f.payload_len;
-    /* A Confluent schema id names the writer's schema in a registry. Until Brook has a
-     * registry client it knows only the ids its templates declare for this type; any other
-     * could name a schema the reader would misread, so the record is refused (to the DLT). */
+    brook__avro_resolver_t *r = NULL;
+    /* A Confluent schema id names the writer's schema in a registry: the type's own, one of
+     * its templates' ids, or one to fetch. Any other could name a schema the reader would
+     * misread, so the record is refused (to the DLT). */
     if (f.framing == BROOK_AVRO_FRAMING_CONFLUENT &&
-        !brook__types_schema_id_known(s->types, s->type->name, f.schema_id))
-        return brook_error_set(err, BROOK_ERR_SCHEMA,
-                               "Confluent schema id %d is not known for %s (only ids declared "
-                               "by this service's templates are, until Brook has a schema "
-                               "registry client)",
-                               (int)f.schema_id, s->type->name);
-    if (f.framing == BROOK_AVRO_FRAMING_SINGLE_OBJECT && f.fingerprint != s->type->fingerprint) {
-        brook__avro_resolver_t *r = find_resolver(s, dec, f.fingerprint, err);
-        if (!r)
-            return err ? err->code : BROOK_ERR_SCHEMA;
+        (rc = id_resolver(s, dec, f.schema_id, &r, err)))
+        return rc;
+    if (f.framing == BROOK_AVRO_FRAMING_SINGLE_OBJECT && f.fingerprint != s->type->fingerprint &&
+        !(r = find_resolver(s, dec, f.fingerprint, err)))
+        return err ? err->code : BROOK_ERR_SCHEMA;
+    if (r) {
         brook_buf_reset(&dec->resolved);
         rc = brook__avro_resolver_convert(r, payload, payload_len, &dec->resolved, err);
         if (rc)
@@ -187,6 +250,11 @@ void brook__decoded_free(const brook__serde_t *s, brook__decoded_t *dec) {
     free(dec->value);
     brook_buf_free(&dec->text);
     brook_buf_free(&dec->resolved);
+    while (dec->ids) {
+        id_entry_t *e = dec->ids;
+        dec->ids = e->next;
+        free(e);
+    }
     while (dec->resolvers) {
         resolver_entry_t *e = dec->resolvers;
         dec->resolvers = e->next;

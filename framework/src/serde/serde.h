@@ -1,7 +1,8 @@
 /*
  * Serdes: how keys and values become bytes and back (string, bytes, json, framed Avro), and
- * the registry of the app's Avro types and the writer schemas its listeners accept (the
- * schema registry client will plug in here).
+ * the registry of the app's Avro types and the writer schemas its listeners accept, which
+ * asks the schema registry (registry/) for the writer schema of a Confluent id it does not
+ * know.
  */
 #ifndef BROOK_SERDE_H
 #define BROOK_SERDE_H
@@ -11,6 +12,7 @@
 
 #include "brook/brook.h"
 #include "config/decl.h"
+#include "registry/registry.h"
 
 /* ---- the type registry ------------------------------------------------------------------- */
 
@@ -28,6 +30,8 @@ int brook__types_add_writer(brook__types_t *t, const char *type_name, const char
 /* Records that Confluent schema id `id` names `type_name`'s schema (a template's declared
  * schema_id). */
 int brook__types_add_schema_id(brook__types_t *t, const char *type_name, int32_t id);
+/* The schema registry that Confluent ids not known here are looked up in (borrowed). */
+void brook__types_set_registry(brook__types_t *t, brook__registry_t *registry);
 const brook_type_t *brook__types_find(const brook__types_t *t, const char *name);
 
 /* ---- serdes ------------------------------------------------------------------------------ */
@@ -50,6 +54,7 @@ typedef struct {
     void *value; /* avro: decoded value (type->size bytes) */
     bool value_live;
     struct resolver_entry_s *resolvers; /* writer schemas seen by this thread */
+    struct id_entry_s *ids;             /* Confluent ids seen by this thread */
 } brook__decoded_t;
 
 /* `source` names the declaration in the error when an Avro type is not registered. */
@@ -59,7 +64,9 @@ int brook__serde_resolve(brook__serde_t *s, const brook__types_t *types,
 /* Serializes `v` (see brook.h serdes) into out (appended). NULL v: *is_null = true. */
 int brook__serde_encode(const brook__serde_t *s, const void *v, brook_buf_t *out, bool *is_null,
                         brook_error_t *err);
-/* Decodes raw bytes into dec; *out is what the handler receives. NULL data gives NULL. */
+/* Decodes raw bytes into dec; *out is what the handler receives. NULL data gives NULL.
+ * BROOK_ERR_UNAVAILABLE when the writer schema is in a schema registry that cannot be reached
+ * now: the record is worth decoding again later. */
 int brook__serde_decode(const brook__serde_t *s, const void *data, size_t len,
                         brook__decoded_t *dec, const void **out, brook_error_t *err);
 void brook__decoded_clear(const brook__serde_t *s, brook__decoded_t *dec);

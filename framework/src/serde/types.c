@@ -84,6 +84,10 @@ int brook__types_add_schema_id(brook__types_t *t, const char *type_name, int32_t
     return 0;
 }
 
+void brook__types_set_registry(brook__types_t *t, brook__registry_t *registry) {
+    t->registry = registry;
+}
+
 const char *brook__types_writer(const brook__types_t *t, const char *type_name,
                                 uint64_t fingerprint) {
     for (size_t i = 0; i < t->writer_count; i++)

@@ -22,6 +22,7 @@ struct brook__types_s {
     size_t writer_count;
     brook__schema_id_t *ids;
     size_t id_count;
+    brook__registry_t *registry; /* NULL: none declared */
 };
 
 /* The writer schema of `type_name` with this fingerprint, or NULL. */
