@@ -3,7 +3,10 @@
  * bootstrap (the embedded cluster this process holds, as a dev-broker's; or the real Kafka
  * fixture's), next to services running in this process.
  *
- *   cli_test PATH-TO-BROOK
+ *   cli_test PATH-TO-BROOK [registry]
+ *
+ * With `registry`, only the tests that need the schema registry fixture (BROOK_TEST_REGISTRY,
+ * cmake/BrookRegistry.cmake).
  *
  * Topics and groups are named after this run, so the test can run again on the same cluster.
  */
@@ -310,6 +313,201 @@ static void test_consume(void **state) {
     ix_run_free(&r);
     for (int k = 0; k < 3; k++)
         json_decref(want[k]);
+    brook_app_stop(app);
+    brook_app_destroy(app);
+}
+
+/* ---- consume: Confluent ids from a schema registry ------------------------------------------ */
+
+/* Runs a helper (argv NULL-terminated) that must succeed; its stdout, the caller frees. */
+static char *helper(char *const argv[]) {
+    ix_run_t r;
+    if (ix_run(argv, NULL, 0, 60000, &r))
+        fail_msg("cannot run %s: %s", argv[0], r.err);
+    if (r.exit_code)
+        fail_msg("%s %s: exit code %d\n%s%s", argv[0], argv[1], r.exit_code, r.out, r.err);
+    char *out = r.out;
+    r.out = NULL;
+    ix_run_free(&r);
+    return out;
+}
+
+/* API requests the registry fixture has served so far. */
+static long registry_requests(void) {
+    char *argv[] = {BROOK_REGISTRY_TOOL, "requests", getenv("BROOK_TEST_REGISTRY"), NULL};
+    char *out = helper(argv);
+    long n = strtol(out, NULL, 10);
+    free(out);
+    return n;
+}
+
+/* How many times `needle` is in `hay`. */
+static int occurrences(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Records of a producer without Brook (registry_records.py: the id the registry gave its
+ * schema, Avro by python3-avro), whose schema id no template of the --decl files declares, are
+ * printed decoded with the registry's writer schema; an id the registry does not have is
+ * printed as an undecodable value is, with a warning; an unreachable registry is exit code 3. */
+static void test_consume_registry(void **state) {
+    const char *dir = getenv("BROOK_TEST_REGISTRY");
+    if (!dir)
+        fail_msg("BROOK_TEST_REGISTRY is not set: run this test through ctest (registry.cli)");
+    char *url_argv[] = {BROOK_REGISTRY_TOOL, "url", (char *)dir, NULL};
+    char *url = helper(url_argv);
+    url[strcspn(url, "\n")] = 0;
+    char subject[160], topic[128], decl[2048], with_registry[512], with_template[512];
+    snprintf(subject, sizeof(subject), "cli.%s.trades-value", run_id);
+    char *py_argv[] = {IX_PYTHON, BROOK_CLI_REGISTRY_PY, url, subject, NULL};
+    char *produced = helper(py_argv);
+    json_t *p = parse(produced);
+    free(produced);
+    int32_t id = (int32_t)json_integer_value(json_object_get(p, "id"));
+    json_t *hex = json_object_get(p, "values");
+    assert_int_equal(json_array_size(hex), 2);
+
+    /* Sent as they are: t-1 and t-2 with the registry's id, then two with an id it lacks. */
+    name(topic, sizeof(topic), "trades");
+    snprintf(decl, sizeof(decl),
+             "service = { name = \"cli-%s-trades\"; };\n"
+             "topics = ( { name = \"%s\"; partitions = 1; } );\n"
+             "templates = ( { name = \"raw\"; topic = \"%s\"; key = \"string\"; "
+             "value = \"bytes\"; } );\n",
+             run_id, topic, topic);
+    brook_app_t *app = start_app(decl, NULL, NULL, NULL);
+    brook_template_t *tpl = brook_app_template(app, "raw");
+    for (size_t i = 0; i < 2; i++) {
+        const char *h = json_string_value(json_array_get(hex, i));
+        uint8_t bytes[256];
+        size_t n = strlen(h) / 2;
+        assert_true(n <= sizeof(bytes));
+        for (size_t k = 0; k < n; k++)
+            sscanf(h + 2 * k, "%2hhx", &bytes[k]);
+        char key[8];
+        snprintf(key, sizeof(key), "t-%zu", i + 1);
+        assert_int_equal(brook_template_send_raw(tpl, key, 3, bytes, n, NULL), 0);
+    }
+    const int32_t unknown = 0x7ffff1c0; /* 2147480000: far beyond the ids the fixture gives */
+    const uint8_t gone[] = {0x00, 0x7f, 0xff, 0xf1, 0xc0, 0x02, 'x'};
+    assert_int_equal(brook_template_send_raw(tpl, "gone-1", 6, gone, sizeof(gone), NULL), 0);
+    assert_int_equal(brook_template_send_raw(tpl, "gone-2", 6, gone, sizeof(gone), NULL), 0);
+    assert_int_equal(brook_template_flush(tpl, 30000), 0);
+
+    /* A declaration with a schema registry and no templates: its registry decodes. */
+    snprintf(decl, sizeof(decl),
+             "service = { name = \"cli-%s-reader\"; };\n"
+             "schema_registry = { url = \"%s\"; };\n",
+             run_id, url);
+    write_decl(with_registry, sizeof(with_registry), "registry.brook", decl);
+    long before = registry_requests();
+    ix_run_t r;
+    cli(&r, NULL, "consume", topic, "--from-beginning", "--decl", with_registry, NULL);
+    EXPECT_EXIT(&r, 0);
+    long asked = registry_requests() - before;
+    json_t *lines = parse_lines(r.out);
+    assert_int_equal(json_array_size(lines), 4);
+    static const char *const want[] = {
+        "{\"sym\":\"ACME\",\"qty\":10000000000,\"px\":12.5,\"side\":\"SELL\","
+        "\"venue\":{\"string\":\"XNYS\"},\"legs\":[{\"qty\":1},{\"qty\":-2}],"
+        "\"tags\":{\"desk\":\"d1\"},\"raw\":\"\\u0000\\u00ff\"}",
+        "{\"sym\":\"Z\\u00e9\",\"qty\":-1,\"px\":-0.25,\"side\":\"BUY\",\"venue\":null,"
+        "\"legs\":[],\"tags\":{},\"raw\":\"\"}",
+    };
+    for (int i = 0; i < 2; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "t-%d", i + 1);
+        json_t *l = line_with_key(lines, key), *expected = parse(want[i]);
+        assert_non_null(l);
+        assert_string_equal(str_of(l, "value_format"), "avro");
+        assert_string_equal(str_of(l, "value_schema"), "cli.reg.Trade");
+        assert_string_equal(str_of(l, "value_framing"), "confluent");
+        assert_int_equal(json_integer_value(json_object_get(l, "value_schema_id")), id);
+        assert_null(json_object_get(l, "value_note"));
+        if (!json_equal(json_object_get(l, "value"), expected))
+            fail_msg("%s: got %s, want %s", key, json_dumps(json_object_get(l, "value"), 0),
+                     want[i]);
+        json_decref(expected);
+    }
+    char id_text[64];
+    snprintf(id_text, sizeof(id_text), "schema id %d", (int)unknown);
+    for (int i = 1; i <= 2; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "gone-%d", i);
+        json_t *l = line_with_key(lines, key);
+        assert_non_null(l);
+        assert_string_equal(str_of(l, "value_format"), "base64");
+        assert_string_equal(str_of(l, "value"), "AH//8cACeA==");
+        assert_null(json_object_get(l, "value_schema_id"));
+        const char *note = str_of(l, "value_note");
+        if (!strstr(note, id_text) || !strstr(note, "schema registry"))
+            fail_msg("%s: note %s", key, note);
+    }
+    /* One warning for the id, not one per record; one request per id, not per record. */
+    if (occurrences(r.err, id_text) != 1 || !strstr(r.err, "warning"))
+        fail_msg("stderr should warn once about %s:\n%s", id_text, r.err);
+    assert_int_equal(asked, 2);
+    json_decref(lines);
+    ix_run_free(&r);
+
+    /* A declaration whose template declares another id: --schema-registry decodes; without
+     * it, the note of an id no template declares. */
+    snprintf(decl, sizeof(decl),
+             "service = { name = \"cli-%s-other\"; };\n"
+             "schemas = [ \"%s/sample.avsc\" ];\n"
+             "templates = ( { name = \"samples\"; topic = \"%s\"; value = \"cli.Sample\";\n"
+             "    framing = \"confluent\"; schema_id = 42; } );\n",
+             run_id, BROOK_CLI_SCHEMAS, topic);
+    write_decl(with_template, sizeof(with_template), "template.brook", decl);
+    cli(&r, NULL, "consume", topic, "--from-beginning", "--max", "1", "--decl", with_template,
+        "--schema-registry", url, NULL);
+    EXPECT_EXIT(&r, 0);
+    lines = parse_lines(r.out);
+    assert_int_equal(json_array_size(lines), 1);
+    json_t *l = line_with_key(lines, "t-1");
+    assert_non_null(l);
+    assert_string_equal(str_of(l, "value_schema"), "cli.reg.Trade");
+    assert_string_equal(str_of(json_object_get(l, "value"), "sym"), "ACME");
+    json_decref(lines);
+    ix_run_free(&r);
+    cli(&r, NULL, "consume", topic, "--from-beginning", "--max", "1", "--decl", with_template,
+        NULL);
+    EXPECT_EXIT(&r, 0);
+    lines = parse_lines(r.out);
+    l = line_with_key(lines, "t-1");
+    assert_string_equal(str_of(l, "value_format"), "base64");
+    assert_non_null(strstr(str_of(l, "value_note"), "no template of the --decl files declares"));
+    json_decref(lines);
+    ix_run_free(&r);
+
+    /* Unreachable (--schema-registry over the declaration's, or BROOK_SCHEMA_REGISTRY_URL):
+     * the record at hand printed undecoded, an error naming the registry, exit code 3. */
+    const char *down = "http://127.0.0.1:1/apis/ccompat/v7";
+    cli(&r, NULL, "consume", topic, "--from-beginning", "--decl", with_registry,
+        "--schema-registry", down, NULL);
+    EXPECT_EXIT(&r, 3);
+    lines = parse_lines(r.out);
+    assert_int_equal(json_array_size(lines), 1);
+    l = line_with_key(lines, "t-1");
+    assert_non_null(l);
+    assert_string_equal(str_of(l, "value_format"), "base64");
+    assert_non_null(strstr(str_of(l, "value_note"), "could not be asked"));
+    assert_non_null(strstr(r.err, "127.0.0.1:1"));
+    json_decref(lines);
+    ix_run_free(&r);
+    setenv("BROOK_SCHEMA_REGISTRY_URL", down, 1);
+    cli(&r, NULL, "consume", topic, "--from-beginning", "--decl", with_registry, NULL);
+    unsetenv("BROOK_SCHEMA_REGISTRY_URL");
+    EXPECT_EXIT(&r, 3);
+    ix_run_free(&r);
+    expect(1, "--schema-registry wants an http://", "consume", topic, "--schema-registry",
+           "localhost:8081", NULL);
+
+    json_decref(p);
+    free(url);
     brook_app_stop(app);
     brook_app_destroy(app);
 }
@@ -731,7 +929,7 @@ static int teardown(void **state) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: cli_test PATH-TO-BROOK\n");
+        fprintf(stderr, "usage: cli_test PATH-TO-BROOK [registry]\n");
         return 2;
     }
     brook_bin = argv[1];
@@ -746,7 +944,13 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_consume), cmocka_unit_test(test_produce),
         cmocka_unit_test(test_dlt),     cmocka_unit_test(test_groups),
     };
-    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    /* `registry`: the tests that need the schema registry fixture (registry.cli). */
+    const struct CMUnitTest registry_tests[] = {
+        cmocka_unit_test(test_consume_registry),
+    };
+    int rc = argc > 2 && !strcmp(argv[2], "registry")
+                 ? cmocka_run_group_tests(registry_tests, setup, teardown)
+                 : cmocka_run_group_tests(tests, setup, teardown);
     for (int i = 0; i < written_count; i++)
         unlink(written[i]);
     rmdir(tmp_dir);

@@ -7,6 +7,9 @@
  *
  * A declaration's schema files may use types defined in its other files (brookc reads them
  * together); a writer schema file is read on its own, falling back to the declaration's.
+ *
+ * `brook consume` adds the writer schemas a schema registry gives it for Confluent ids no
+ * template declares, one per id, kept apart from the declarations' types.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,13 @@ struct brook__cli_catalog_s {
         const char *type; /* borrowed from a declaration */
     } * ids;
     size_t id_count;
+    /* Writer schemas of other ids, as the schema registry gave them (brook__cli_catalog_add_id);
+     * each allocated on its own, so what the lookups returned stays where it is. */
+    struct {
+        int32_t id;
+        brook__cli_schema_t *schema;
+    } * fetched;
+    size_t fetched_count;
 };
 
 /* A named definition in a scope: its full name and its JSON (borrowed from the document). */
@@ -267,9 +277,32 @@ void brook__cli_catalog_free(brook__cli_catalog_t *c) {
         return;
     for (size_t i = 0; i < c->count; i++)
         schema_clear(&c->items[i]);
+    for (size_t i = 0; i < c->fetched_count; i++) {
+        schema_clear(c->fetched[i].schema);
+        free(c->fetched[i].schema);
+    }
     free(c->items);
     free(c->ids);
+    free(c->fetched);
     free(c);
+}
+
+/* s's avro-c schema and generic class and its bounds-checked reader, from s->canonical (`len`
+ * bytes). 0, or BROOK_ERR_SCHEMA saying why after `what`. */
+static int schema_load(brook__cli_schema_t *s, size_t len, const char *what, brook_error_t *err) {
+    char why[sizeof(err->message)];
+    if (avro_schema_from_json_length(s->canonical, len, &s->schema)) {
+        s->schema = NULL;
+        return brook_error_set(err, BROOK_ERR_SCHEMA, "%s: avro-c cannot read it: %s", what,
+                               avro_strerror());
+    }
+    if (!(s->iface = avro_generic_class_from_schema(s->schema)))
+        return brook_error_set(err, BROOK_ERR_SCHEMA, "%s: %s", what, avro_strerror());
+    if (!(s->check = brook__avro_resolver_new(s->canonical, s->canonical, err))) {
+        snprintf(why, sizeof(why), "%s", err ? err->message : "invalid");
+        return brook_error_set(err, BROOK_ERR_SCHEMA, "%s: %s", what, why);
+    }
+    return 0;
 }
 
 /* Adds the named type `name` of scope `own` (then `outer`) to the catalog, unless a type with
@@ -305,17 +338,12 @@ static int add_type(brook__cli_catalog_t *c, const scope_t *own, const scope_t *
     }
     brook__cli_schema_t s = {.fingerprint = fp, .writer_only = writer_only};
     s.canonical = (char *)pcf.data; /* taken */
-    s.name = strdup(name);
-    if (avro_schema_from_json_length(s.canonical, pcf.len - 1, &s.schema)) {
-        s.schema = NULL;
-        rc = brook_error_set(err, BROOK_ERR_SCHEMA, "%s: %s: avro-c cannot read it: %s", file, name,
-                             avro_strerror());
-    } else if (!s.name || !(s.iface = avro_generic_class_from_schema(s.schema))) {
-        rc = brook_error_set(err, BROOK_ERR_SCHEMA, "%s: %s: %s", file, name, avro_strerror());
-    } else if (!(s.check = brook__avro_resolver_new(s.canonical, s.canonical, err))) {
-        snprintf(why, sizeof(why), "%s", err ? err->message : "invalid");
-        rc = brook_error_set(err, BROOK_ERR_SCHEMA, "%s: %s: %s", file, name, why);
-    }
+    char what[sizeof(err->message)];
+    snprintf(what, sizeof(what), "%s: %s", file, name);
+    if (!(s.name = strdup(name)))
+        rc = brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    else
+        rc = schema_load(&s, pcf.len - 1, what, err);
     brook__cli_schema_t *items = rc ? NULL : realloc(c->items, (c->count + 1) * sizeof(*items));
     if (!items) {
         schema_clear(&s);
@@ -372,7 +400,8 @@ static int add_decl(brook__cli_catalog_t *c, const brook_decl_t *d, brook_error_
 }
 
 static void add_ids(brook__cli_catalog_t *c, const brook_decl_t *d) {
-    for (size_t i = 0; i < d->template_count; i++) {
+    /* With a schema registry, the templates' ids are the registry's: they declare none. */
+    for (size_t i = 0; !d->registry.declared && i < d->template_count; i++) {
         const brook_decl_template_t *t = &d->templates[i];
         if (t->framing != BROOK_AVRO_FRAMING_CONFLUENT || t->value.kind != BROOK_SERDE_AVRO)
             continue;
@@ -429,5 +458,62 @@ const brook__cli_schema_t *brook__cli_catalog_schema_id(const brook__cli_catalog
     for (size_t i = 0; c && i < c->id_count; i++)
         if (c->ids[i].id == id)
             return brook__cli_catalog_name(c, c->ids[i].type);
+    for (size_t i = 0; c && i < c->fetched_count; i++)
+        if (c->fetched[i].id == id)
+            return c->fetched[i].schema;
     return NULL;
+}
+
+/* What `*_schema` calls a writer schema: a named type's full name, else its canonical form (a
+ * primitive's without the quotes: string). */
+static char *display_name(const brook__cli_schema_t *s) {
+    char *r = NULL;
+    if (is_avro_named_type(s->schema)) {
+        const char *ns = avro_schema_namespace(s->schema), *name = avro_schema_name(s->schema);
+        return asprintf(&r, "%s%s%s", ns && *ns ? ns : "", ns && *ns ? "." : "", name) < 0 ? NULL
+                                                                                           : r;
+    }
+    size_t n = strlen(s->canonical);
+    return s->canonical[0] == '"' && n >= 2 ? strndup(s->canonical + 1, n - 2)
+                                            : strdup(s->canonical);
+}
+
+const brook__cli_schema_t *brook__cli_catalog_add_id(brook__cli_catalog_t *c, int32_t id,
+                                                     const char *schema_json, brook_error_t *err) {
+    char what[64], why[sizeof(err->message)];
+    snprintf(what, sizeof(what), "schema id %d", (int)id);
+    brook_buf_t pcf;
+    brook_buf_init(&pcf);
+    int rc = brook_avro_canonical_form(schema_json, &pcf, err);
+    if (!rc)
+        rc = brook_buf_append(&pcf, "", 1);
+    if (rc) {
+        brook_buf_free(&pcf);
+        snprintf(why, sizeof(why), "%s", err && err->message[0] ? err->message : "out of memory");
+        brook_error_set(err, BROOK_ERR_SCHEMA, "%s: %s", what, why);
+        return NULL;
+    }
+    brook__cli_schema_t *s = calloc(1, sizeof(*s));
+    void *grown = s ? realloc(c->fetched, (c->fetched_count + 1) * sizeof(*c->fetched)) : NULL;
+    if (!grown) {
+        free(s);
+        brook_buf_free(&pcf);
+        brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    c->fetched = grown;
+    s->canonical = (char *)pcf.data; /* taken */
+    s->fingerprint = brook_avro_crc64(pcf.data, pcf.len - 1);
+    s->writer_only = true;
+    rc = schema_load(s, pcf.len - 1, what, err);
+    if (!rc && !(s->name = display_name(s)))
+        rc = brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    if (rc) {
+        schema_clear(s);
+        free(s);
+        return NULL;
+    }
+    c->fetched[c->fetched_count].id = id;
+    c->fetched[c->fetched_count++].schema = s;
+    return s;
 }

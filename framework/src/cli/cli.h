@@ -28,7 +28,7 @@ typedef enum {
     BROOK_CLI_OK = 0,      /* done */
     BROOK_CLI_USAGE = 1,   /* bad command line or declaration file */
     BROOK_CLI_NOTHING = 2, /* not found, or nothing to do */
-    BROOK_CLI_KAFKA = 3,   /* the cluster could not be reached or refused */
+    BROOK_CLI_KAFKA = 3, /* the cluster (or the schema registry) could not be reached or refused */
     BROOK_CLI_REFUSED = 4, /* refused for safety: the group has active members */
     BROOK_CLI_DATA = 5,    /* input that does not fit: a JSON line, a value for its schema */
 } brook__cli_exit_t;
@@ -169,8 +169,16 @@ const brook__cli_schema_t *brook__cli_catalog_fingerprint(const brook__cli_catal
                                                           uint64_t fingerprint);
 /* The current (not writer-only) schema of a full name. */
 const brook__cli_schema_t *brook__cli_catalog_name(const brook__cli_catalog_t *c, const char *name);
-/* The schema a Confluent schema id names: the type of a template declaring that schema_id. */
+/* The schema a Confluent schema id names: the type of a template declaring that schema_id,
+ * else the writer schema added for it by brook__cli_catalog_add_id. */
 const brook__cli_schema_t *brook__cli_catalog_schema_id(const brook__cli_catalog_t *c, int32_t id);
+/* Adds the writer schema of Confluent schema id `id` that no template declares, as the schema
+ * registry holds it (`schema_json`, any form; a type's own name, or its canonical form when it
+ * has none, becomes the schema's name): parsed once, and brook__cli_catalog_schema_id finds it
+ * from then on. Borrowed, valid until the catalog is freed; NULL and err (BROOK_ERR_SCHEMA
+ * saying why) when it is not a schema avro-c reads. */
+const brook__cli_schema_t *brook__cli_catalog_add_id(brook__cli_catalog_t *c, int32_t id,
+                                                     const char *schema_json, brook_error_t *err);
 
 /* ---- Avro values as JSON (avro_json.c) ---------------------------------------------------- */
 

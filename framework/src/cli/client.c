@@ -79,8 +79,9 @@ int brook__cli_usage(brook__cli_t *cli) {
         return BROOK_CLI_USAGE;
     }
     fprintf(f, "\n%s\n\n%s%s", c->summary, c->help, common_help);
-    fprintf(f, "\nExit codes: 0 done, 1 usage, 2 not found or nothing to do, 3 Kafka error,\n"
-               "4 refused (active group members), 5 input that does not fit (docs/cli.md).\n");
+    fprintf(f, "\nExit codes: 0 done, 1 usage, 2 not found or nothing to do, 3 Kafka or schema\n"
+               "registry error, 4 refused (active group members), 5 input that does not fit\n"
+               "(docs/cli.md).\n");
     return BROOK_CLI_OK;
 }
 

@@ -266,7 +266,8 @@ static int fetch_schema(brook__registry_t *r, int32_t id, char **schema, brook_e
                                  (int)id, json_string_value(type));
         else if (!(*schema = strdup(json_string_value(text))))
             rc = brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
-    } else if (a.status == 404) {
+    } else if (a.status == 404 && a.error_code == 40403) {
+        /* Only "schema not found": a 404 of another kind is a wrong URL, not a missing id. */
         rc = brook_error_set(err, BROOK_ERR_NOT_FOUND,
                              "schema id %d is not in the schema registry%s%s", (int)id,
                              a.message[0] ? ": " : "", a.message);

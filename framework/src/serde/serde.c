@@ -138,6 +138,14 @@ static int id_resolver(const brook__serde_t *s, brook__decoded_t *dec, int32_t i
         rc = brook_error_set(err, BROOK_ERR_SCHEMA,
                              "Confluent schema id %d (for %s) is not in the schema registry",
                              (int)id, s->type->name);
+    /* Only the registry's word that the id names no (Avro) schema sends the record to the
+     * DLT; any other failure to ask (unreachable, credentials refused, a wrong URL) is the
+     * service's to fix, and the record waits for it. */
+    else if (rc && rc != BROOK_ERR_SCHEMA && rc != BROOK_ERR_NOMEM) {
+        rc = BROOK_ERR_UNAVAILABLE;
+        if (err)
+            err->code = rc;
+    }
     if (rc)
         return rc;
     uint64_t fingerprint;
