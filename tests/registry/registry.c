@@ -15,6 +15,7 @@
  *   registry_down      the registry is killed while records with an id the listener has not
  *                      fetched yet arrive, and restarted: they wait, none is lost, failed or
  *                      dead-lettered, and what follows them on their partition waits too
+ *   registry_down_eos  the same with an exactly-once listener
  *
  *   registry_it TEST   runs one of them
  *
@@ -176,19 +177,24 @@ static brook_app_t *app_new(const char *extra) {
     return app;
 }
 
-/* A service with one listener "l" on `topic` (2 partitions), value reg.Order, 1 attempt, DLT. */
-static brook_app_t *listener_app(const char *topic, int concurrency) {
+/* A service with one listener "l" on `topic` (2 partitions), value reg.Order, 1 attempt, DLT;
+ * `extra` goes into the listener's group. */
+static brook_app_t *listener_app_with(const char *topic, int concurrency, const char *extra_l) {
     char extra[1024];
     snprintf(extra, sizeof(extra),
              "topics = ( { name = \"%s\"; partitions = 2; } );\n"
              "listeners = ( { id = \"l\"; topics = [ \"%s\" ]; group = \"%s.g\";\n"
              "  value = \"reg.Order\"; handler = \"on_order\"; concurrency = %d;\n"
-             "  retry = { attempts = 1; }; } );\n",
-             topic, topic, topic, concurrency);
+             "  retry = { attempts = 1; }; %s } );\n",
+             topic, topic, topic, concurrency, extra_l);
     brook_app_t *app = app_new(extra);
     assert_int_equal(brook_app_set_handler(app, "l", on_order, NULL), 0);
     ix_start(app);
     return app;
+}
+
+static brook_app_t *listener_app(const char *topic, int concurrency) {
+    return listener_app_with(topic, concurrency, "");
 }
 
 /* A service with one template "t" on `topic` (2 partitions). */
@@ -446,17 +452,19 @@ static bool registry_failed_thrice(void *app) {
 /* Mid-stream: the listener has handled records of one id; the registry goes down; records
  * of a new id arrive, each partition's followed by records of the known id. Those wait
  * behind them; after the restart every record is handled once and none went to the DLT. */
-static void test_registry_down(void **state) {
-    (void)state;
-    brook_app_t *writer = template_app("reg.down");
-    brook_app_t *app = listener_app("reg.down", 1);
-    int64_t dead_before = brook_test_end_offsets(cluster, "reg.down-dlt");
+static void registry_down(const char *topic, const char *extra_l) {
+    char subject[256], dlt[256];
+    snprintf(subject, sizeof(subject), "%s-value", topic);
+    snprintf(dlt, sizeof(dlt), "%s-dlt", topic);
+    brook_app_t *writer = template_app(topic);
+    brook_app_t *app = listener_app_with(topic, 1, extra_l);
+    int64_t dead_before = brook_test_end_offsets(cluster, dlt);
     send_orders(writer, "a", 0, 20);
     int want = 20;
     assert_true(brook_test_wait(seen_at_least, &want, 60000));
 
-    char *v2 = py("register", registry_url, "reg.down-value",
-                  BROOK_REGISTRY_DIR "/schemas/v2/order.avsc", NULL);
+    char *v2 =
+        py("register", registry_url, subject, BROOK_REGISTRY_DIR "/schemas/v2/order.avsc", NULL);
     int32_t v2_id = atoi(v2);
     free(v2);
     free(tool("kill"));
@@ -467,8 +475,8 @@ static void test_registry_down(void **state) {
         snprintf(key, sizeof(key), "n-%d", i);
         snprintf(note, sizeof(note), "note-%d", i);
         framed(&value, v2_id, "n", i, note);
-        assert_int_equal(brook_test_produce(cluster, "reg.down", i % 2, key, strlen(key),
-                                            value.data, value.len, NULL, 0),
+        assert_int_equal(brook_test_produce(cluster, topic, i % 2, key, strlen(key), value.data,
+                                            value.len, NULL, 0),
                          0);
     }
     brook_buf_free(&value);
@@ -505,7 +513,19 @@ static void test_registry_down(void **state) {
         assert_int_equal(s->schema_id, v2_id);
     }
     assert_true(dead_before >= 0);
-    assert_int_equal(brook_test_end_offsets(cluster, "reg.down-dlt"), dead_before);
+    assert_int_equal(brook_test_end_offsets(cluster, dlt), dead_before);
+}
+
+static void test_registry_down(void **state) {
+    (void)state;
+    registry_down("reg.down", "");
+}
+
+/* The same with an exactly-once listener: a record that waits ends its member's transaction
+ * like any other record it has not handled yet. */
+static void test_registry_down_eos(void **state) {
+    (void)state;
+    registry_down("reg.down-eos", "exactly_once = true;");
 }
 
 static int setup(void **state) {
@@ -540,9 +560,11 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup(test_incompatible, reset),
         cmocka_unit_test_setup(test_unknown_id, reset),
         cmocka_unit_test_setup(test_registry_down, reset),
+        cmocka_unit_test_setup(test_registry_down_eos, reset),
     };
-    static const char *const names[] = {"python_to_brook", "brook_to_python", "evolution",
-                                        "incompatible",    "unknown_id",      "registry_down"};
+    static const char *const names[] = {"python_to_brook",  "brook_to_python", "evolution",
+                                        "incompatible",     "unknown_id",      "registry_down",
+                                        "registry_down_eos"};
     struct CMUnitTest one[1];
     size_t n = sizeof(all) / sizeof(all[0]);
     if (argc > 1) {
