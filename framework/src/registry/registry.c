@@ -13,14 +13,18 @@
 /* How long an id the registry did not know is answered from memory. */
 #define MISSING_TTL_MS 5000
 
-typedef enum { ENTRY_FETCHING, ENTRY_READY, ENTRY_MISSING } entry_state_t;
+/* ENTRY_FAILED: the request failed (no answer, a server error) while other threads waited
+ * for it; they take its error, and the last one removes the entry. */
+typedef enum { ENTRY_FETCHING, ENTRY_READY, ENTRY_MISSING, ENTRY_FAILED } entry_state_t;
 
 typedef struct {
     int32_t id;
     entry_state_t state;
-    char *schema;       /* ENTRY_READY */
-    int64_t expires_ms; /* ENTRY_MISSING */
-    uint64_t used;      /* the cache's clock at the last use: the least recent goes first */
+    char *schema;        /* ENTRY_READY */
+    int64_t expires_ms;  /* ENTRY_MISSING */
+    uint64_t used;       /* the cache's clock at the last use: the least recent goes first */
+    unsigned waiters;    /* threads waiting for its request: it stays while there are any */
+    brook_error_t error; /* ENTRY_FAILED */
 } entry_t;
 
 struct brook__registry_s {
@@ -299,7 +303,7 @@ static entry_t *entry_add(brook__registry_t *r, int32_t id) {
     if (r->count >= capacity) {
         entry_t *oldest = NULL;
         for (size_t i = 0; i < r->count; i++)
-            if (r->entries[i].state != ENTRY_FETCHING &&
+            if (r->entries[i].state != ENTRY_FETCHING && !r->entries[i].waiters &&
                 (!oldest || r->entries[i].used < oldest->used))
                 oldest = &r->entries[i];
         if (oldest)
@@ -326,10 +330,22 @@ int brook__registry_schema(brook__registry_t *r, int32_t id, char **schema_json,
         entry_t *e = entry_find(r, id);
         if (e && e->state == ENTRY_FETCHING) {
             /* Another thread asks the registry: its answer is this one's too. */
+            e->waiters++;
             pthread_cond_wait(&r->fetched, &r->lock);
+            entry_find(r, id)->waiters--; /* not removed while waited for */
             continue;
         }
-        if (e && e->state == ENTRY_MISSING && brook__now_ms() >= e->expires_ms) {
+        if (e && e->state == ENTRY_FAILED) {
+            /* The request this thread waited for failed: so does this lookup. */
+            int rc = e->error.code;
+            if (err)
+                *err = e->error;
+            if (!e->waiters)
+                entry_remove(r, e);
+            pthread_mutex_unlock(&r->lock);
+            return rc;
+        }
+        if (e && e->state == ENTRY_MISSING && !e->waiters && brook__now_ms() >= e->expires_ms) {
             entry_remove(r, e);
             e = NULL;
         }
@@ -353,7 +369,8 @@ int brook__registry_schema(brook__registry_t *r, int32_t id, char **schema_json,
     pthread_mutex_unlock(&r->lock);
 
     char *schema = NULL;
-    int rc = fetch_schema(r, id, &schema, err);
+    brook_error_t error = {0};
+    int rc = fetch_schema(r, id, &schema, &error);
 
     pthread_mutex_lock(&r->lock);
     entry_t *e = entry_find(r, id); /* entries may have moved meanwhile */
@@ -361,17 +378,24 @@ int brook__registry_schema(brook__registry_t *r, int32_t id, char **schema_json,
         e->state = ENTRY_READY;
         e->schema = schema;
         e->used = ++r->clock;
-    } else if (!rc) {
-        free(schema);
-        entry_remove(r, e);
-        rc = brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
     } else if (rc == BROOK_ERR_NOT_FOUND) {
         e->state = ENTRY_MISSING;
         e->expires_ms = brook__add_ms(brook__now_ms(), MISSING_TTL_MS);
         e->used = ++r->clock;
     } else {
-        entry_remove(r, e); /* asked again next time */
+        if (!rc) {
+            free(schema);
+            rc = brook_error_set(&error, BROOK_ERR_NOMEM, "out of memory");
+        }
+        if (e->waiters) { /* they fail with this one; asked again after them */
+            e->state = ENTRY_FAILED;
+            e->error = error;
+        } else {
+            entry_remove(r, e); /* asked again next time */
+        }
     }
+    if (rc && err)
+        *err = error;
     pthread_cond_broadcast(&r->fetched);
     pthread_mutex_unlock(&r->lock);
     return rc;
