@@ -1114,6 +1114,33 @@ static char *pad(size_t n) {
     return p;
 }
 
+/* The C type of a reply to fill or receive (docs/request-reply.md): T * for an Avro type,
+ * brook_buf_t * for string, json and bytes. */
+static char *reply_ctype(gen_t *g, const brook_decl_serde_t *sd, const char *what, int line) {
+    if (sd->kind != BROOK_SERDE_AVRO)
+        return xstrdup("brook_buf_t *");
+    schema_t *t = decl_serde_type(g->model, g->scope, g->decl_display, sd, what, line);
+    return t ? xprintf("%s *", t->cname) : xstrdup("void *");
+}
+
+/* How a replying listener's handler fills its reply, for its prototype's comment. */
+static const char *reply_fill(const brook_decl_serde_t *sd) {
+    return sd->kind == BROOK_SERDE_AVRO
+               ? "The reply is initialized: point its fields at memory that outlives this call\n"
+                 " * (the request's values, literals, brook_arena_alloc(&reply->brook_arena_, n),\n"
+                 " * which is freed with the reply)."
+               : "Append the reply's value to the (empty) buffer.";
+}
+
+/* The reply template of listener l, or NULL (the parser checked that it is declared). */
+static const brook_decl_template_t *reply_template(const brook_decl_t *d,
+                                                   const brook_decl_listener_t *l) {
+    for (size_t i = 0; l->reply && i < d->template_count; i++)
+        if (!strcmp(d->templates[i].name, l->reply))
+            return &d->templates[i];
+    return NULL;
+}
+
 static void render_service(gen_t *g, char **h_out, char **c_out) {
     brook_decl_t *d = g->decl;
     const char *unit = g->unit;
@@ -1136,6 +1163,29 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
         tmpl_render(&c_lookup, "c.lookup_template", vars);
         sb_puts(&c_sends, "\n");
         tmpl_render(&c_sends, "c.send", vars);
+        if (t->reply.declared) {
+            char *rwhat = xprintf("templates[%zu] \"%s\" reply", i, t->name);
+            char *rt = reply_ctype(g, &t->reply.value, rwhat, t->reply.line);
+            size_t head = strlen("int ") + strlen(unit) + 1 + strlen(cname);
+            char *rp = pad(head + strlen("_request(")), *rpx = pad(head + strlen("_request_ex("));
+            tvar_t rv[] = {V("unit", unit),
+                           V("name", t->name),
+                           V("cname", cname),
+                           V("key", key),
+                           V("value", val),
+                           V("reply", rt),
+                           V("reply_topic", t->reply.topic),
+                           V("pad", rp),
+                           V("pad_ex", rpx),
+                           TEND};
+            tmpl_render(&h_tpl, "h.request", rv);
+            sb_puts(&c_sends, "\n");
+            tmpl_render(&c_sends, "c.request", rv);
+            free(rwhat);
+            free(rt);
+            free(rp);
+            free(rpx);
+        }
         free(what);
         free(key);
         free(val);
@@ -1143,6 +1193,7 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
     }
     char **lused = NULL;
     size_t nlused = 0;
+    bool from_batch = false; /* <unit>_from_batch emitted (with the first batch listener) */
     for (size_t i = 0; i < d->listener_count; i++) {
         const brook_decl_listener_t *l = &d->listeners[i];
         char *what = xprintf("listeners[%zu] \"%s\"", i, l->id);
@@ -1160,6 +1211,16 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
         char *cname = ident_for(l->id, &lused, &nlused);
         char *p = pad(strlen("static brook_result_t ") + strlen(unit) + strlen("__on_") +
                       strlen(cname) + 1);
+        /* A replying listener's handler also fills the reply, of its template's value type (a
+         * type no schema defines was reported with the template). */
+        const brook_decl_template_t *rtpl = reply_template(d, l);
+        char *rt = NULL;
+        if (rtpl && rtpl->value.kind == BROOK_SERDE_AVRO) {
+            schema_t *st = model_find(g->model, rtpl->value.type_name);
+            rt = st ? xprintf("%s *", st->cname) : xstrdup("void *");
+        } else if (rtpl) {
+            rt = xstrdup("brook_buf_t *");
+        }
         /* One prototype per handler, naming every listener that uses it. The declaration
          * parser has checked that listeners sharing a handler declare the same key and value
          * types. */
@@ -1167,6 +1228,12 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
         for (size_t k = 0; k < i; k++)
             if (d->listeners[k].handler && !strcmp(d->listeners[k].handler, l->handler))
                 first = false;
+        if (l->batch && !from_batch) {
+            from_batch = true;
+            tmpl_render(&h_hand, "h.from_batch", (tvar_t[]){V("unit", unit), TEND});
+            tmpl_render(&c_tramp, "c.from_batch", (tvar_t[]){V("unit", unit), TEND});
+            sb_puts(&c_tramp, "\n");
+        }
         if (first) {
             sb_t ids = {0};
             size_t count = 0;
@@ -1178,29 +1245,63 @@ static void render_service(gen_t *g, char **h_out, char **c_out) {
             }
             char *idl = sb_take(&ids);
             char *ci = c_comment_text(idl);
-            tmpl_render(&h_hand, "h.handler",
+            char *hpad = pad(strlen("brook_result_t ") + strlen(l->handler) + 1);
+            tmpl_render(&h_hand,
+                        l->batch ? "h.batch_handler"
+                        : rt     ? "h.reply_handler"
+                                 : "h.handler",
                         (tvar_t[]){V("plural", count > 1 ? "s" : ""), V("listeners", ci),
-                                   V("handler", l->handler), V("key", key), V("value", val), TEND});
+                                   V("handler", l->handler), V("key", key), V("value", val),
+                                   V("reply", rt ? rt : ""),
+                                   V("fill", rtpl ? reply_fill(&rtpl->value) : ""), V("hpad", hpad),
+                                   TEND});
+            free(hpad);
             free(idl);
             free(ci);
         }
         char *idlit = c_comment_text(l->id);
-        tvar_t vars[] = {V("unit", unit),
-                         V("cname", cname),
-                         V("handler", l->handler),
-                         V("key", key),
-                         V("value", val),
-                         V("id", l->id),
-                         V("pad", p),
-                         TEND};
-        tmpl_render(&c_tramp, "c.trampoline", vars);
+        tvar_t vars[] = {V("unit", unit), V("cname", cname),        V("handler", l->handler),
+                         V("key", key),   V("value", val),          V("id", l->id),
+                         V("pad", p),     V("reply", rt ? rt : ""), TEND};
+        tmpl_render(&c_tramp,
+                    l->batch ? "c.batch_trampoline"
+                    : rt     ? "c.reply_trampoline"
+                             : "c.trampoline",
+                    vars);
         sb_puts(&c_tramp, "\n");
-        tmpl_render(&c_bind, "c.bind_handler", vars);
+        tmpl_render(&c_bind, l->batch ? "c.bind_batch_handler" : "c.bind_handler", vars);
+        /* Its filters: a prototype per function (at its first use), a trampoline and a
+         * binding per listener. */
+        for (int raw = 0; raw < 2; raw++) {
+            const char *fn = raw ? l->raw_filter : l->filter;
+            if (!fn)
+                continue;
+            bool first_use = true;
+            for (size_t k = 0; k < i && first_use; k++) {
+                const char *o = raw ? d->listeners[k].raw_filter : d->listeners[k].filter;
+                first_use = !o || strcmp(o, fn);
+            }
+            tvar_t fv[] = {V("unit", unit),
+                           V("cname", cname),
+                           V("filter", fn),
+                           V("key", key),
+                           V("value", val),
+                           V("id", l->id),
+                           V("kind", raw ? "raw_filter" : "filter"),
+                           V("stage", raw ? "BROOK_FILTER_RAW" : "BROOK_FILTER_DECODED"),
+                           TEND};
+            if (first_use)
+                tmpl_render(&h_hand, raw ? "h.raw_filter" : "h.filter", fv);
+            tmpl_render(&c_tramp, raw ? "c.raw_filter_trampoline" : "c.filter_trampoline", fv);
+            sb_puts(&c_tramp, "\n");
+            tmpl_render(&c_bind, "c.bind_filter", fv);
+        }
         free(idlit);
         free(what);
         free(key);
         free(val);
         free(p);
+        free(rt);
     }
     for (size_t i = 0; i < g->nwriters; i++) {
         char idx[32];

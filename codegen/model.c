@@ -287,7 +287,7 @@ static bool parse_name(pctx_t *c, json_t *j, const char *ns, schema_t *s, const 
             return false;
         }
     }
-    if (full[0] == '.' || full[strlen(full) - 1] == '.' || strstr(full, "..")) {
+    if (!full[0] || full[0] == '.' || full[strlen(full) - 1] == '.' || strstr(full, "..")) {
         diag(c->file, find_line(c->text, name, 1), "invalid name \"%s\"", full);
         free(copy);
         return false;

@@ -422,6 +422,26 @@ int64_t brook_test_committed(brook_test_cluster_t *c, const char *group, const c
     return off;
 }
 
+int brook_test_group_members(brook_test_cluster_t *c, const char *group) {
+    if (c->cluster)
+        return BROOK_ERR_UNSUPPORTED; /* librdkafka's mock has no DescribeGroups */
+    const struct rd_kafka_group_list *groups = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_list_groups(c->producer, group, &groups, 10000);
+    int n = BROOK_ERR_KAFKA;
+    if (err)
+        brook_log(BROOK_LOG_ERROR, "test", "describing group %s: %s", group, rd_kafka_err2str(err));
+    else if (groups->group_cnt == 0)
+        n = 0; /* the broker does not know it (yet) */
+    else if (groups->groups[0].err)
+        brook_log(BROOK_LOG_ERROR, "test", "describing group %s: %s", group,
+                  rd_kafka_err2str(groups->groups[0].err));
+    else
+        n = groups->groups[0].member_cnt;
+    if (groups)
+        rd_kafka_group_list_destroy(groups);
+    return n;
+}
+
 int64_t brook_test_end_offsets(brook_test_cluster_t *c, const char *topic) {
     const struct rd_kafka_metadata *md;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->producer, topic, NULL);
@@ -516,9 +536,12 @@ void brook_test_nap(void) {
 
 static bool all_assigned(void *arg) {
     brook_app_t *app = arg;
-    for (size_t i = 0; i < brook_app_listener_count(app); i++)
-        if (!brook_listener_assigned(brook_app_listener_at(app, i)))
+    for (size_t i = 0; i < brook_app_listener_count(app); i++) {
+        brook_listener_t *l = brook_app_listener_at(app, i);
+        /* A listener stopped on purpose (auto_startup = false, brook_listener_stop) has none. */
+        if (brook_listener_running(l) && !brook_listener_assigned(l))
             return false;
+    }
     return true;
 }
 

@@ -10,7 +10,8 @@ import re
 import sys
 
 # Lowest first; each module may use the ones before it.
-LAYERS = ["core", "config", "registry", "kafka", "serde", "produce", "recover", "consume", "http", "app"]
+LAYERS = ["core", "config", "registry", "kafka", "serde", "produce", "request", "recover", "consume",
+          "http", "app"]
 # The header a module offers the others (the rest of its headers are its own).
 HEADER = {m: f"{m}/{m}.h" for m in LAYERS}
 HEADER["config"] = "config/decl.h"

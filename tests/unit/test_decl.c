@@ -148,6 +148,7 @@ static void test_defaults(void **state) {
     assert_int_equal(l->start_from, BROOK_START_EARLIEST);
     assert_false(l->exactly_once);
     assert_int_equal(l->isolation, BROOK_ISOLATION_READ_COMMITTED);
+    assert_true(l->auto_startup);
     assert_int_equal(l->tx_max_records, 100);
     assert_int_equal(l->tx_max_ms, 100);
     assert_false(l->retry.declared);
@@ -388,6 +389,10 @@ static const invalid_case_t invalid_cases[] = {
     {"confluent without schema id", TEMPLATE("framing = \"confluent\";"),
      "svc.brook:3: templates[0]: missing required setting \"schema_id\" (framing \"confluent\" "
      "without a schema_registry)"},
+    {"filter not an identifier", LISTENER("filter = \"is ok\";"),
+     "svc.brook:4: listeners[0].filter: \"is ok\" is not a C identifier"},
+    {"raw filter reserved", LISTENER("raw_filter = \"__f\";"),
+     "svc.brook:4: listeners[0].raw_filter: \"__f\" is a reserved C identifier"},
     {"schema id with a registry",
      "schema_registry = { url = \"http://r:8081\"; };\n" TEMPLATE("schema_id = 7;"),
      "svc.brook:5: templates[0].schema_id: the schema registry gives the id (schema_registry is "
@@ -452,6 +457,8 @@ static const invalid_case_t invalid_cases[] = {
      "svc.brook:4: listeners[0].transaction.max_records: must be between 1 and 1000000, got 0"},
     {"unknown transaction setting", LISTENER("transaction = { max_bytes = 1; };"),
      "svc.brook:4: listeners[0].transaction.max_bytes: unknown setting"},
+    {"auto_startup not a bool", LISTENER("auto_startup = \"no\";"),
+     "svc.brook:4: listeners[0].auto_startup: expected a boolean, got a string"},
     {"unknown isolation", LISTENER("isolation = \"serializable\";"),
      "svc.brook:4: listeners[0].isolation: unknown isolation level \"serializable\" (expected "
      "read_committed, read_uncommitted)"},
@@ -944,8 +951,383 @@ static void test_registry(void **state) {
     brook_decl_destroy(d);
 }
 
+/* auto_startup: false keeps a listener from starting with the app; an override file may turn
+ * it either way (a tunable). */
+static void test_auto_startup(void **state) {
+    (void)state;
+    brook_decl_t *base = parse_ok(LISTENER("auto_startup = false;"));
+    assert_false(base->listeners[0].auto_startup);
+    brook_decl_t *over = parse_ok(LISTENER("auto_startup = true;"));
+    brook_error_t err = {0};
+    if (brook_decl_merge(base, over, &err) != 0)
+        fail_msg("merge: %s", err.message);
+    assert_true(base->listeners[0].auto_startup);
+    brook_decl_destroy(over);
+    over = parse_ok(LISTENER("auto_startup = false;"));
+    assert_int_equal(brook_decl_merge(base, over, &err), 0);
+    assert_false(base->listeners[0].auto_startup);
+    brook_decl_destroy(over);
+    brook_decl_destroy(base);
+}
+
+/* retry.preserve_key_order (docs/ordered-retries.md): parsed, refused where it cannot work, and
+ * structural in an override. */
+static void test_preserve_key_order(void **state) {
+    (void)state;
+    brook_decl_t *d =
+        parse_ok(LISTENER("retry = { mode = \"topics\"; preserve_key_order = true; };"));
+    assert_true(d->listeners[0].retry.preserve_key_order);
+    brook_decl_t *plain = parse_ok(LISTENER("retry = { mode = \"topics\"; };"));
+    assert_false(plain->listeners[0].retry.preserve_key_order);
+    static const struct {
+        const char *text, *message;
+    } bad[] = {
+        {LISTENER("retry = { preserve_key_order = true; };"),
+         "svc.brook:4: listeners[0].retry.preserve_key_order: needs retry mode \"topics\" "
+         "(blocking retries keep each partition in order already)"},
+        {LISTENER("retry = { mode = \"topics\"; preserve_key_order = \"yes\"; };"),
+         "svc.brook:4: listeners[0].retry.preserve_key_order: expected a boolean, got a string"},
+        {LISTENER("exactly_once = true;\n"
+                  "    retry = { mode = \"topics\"; preserve_key_order = true; };"),
+         "svc.brook:5: listeners[0].retry.preserve_key_order: is not supported with "
+         "exactly_once"},
+        {LISTENER("ack = \"manual\";\n"
+                  "    retry = { mode = \"topics\"; preserve_key_order = true; };"),
+         "svc.brook:5: listeners[0].retry.preserve_key_order: needs ack \"record\" (a parked "
+         "record is acknowledged by Brook)"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        brook_decl_t *x = NULL;
+        brook_error_t err = {0};
+        assert_int_not_equal(brook_decl_parse_string(bad[i].text, "svc.brook", &x, &err), 0);
+        assert_string_equal(err.message, bad[i].message);
+        assert_null(x);
+    }
+    /* Structural: it changes the topics and the subscription. */
+    brook_error_t err = {0};
+    assert_int_not_equal(brook_decl_merge(plain, d, &err), 0);
+    assert_string_equal(err.message,
+                        "svc.brook:4: listeners[0] (\"a\"): retry.preserve_key_order differs: "
+                        "true vs embedded false (it changes the topics and the subscription)");
+    brook_decl_destroy(plain);
+    brook_decl_destroy(d);
+}
+
+/* A listener's filter functions; an override may not change them (the code binds them). */
+static void test_filter_names(void **state) {
+    (void)state;
+    brook_decl_t *d = parse_ok(LISTENER("filter = \"keep\"; raw_filter = \"keep_raw\";"));
+    assert_string_equal(d->listeners[0].filter, "keep");
+    assert_string_equal(d->listeners[0].raw_filter, "keep_raw");
+    brook_decl_t *none = parse_ok(LISTENER(""));
+    assert_null(none->listeners[0].filter);
+    assert_null(none->listeners[0].raw_filter);
+    brook_error_t err = {0};
+    assert_int_equal(brook_decl_merge(d, none, &err), BROOK_ERR_DECL);
+    assert_non_null(strstr(err.message, "listeners[0] (\"a\"): filters differ"));
+    brook_decl_destroy(none);
+    brook_decl_destroy(d);
+}
+
+/* Batch listeners (docs/batch-listeners.md): the block and its bounds, what it cannot be
+ * combined with (each reported once, at the setting), a handler a record listener shares, and
+ * the merge: the block is structural (it changes the handler's prototype), its sizes tunables. */
+static const invalid_case_t batch_cases[] = {
+    {"batch a boolean", LISTENER("batch = true;"),
+     "svc.brook:4: listeners[0].batch: expected a group, got a boolean"},
+    {"batch max_records 0", LISTENER("batch = { max_records = 0; };"),
+     "svc.brook:4: listeners[0].batch.max_records: must be between 1 and 1000000, got 0"},
+    {"batch max_wait_ms negative", LISTENER("batch = { max_wait_ms = -1; };"),
+     "svc.brook:4: listeners[0].batch.max_wait_ms: must be between 0 and 3600000, got -1"},
+    {"unknown batch setting", LISTENER("batch = { max_bytes = 1; };"),
+     "svc.brook:4: listeners[0].batch.max_bytes: unknown setting"},
+    {"batch and exactly_once", LISTENER("batch = {}; exactly_once = true;"),
+     "svc.brook:4: listeners[0].exactly_once: a batch listener cannot be exactly-once (not "
+     "supported)"},
+    {"batch and ack manual", LISTENER("batch = {}; ack = \"manual\";"),
+     "svc.brook:4: listeners[0].ack: a batch listener stores its offsets after each batch: "
+     "\"record\" (committed every commit_interval_ms) or \"batch\" (committed after each batch), "
+     "not \"manual\""},
+    {"batch and ack record_sync", LISTENER("batch = {}; ack = \"record_sync\";"),
+     "svc.brook:4: listeners[0].ack: a batch listener stores its offsets after each batch: "
+     "\"record\" (committed every commit_interval_ms) or \"batch\" (committed after each batch), "
+     "not \"record_sync\""},
+    {"batch and a filter", LISTENER("batch = {}; filter = \"keep\";"),
+     "svc.brook:4: listeners[0].filter: a batch listener has no record filters (not supported)"},
+    {"a handler shared by a batch and a record listener",
+     SVC "listeners = (\n"
+         "  { id = \"a\"; topics = [ \"t\" ]; handler = \"h\"; batch = {}; },\n"
+         "  { id = \"b\"; topics = [ \"u\" ]; handler = \"h\"; }\n"
+         ");\n",
+     "svc.brook:4: listeners[1].handler: handler \"h\" of listener \"a\" (line 3) is a batch "
+     "handler"},
+    /* Valid: what a batch listener can be. */
+    {"batch, ack batch, retry topics, exactly_once false",
+     LISTENER("batch = {}; ack = \"batch\"; exactly_once = false; retry = { mode = \"topics\"; };"),
+     NULL},
+};
+
+static void test_batch(void **state) {
+    (void)state;
+    brook_decl_t *d = parse_ok(LISTENER("batch = { max_records = 50; max_wait_ms = 0; };"));
+    assert_true(d->listeners[0].batch);
+    assert_int_equal(d->listeners[0].batch_max_records, 50);
+    assert_int_equal(d->listeners[0].batch_max_wait_ms, 0);
+    assert_int_equal(d->listeners[0].batch_line, 4);
+    brook_decl_t *e = parse_ok(LISTENER("batch = {};"));
+    assert_true(e->listeners[0].batch);
+    assert_int_equal(e->listeners[0].batch_max_records, 500);
+    assert_int_equal(e->listeners[0].batch_max_wait_ms, 100);
+    brook_decl_t *none = parse_ok(LISTENER(""));
+    assert_false(none->listeners[0].batch);
+
+    for (size_t i = 0; i < sizeof(batch_cases) / sizeof(batch_cases[0]); i++) {
+        const invalid_case_t *c = &batch_cases[i];
+        brook_decl_t *x = NULL;
+        brook_error_t err = {0};
+        diags_t diags = {0};
+        int rc = brook_decl_parse_string_diag(c->text, "svc.brook", &x, &err, collect, &diags);
+        if (!c->message) {
+            if (rc != 0)
+                fail_msg("case \"%s\": unexpected error: %s", c->what, err.message);
+            assert_true(x->listeners[0].batch);
+            brook_decl_destroy(x);
+            continue;
+        }
+        if (rc != BROOK_ERR_DECL || strcmp(err.message, c->message) != 0)
+            fail_msg("case \"%s\": rc %d\n  expected: %s\n  got:      %s", c->what, rc, c->message,
+                     err.message);
+        if (diags.n != 1)
+            fail_msg("case \"%s\": reported %zu errors, not once:\n%s", c->what, diags.n,
+                     diags.text);
+    }
+
+    /* Sizes are tunables: an override file changes them. */
+    brook_error_t err = {0};
+    if (brook_decl_merge(e, d, &err) != 0)
+        fail_msg("merge: %s", err.message);
+    assert_int_equal(e->listeners[0].batch_max_records, 50);
+    assert_int_equal(e->listeners[0].batch_max_wait_ms, 0);
+    /* Being a batch listener is not: either way it is refused, naming it. */
+    assert_int_equal(brook_decl_merge(none, d, &err), BROOK_ERR_DECL);
+    assert_string_equal(err.message, "svc.brook:3: listeners[0] (\"a\"): batch differs: declared "
+                                     "vs embedded none (it changes the handler's prototype)");
+    assert_false(none->listeners[0].batch);
+    assert_int_equal(brook_decl_merge(d, none, &err), BROOK_ERR_DECL);
+    assert_string_equal(err.message, "svc.brook:3: listeners[0] (\"a\"): batch differs: none vs "
+                                     "embedded declared (it changes the handler's prototype)");
+    assert_true(d->listeners[0].batch);
+    brook_decl_destroy(none);
+    brook_decl_destroy(e);
+    brook_decl_destroy(d);
+}
+
+/* ---- request-reply (docs/request-reply.md) -------------------------------------------------- */
+
+#define RR_SVC "service = { name = \"svc\"; };\n" /* line 1 */
+
+static const invalid_case_t reply_cases[] = {
+    {"valid control",
+     RR_SVC "templates = (\n  { name = \"q\"; topic = \"a\";\n"
+            "    reply = { topic = \"b\"; partition = 2; }; }\n);\n",
+     NULL},
+    {"reply without topic",
+     RR_SVC "templates = (\n  { name = \"q\"; topic = \"a\";\n"
+            "    reply = { value = \"string\"; }; }\n);\n",
+     "svc.brook:4: templates[0].reply: missing required setting \"topic\""},
+    {"reply to its own topic",
+     RR_SVC "templates = (\n  { name = \"q\"; topic = \"a\";\n"
+            "    reply = { topic = \"a\"; }; }\n);\n",
+     "svc.brook:4: templates[0].reply.topic: \"a\" is the template's own topic (its requests "
+     "would be read as replies)"},
+    {"bad reply topic",
+     RR_SVC "templates = (\n  { name = \"q\"; topic = \"a\";\n"
+            "    reply = { topic = \"a b\"; }; }\n);\n",
+     "svc.brook:4: templates[0].reply.topic: invalid topic name \"a b\" (letters, digits, '.', "
+     "'_' and '-', at most 249)"},
+    {"negative reply partition",
+     RR_SVC "templates = (\n  { name = \"q\"; topic = \"a\";\n"
+            "    reply = { topic = \"b\"; partition = -1; }; }\n);\n",
+     "svc.brook:4: templates[0].reply.partition: must be at least 0, got -1"},
+    {"zero reply timeout",
+     RR_SVC "templates = (\n  { name = \"q\"; topic = \"a\";\n"
+            "    reply = { topic = \"b\"; timeout_ms = 0; }; }\n);\n",
+     "svc.brook:4: templates[0].reply.timeout_ms: must be at least 1, got 0"},
+    {"bad reply type",
+     RR_SVC "templates = (\n  { name = \"q\"; topic = \"a\";\n"
+            "    reply = { topic = \"b\"; value = \"x..y\"; }; }\n);\n",
+     "svc.brook:4: templates[0].reply.value: invalid type \"x..y\" (expected string, bytes, json "
+     "or an Avro full name)"},
+    {"unknown reply setting",
+     RR_SVC "templates = (\n  { name = \"q\"; topic = \"a\";\n"
+            "    reply = { topic = \"b\"; colour = 1; }; }\n);\n",
+     "svc.brook:4: templates[0].reply.colour: unknown setting"},
+    {"reply not a group",
+     RR_SVC "templates = (\n  { name = \"q\"; topic = \"a\";\n"
+            "    reply = \"b\"; }\n);\n",
+     "svc.brook:4: templates[0].reply: expected a group, got a string"},
+    {"transactional requester",
+     RR_SVC "templates = (\n  { name = \"q\"; topic = \"a\"; transactional = true;\n"
+            "    reply = { topic = \"b\"; }; }\n);\n",
+     "svc.brook:4: templates[0].reply: a transactional template cannot make requests (a request in "
+     "a transaction is seen only once it commits, after the reply it waits for)"},
+    {"listener replies through an undeclared template",
+     RR_SVC "templates = ( { name = \"r\"; topic = \"b\"; } );\n"
+            "listeners = (\n  { id = \"l\"; topics = [ \"a\" ]; handler = \"h\";\n"
+            "    reply = \"s\"; }\n);\n",
+     "svc.brook:5: listeners[0].reply: no template \"s\" is declared"},
+    {"listener reply not a string",
+     RR_SVC "templates = ( { name = \"r\"; topic = \"b\"; } );\n"
+            "listeners = (\n  { id = \"l\"; topics = [ \"a\" ]; handler = \"h\";\n"
+            "    reply = 3; }\n);\n",
+     "svc.brook:5: listeners[0].reply: expected a string, got an integer"},
+    {"reply key type differs",
+     RR_SVC "templates = ( { name = \"r\"; topic = \"b\"; key = \"bytes\"; } );\n"
+            "listeners = (\n  { id = \"l\"; topics = [ \"a\" ]; handler = \"h\";\n"
+            "    reply = \"r\"; }\n);\n",
+     "svc.brook:5: listeners[0].reply: template \"r\" sends key type \"bytes\", the listener reads "
+     "\"string\" (a reply's key is its request's)"},
+    {"reply through a transactional template outside a transaction",
+     RR_SVC "templates = ( { name = \"r\"; topic = \"b\"; transactional = true; } );\n"
+            "listeners = (\n  { id = \"l\"; topics = [ \"a\" ]; handler = \"h\";\n"
+            "    reply = \"r\"; }\n);\n",
+     "svc.brook:5: listeners[0].reply: template \"r\" is transactional: only an exactly-once "
+     "listener can reply through it"},
+    {"exactly-once reply through a transactional template",
+     RR_SVC "templates = ( { name = \"r\"; topic = \"b\"; transactional = true; } );\n"
+            "listeners = (\n  { id = \"l\"; topics = [ \"a\" ]; handler = \"h\";\n"
+            "    reply = \"r\"; exactly_once = true; }\n);\n",
+     NULL},
+    {"shared handler, one replies",
+     RR_SVC
+     "templates = ( { name = \"r\"; topic = \"b\"; } );\n"
+     "listeners = (\n  { id = \"l\"; topics = [ \"a\" ]; handler = \"h\"; reply = \"r\"; },\n"
+     "  { id = \"m\"; topics = [ \"c\" ]; handler = \"h\"; }\n);\n",
+     "svc.brook:5: listeners[1].handler: handler \"h\" of listener \"l\" (line 4) fills another "
+     "reply type"},
+    {"shared handler, same reply type",
+     RR_SVC
+     "templates = ( { name = \"r\"; topic = \"b\"; value = \"json\"; },\n"
+     "              { name = \"s\"; topic = \"d\"; value = \"json\"; } );\n"
+     "listeners = (\n  { id = \"l\"; topics = [ \"a\" ]; handler = \"h\"; reply = \"r\"; },\n"
+     "  { id = \"m\"; topics = [ \"c\" ]; handler = \"h\"; reply = \"s\"; }\n);\n",
+     NULL},
+};
+
+static void test_reply(void **state) {
+    (void)state;
+    brook_decl_t *d = parse_ok(
+        RR_SVC "templates = (\n"
+               "  { name = \"q\"; topic = \"asks\"; value = \"json\";\n"
+               "    reply = { topic = \"answers\"; partition = 3; value = \"shop.Quote\";\n"
+               "              timeout_ms = 250; }; },\n"
+               "  { name = \"r\"; topic = \"answers\"; reply = { topic = \"more\"; }; },\n"
+               "  { name = \"plain\"; topic = \"asks\"; }\n"
+               ");\n"
+               "listeners = ( { id = \"l\"; topics = [ \"asks\" ]; handler = \"h\";\n"
+               "                reply = \"r\"; } );\n");
+    const brook_decl_reply_t *r = &d->templates[0].reply;
+    assert_true(r->declared);
+    assert_string_equal(r->topic, "answers");
+    assert_int_equal(r->partition, 3);
+    assert_int_equal(r->value.kind, BROOK_SERDE_AVRO);
+    assert_string_equal(r->value.type_name, "shop.Quote");
+    assert_int_equal(r->timeout_ms, 250);
+    assert_int_equal(r->line, 4);
+    /* Defaults. */
+    r = &d->templates[1].reply;
+    assert_true(r->declared);
+    assert_int_equal(r->partition, -1);
+    assert_int_equal(r->value.kind, BROOK_SERDE_BYTES);
+    assert_int_equal(r->timeout_ms, 5000);
+    assert_false(d->templates[2].reply.declared);
+    assert_string_equal(d->listeners[0].reply, "r");
+    assert_int_equal(d->listeners[0].reply_line, 10);
+
+    /* Merge: the reply's topic, partition and timeout are tunables (each instance its own)... */
+    brook_decl_t *over = parse_ok(
+        RR_SVC "templates = (\n"
+               "  { name = \"q\"; topic = \"asks\"; value = \"json\";\n"
+               "    reply = { topic = \"answers.b\"; partition = 0; value = \"shop.Quote\";\n"
+               "              timeout_ms = 900; }; },\n"
+               "  { name = \"r\"; topic = \"answers\"; reply = { topic = \"more\"; }; },\n"
+               "  { name = \"plain\"; topic = \"asks\"; }\n"
+               ");\n"
+               "listeners = ( { id = \"l\"; topics = [ \"asks\" ]; handler = \"h\";\n"
+               "                reply = \"r\"; } );\n");
+    brook_error_t err = {0};
+    if (brook_decl_merge(d, over, &err))
+        fail_msg("merge: %s", err.message);
+    assert_string_equal(d->templates[0].reply.topic, "answers.b");
+    assert_int_equal(d->templates[0].reply.partition, 0);
+    assert_int_equal(d->templates[0].reply.timeout_ms, 900);
+    brook_decl_destroy(over);
+    /* ... its type and whether there is one are not; nor a listener's reply template. */
+    static const struct {
+        const char *text, *message;
+    } structural[] = {
+        {RR_SVC "templates = (\n"
+                "  { name = \"q\"; topic = \"asks\"; value = \"json\";\n"
+                "    reply = { topic = \"answers\"; value = \"string\"; }; },\n"
+                "  { name = \"r\"; topic = \"answers\"; reply = { topic = \"more\"; }; },\n"
+                "  { name = \"plain\"; topic = \"asks\"; }\n"
+                ");\n"
+                "listeners = ( { id = \"l\"; topics = [ \"asks\" ]; handler = \"h\";\n"
+                "                reply = \"r\"; } );\n",
+         "svc.brook:4: templates[0] (\"q\"): reply differs: value type \"string\" vs embedded "
+         "value type \"shop.Quote\""},
+        {RR_SVC "templates = (\n"
+                "  { name = \"q\"; topic = \"asks\"; value = \"json\";\n"
+                "    reply = { topic = \"answers\"; value = \"shop.Quote\"; }; },\n"
+                "  { name = \"r\"; topic = \"answers\"; },\n"
+                "  { name = \"plain\"; topic = \"asks\"; }\n"
+                ");\n"
+                "listeners = ( { id = \"l\"; topics = [ \"asks\" ]; handler = \"h\";\n"
+                "                reply = \"r\"; } );\n",
+         "svc.brook:5: templates[1] (\"r\"): reply differs: none vs embedded value type \"bytes\""},
+        {RR_SVC "templates = (\n"
+                "  { name = \"q\"; topic = \"asks\"; value = \"json\";\n"
+                "    reply = { topic = \"answers\"; value = \"shop.Quote\"; }; },\n"
+                "  { name = \"r\"; topic = \"answers\"; reply = { topic = \"more\"; }; },\n"
+                "  { name = \"plain\"; topic = \"asks\"; }\n"
+                ");\n"
+                "listeners = ( { id = \"l\"; topics = [ \"asks\" ]; handler = \"h\"; } );\n",
+         "svc.brook:8: listeners[0] (\"l\"): reply differs: none vs embedded \"r\""},
+    };
+    for (size_t i = 0; i < sizeof(structural) / sizeof(structural[0]); i++) {
+        over = parse_ok(structural[i].text);
+        assert_int_equal(brook_decl_merge(d, over, &err), BROOK_ERR_DECL);
+        assert_string_equal(err.message, structural[i].message);
+        brook_decl_destroy(over);
+    }
+    brook_decl_destroy(d);
+
+    /* Each mistake reported once, with its file:line. */
+    for (size_t i = 0; i < sizeof(reply_cases) / sizeof(reply_cases[0]); i++) {
+        const invalid_case_t *c = &reply_cases[i];
+        brook_decl_t *bad = (brook_decl_t *)1;
+        diags_t diags = {0};
+        int rc = brook_decl_parse_string_diag(c->text, "svc.brook", &bad, &err, collect, &diags);
+        if (!c->message) {
+            if (rc != 0)
+                fail_msg("case \"%s\": unexpected error: %s", c->what, err.message);
+            brook_decl_destroy(bad);
+            continue;
+        }
+        if (rc != BROOK_ERR_DECL || strcmp(err.message, c->message) != 0)
+            fail_msg("case \"%s\" (%d):\n  expected: %s\n  got:      %s", c->what, rc, c->message,
+                     err.message);
+        assert_null(bad);
+        if (diags.n != 1)
+            fail_msg("case \"%s\": reported %zu errors, not once:\n%s", c->what, diags.n,
+                     diags.text);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_filter_names),
+        cmocka_unit_test(test_batch),
         cmocka_unit_test(test_registry),         cmocka_unit_test(test_design_example),
         cmocka_unit_test(test_defaults),         cmocka_unit_test(test_every_setting),
         cmocka_unit_test(test_retry_delays_cap), cmocka_unit_test(test_invalid),
@@ -953,6 +1335,9 @@ int main(void) {
         cmocka_unit_test(test_merge_tunables),   cmocka_unit_test(test_merge_structural),
         cmocka_unit_test(test_merge_identity),   cmocka_unit_test(test_env),
         cmocka_unit_test(test_writer_schemas),   cmocka_unit_test(test_default_groups),
+        cmocka_unit_test(test_reply),
+        cmocka_unit_test(test_auto_startup),
+        cmocka_unit_test(test_preserve_key_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

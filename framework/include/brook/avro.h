@@ -19,8 +19,10 @@
  *   brook.h, public:
  *     brook_error_set brook_err2str brook_app_new brook_app_destroy brook_app_start
  *     brook_app_run brook_app_stop brook_app_register_type brook_app_register_writer_schema
- *     brook_app_set_handler brook_app_set_opaque brook_app_get_opaque brook_app_template
- *     brook_ctx_app brook_template_send
+ *     brook_app_set_handler brook_app_set_filter brook_app_set_opaque brook_app_get_opaque
+ *     brook_app_template brook_ctx_app brook_template_send
+ *     brook_template_request brook_ctx_reply brook_ctx_fail
+ *     brook_app_set_batch_handler brook_batch_app
  *   this header, public (usable by hand-written code too):
  *     brook_arena_alloc brook_arena_free
  *     brook_avro_enc_begin brook_avro_enc_end brook_avro_put_long brook_avro_put_int

@@ -227,9 +227,71 @@ typedef brook_result_t(brook_handler_fn)(brook_ctx_t *ctx, const void *key, cons
 
 /* Binds the handler of listener `listener_id` (declared with handler = "..."). Must be
  * called before start for every listener: BROOK_ERR_NOT_FOUND when no such listener is
- * declared, BROOK_ERR_STATE once started. */
+ * declared, BROOK_ERR_STATE once started, BROOK_ERR_INVALID_ARG for a batch listener (see
+ * brook_app_set_batch_handler). */
 int brook_app_set_handler(brook_app_t *app, const char *listener_id, brook_handler_fn *fn,
                           void *opaque);
+
+/* ---- filters and interceptors (docs/filters-and-interceptors.md) ---- */
+
+/* A record filter (Spring's RecordFilterStrategy): true to handle the record, false to drop
+ * it. A dropped record is done with like a handled one (its offset stored and committed) and
+ * counted in brook_listener_stats().filtered. BROOK_FILTER_RAW filters run before decoding
+ * (key and value are NULL; brook_ctx_record() has the bytes and headers), so a dropped
+ * record costs no decoding; BROOK_FILTER_DECODED filters get the decoded key and value. Runs
+ * on the member's poll thread, like the handler. */
+typedef bool(brook_filter_fn)(brook_ctx_t *ctx, const void *key, const void *value, void *opaque);
+typedef enum { BROOK_FILTER_RAW = 0, BROOK_FILTER_DECODED = 1 } brook_filter_stage_t;
+/* Before start; one filter per stage and listener (NULL fn removes it). BROOK_ERR_NOT_FOUND,
+ * BROOK_ERR_STATE once started. Generated code binds a listener's declared `filter` and
+ * `raw_filter`. */
+int brook_app_set_filter(brook_app_t *app, const char *listener_id, brook_filter_stage_t stage,
+                         brook_filter_fn *fn, void *opaque);
+
+/* Handle interceptors: middleware around the handler (Watermill's middleware, Spring's
+ * RecordInterceptor). Each gets the record and `next`, the rest of the chain: calling
+ * brook_chain_next(next) runs the next interceptor and finally the handler and returns its
+ * result, which the interceptor returns (or replaces). Returning without calling it vetoes
+ * the record: the interceptor's result is the record's (BROOK_OK: done, as if handled;
+ * BROOK_RETRY / BROOK_FAIL: through the retry policy, with brook_ctx_fail()'s name). Runs on
+ * the member's poll thread. */
+typedef struct brook_chain_s brook_chain_t;
+brook_result_t brook_chain_next(brook_chain_t *next);
+typedef brook_result_t(brook_handle_interceptor_fn)(brook_ctx_t *ctx, const void *key,
+                                                    const void *value, brook_chain_t *next,
+                                                    void *opaque);
+/* Before start. `listener_id` NULL: every listener. The first added is the outermost. */
+int brook_app_add_handle_interceptor(brook_app_t *app, const char *listener_id,
+                                     brook_handle_interceptor_fn *fn, void *opaque);
+
+/* Send interceptors (Spring's ProducerInterceptor): `before` runs in the sending thread for
+ * each record a template sends, serialized, before it is queued: it can read it, add headers
+ * (brook_outgoing_add_header), or veto the send by returning non-zero (the send returns that
+ * code; a vetoed handler's send fails like any other send). `after` runs where delivery
+ * callbacks run, once the record is acknowledged or failed for good. Records the runtime
+ * forwards to retry and dead-letter topics do not pass through them. */
+typedef struct brook_outgoing_s brook_outgoing_t;
+const char *brook_outgoing_topic(const brook_outgoing_t *o);
+const char *brook_outgoing_template(const brook_outgoing_t *o); /* the template's name */
+const void *brook_outgoing_key(const brook_outgoing_t *o, size_t *len);
+const void *brook_outgoing_value(const brook_outgoing_t *o, size_t *len);
+int brook_outgoing_add_header(brook_outgoing_t *o, const char *name, const void *value,
+                              size_t len);
+typedef int(brook_send_interceptor_fn)(brook_outgoing_t *o, void *opaque);
+typedef struct brook_delivered_s {
+    const char *template_name;
+    int err; /* 0: acknowledged */
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t latency_us; /* from the send to the broker's answer */
+} brook_delivered_t;
+typedef void(brook_delivered_interceptor_fn)(const brook_delivered_t *d, void *opaque);
+/* Before start. `template_name` NULL: every template. Run in the order added; either function
+ * may be NULL. */
+int brook_app_add_send_interceptor(brook_app_t *app, const char *template_name,
+                                   brook_send_interceptor_fn *before,
+                                   brook_delivered_interceptor_fn *after, void *opaque);
 
 /* Connects: starts the embedded cluster if the app has no bootstrap, provisions declared
  * topics, starts the producer and every listener's members. On failure nothing keeps
@@ -347,6 +409,56 @@ typedef struct brook_template_stats_s {
 
 void brook_template_stats(const brook_template_t *tpl, brook_template_stats_t *out);
 
+/* ---- request-reply (docs/request-reply.md) ----------------------------------------------------
+ *
+ * A template declared with `reply = { topic = "..."; value = "<type>"; }` makes requests, as
+ * Spring's ReplyingKafkaTemplate: each request carries a correlation id and the topic (and
+ * partition) its reply goes to, and the app reads that topic (that partition) itself, without a
+ * consumer group, from where it was when the app started. A listener declared
+ * `reply = "<template>"` answers requests (Spring's @SendTo): its handler fills the reply, which
+ * goes through that template to the request's reply topic. The headers are Spring's: */
+#define BROOK_HEADER_CORRELATION_ID "kafka_correlationId"   /* the id's bytes, copied back */
+#define BROOK_HEADER_REPLY_TOPIC "kafka_replyTopic"         /* UTF-8 topic name */
+#define BROOK_HEADER_REPLY_PARTITION "kafka_replyPartition" /* 4-byte big-endian int */
+
+/* Sends a request through `tpl` (which must declare a reply) and waits for its reply: key,
+ * value and opts as brook_template_send() takes them (opts may be NULL; its headers are sent
+ * too). Brook adds kafka_correlationId (16 bytes, unique to this app), kafka_replyTopic and,
+ * when the template's reply names a partition, kafka_replyPartition, unless opts' headers
+ * already name a reply topic or partition. Thread-safe: any number of threads may wait at once.
+ * `timeout_ms` <= 0: the template's reply.timeout_ms (default 5000).
+ *
+ * `reply` (may be NULL: only wait) receives the reply's value, decoded as reply.value declares:
+ *   avro                 -> T *: an initialized value (T_init, zeroed, or an earlier reply),
+ *                           decoded into as T_decode does; the caller clears it with T_clear
+ *   string, json, bytes  -> brook_buf_t *: reset, then filled with the value's bytes and a NUL
+ *                           after them (not counted in len); a null value leaves it empty
+ *
+ * Returns 0; BROOK_ERR_TIMEOUT when no reply came in time (one that comes later is dropped and
+ * counted as late); BROOK_ERR_DECODE when the reply cannot be decoded (err says why);
+ * BROOK_ERR_INVALID_ARG for a template without a reply; BROOK_ERR_STATE before start, after
+ * stop (a request waiting when the app stops returns it at once), or in a transaction (an
+ * exactly-once handler, brook_app_execute_in_transaction: the request would be seen only once
+ * the transaction commits, after the reply it waits for); or brook_template_send()'s error.
+ * A request from a handler waits on the member's poll thread: keep timeouts short there. */
+int brook_template_request(brook_template_t *tpl, const void *key, const void *value, void *reply,
+                           int timeout_ms, const brook_send_opts_t *opts, brook_error_t *err);
+
+typedef struct brook_request_stats_s {
+    uint64_t requests; /* sent */
+    uint64_t replies;  /* replies matched to a waiting request */
+    uint64_t timeouts; /* requests that returned BROOK_ERR_TIMEOUT */
+    /* Replies to this template's requests that no longer waited (timed out, or answered
+     * already): dropped. */
+    uint64_t late;
+    /* Records on the template's reply topic (partition) that answer no request of this app
+     * (no correlation id, or another app's): dropped. */
+    uint64_t unmatched;
+} brook_request_stats_t;
+
+/* All zero for a template without a reply. Any thread. */
+void brook_template_request_stats(const brook_template_t *tpl, brook_request_stats_t *out);
+
 /* ---- handler context --------------------------------------------------------------------------
  */
 
@@ -401,6 +513,82 @@ brook_result_t brook_ctx_fail(brook_ctx_t *ctx, const char *name, const char *fm
     __attribute__((format(printf, 3, 4)));
 /* ack = "manual": marks this record (and everything before it on its partition) done. */
 void brook_ctx_ack(brook_ctx_t *ctx);
+/* A replying listener's (declared reply = "<template>") reply to the record being handled,
+ * to fill: the template's value type, T * (T_init'ed: point its fields at memory that outlives
+ * the handler, such as the request's own values, literals, or brook_arena_alloc(
+ * &reply->brook_arena_, n), which is freed with the reply), or brook_buf_t * (empty: append
+ * the string, json or bytes value). When the handler returns BROOK_OK the reply is sent through
+ * the template, after the handler, to the request's kafka_replyTopic (the template's topic when
+ * the request names none), on its kafka_replyPartition if any, keyed by the request's key,
+ * with its kafka_correlationId; a reply that cannot be sent fails the record like a handler
+ * (brook.ReplyFailure). Generated handlers of replying listeners receive it as their last
+ * argument. A handler that never asks for it sends no reply. NULL for other listeners.
+ * Borrowed until the handler returns. */
+void *brook_ctx_reply(brook_ctx_t *ctx);
+
+/* ---- batch listeners (docs/batch-listeners.md) --------------------------------------------------
+ *
+ * A listener declared with `batch = { max_records; max_wait_ms; }` hands its handler a batch of
+ * records (Spring's batch @KafkaListener with a List<ConsumerRecord>): up to max_records, in
+ * the order they were polled (each partition's in offset order), collected for at most
+ * max_wait_ms after the first. The handler's result is the batch's:
+ *   BROOK_OK                           every record is done with; their offsets are stored;
+ *   brook_batch_fail_at(b, i, ...)     record i failed (Spring's BatchListenerFailedException):
+ *                                      the records before it are stored, record i goes through
+ *                                      the listener's retry policy and DLT as a single record
+ *                                      would, the records after it are delivered again;
+ *   BROOK_RETRY / BROOK_FAIL otherwise the whole batch failed (named or not by
+ *                                      brook_batch_fail): retried as a whole (retry.mode
+ *                                      "blocking", in memory, the member's partitions waiting),
+ *                                      then each record dead-lettered; with retry topics each
+ *                                      record is forwarded as if it had failed alone.
+ * A record that cannot be decoded ends the batch before it: the handler gets the records
+ * before it, then it goes to the DLT (brook.DeserializationError) and the records after it
+ * come in the next batch. */
+
+typedef struct brook_batch_s brook_batch_t;
+
+/* The batch handler: keys[i] and values[i] are record i's key and value, decoded as the
+ * listener declares (see serdes), for i < n (n >= 1). Everything is borrowed until it
+ * returns. Runs on the listener member's poll thread; one partition's records are handled in
+ * offset order and never concurrently. */
+typedef brook_result_t(brook_batch_handler_fn)(brook_batch_t *batch, size_t n,
+                                               const void *const *keys, const void *const *values,
+                                               void *opaque);
+
+/* Binds the handler of batch listener `listener_id`; generated code does it. Before start:
+ * BROOK_ERR_NOT_FOUND when no such listener is declared, BROOK_ERR_INVALID_ARG when it is not
+ * a batch listener (brook_app_set_handler binds the others, and refuses batch listeners),
+ * BROOK_ERR_STATE once started. */
+int brook_app_set_batch_handler(brook_app_t *app, const char *listener_id,
+                                brook_batch_handler_fn *fn, void *opaque);
+
+/* The records in the batch (the handler's n). */
+size_t brook_batch_count(const brook_batch_t *batch);
+/* Record i of the batch (topic, partition, offset, timestamp, raw key and value, headers,
+ * parsed on first use), or NULL when i >= n. Borrowed until the handler returns. */
+const brook_record_t *brook_batch_record(brook_batch_t *batch, size_t i);
+/* The last header of that name of record i (as brook_ctx_header): 1 and its value, or 0. */
+int brook_batch_header(brook_batch_t *batch, size_t i, const char *name, const void **value,
+                       size_t *len);
+/* Record i's delivery attempt: 1 for the first, 2 for the first retry, ... (a batch retried
+ * as a whole counts for every record in it); 0 when i >= n. */
+int brook_batch_attempt(const brook_batch_t *batch, size_t i);
+brook_app_t *brook_batch_app(brook_batch_t *batch);
+/* The listener id handling the batch. */
+const char *brook_batch_listener_id(const brook_batch_t *batch);
+/* Names record `index` as the one that failed (Spring's BatchListenerFailedException(message,
+ * index)) with a failure name and message, as brook_ctx_fail: returns BROOK_FAIL when `name`
+ * is in the listener's not_retryable, otherwise BROOK_RETRY, for
+ * `return brook_batch_fail_at(batch, i, "shop.InvalidOrder", "order %s", id);`. The handler's
+ * result still decides: BROOK_OK after it means the batch is done. An index >= n is ignored
+ * (logged): the whole batch failed. */
+brook_result_t brook_batch_fail_at(brook_batch_t *batch, size_t index, const char *name,
+                                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Names a failure of the whole batch (no index): its name and message go with every record
+ * the batch's failure dead-letters or forwards. Returns as brook_batch_fail_at. */
+brook_result_t brook_batch_fail(brook_batch_t *batch, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- listeners ----------------------------------------------------------------------------------
  */
@@ -411,12 +599,15 @@ typedef struct brook_listener_stats_s {
     uint64_t retried; /* records redelivered or forwarded to a retry topic */
     uint64_t dead_lettered;
     uint64_t rebalances;
+    uint64_t filtered; /* records a filter dropped (done with, not handled) */
     /* Revocations (or losses) of partitions whose handled records could not be committed
      * first: their next owner handles those records again. */
     uint64_t revokes_uncommitted;
     /* Exactly-once listeners (exactly_once = true): transactions committed and aborted. */
     uint64_t transactions;
     uint64_t aborted_transactions;
+    /* Batch listeners: batch handler calls (their records count in handled and failed). */
+    uint64_t batches;
 } brook_listener_stats_t;
 
 void brook_listener_stats(const brook_listener_t *l, brook_listener_stats_t *out);
@@ -429,6 +620,84 @@ brook_listener_t *brook_app_listener_at(brook_app_t *app, size_t i);
 /* true once every member of the listener has joined its group and received its first
  * assignment (possibly empty). */
 bool brook_listener_assigned(const brook_listener_t *l);
+
+/* ---- seeking and control (docs/seek-and-control.md) -------------------------------------------
+ *
+ * Seeks (Spring's ConsumerSeekAware.ConsumerSeekCallback) are asked for on a member's poll
+ * thread: from a handler, for the partitions its member owns, or from an on-assigned callback,
+ * for the partitions being assigned. `topic` names the topic; `partition` one partition or
+ * BROOK_PARTITION_ALL for every one of that topic in reach. What a seek does:
+ *   - it moves where the partition is read next: the next record the listener handles from it
+ *     is the one at the new offset, and the records the consumer had already fetched past it
+ *     are dropped, not handled (from a handler: once the handler's record is done, as its
+ *     result says; from an on-assigned callback: before any record of the partition);
+ *   - the new offset is stored for the next commit, like a handled record's, so a restart
+ *     continues from it too (exactly-once listeners: the offset is committed with the next
+ *     transaction that handles a record of the partition);
+ *   - a blocking retry waiting on the partition is abandoned (the seek wins).
+ * An offset past the end is the end, before the beginning the beginning (Kafka would apply the
+ * listener's start_from instead); a timestamp later than every record's is the end. Several
+ * seeks of one partition in one call: the last one counts. Returns 0; BROOK_ERR_INVALID_ARG (no
+ * topic, a negative offset); BROOK_ERR_STATE when not called from a handler or an on-assigned
+ * callback; BROOK_ERR_NOT_FOUND when no partition in reach matches;
+ * BROOK_ERR_UNSUPPORTED from the handler of an exactly-once listener; or librdkafka's error of
+ * a lookup (watermarks, offsets for a timestamp) that failed. Never from another thread. */
+#define BROOK_PARTITION_ALL (-1)
+int brook_ctx_seek(brook_ctx_t *ctx, const char *topic, int32_t partition, int64_t offset);
+int brook_ctx_seek_to_beginning(brook_ctx_t *ctx, const char *topic, int32_t partition);
+int brook_ctx_seek_to_end(brook_ctx_t *ctx, const char *topic, int32_t partition);
+/* To the first record whose timestamp is >= timestamp_ms (ms since the epoch). */
+int brook_ctx_seek_to_timestamp(brook_ctx_t *ctx, const char *topic, int32_t partition,
+                                int64_t timestamp_ms);
+
+typedef struct brook_topic_partition_s {
+    const char *topic;
+    int32_t partition;
+} brook_topic_partition_t;
+
+/* Called when partitions are assigned to a member of the listener (Spring's
+ * ConsumerSeekAware.onPartitionsAssigned), on that member's poll thread, inside the rebalance,
+ * before any record of them is handled; with cooperative rebalancing only the partitions added
+ * are passed. `parts` (borrowed for the call) are the partitions assigned; `ctx` offers the
+ * seeks above for them, and brook_ctx_app() and brook_ctx_listener_id() (brook_ctx_record()
+ * is NULL: there is no record). A partition not sought starts from the group's committed
+ * offset, or start_from. */
+typedef void(brook_assigned_fn)(brook_ctx_t *ctx, const brook_topic_partition_t *parts,
+                                size_t count, void *opaque);
+/* Before brook_app_start() (BROOK_ERR_STATE after); NULL fn removes it. */
+int brook_listener_on_assigned(brook_listener_t *l, brook_assigned_fn *fn, void *opaque);
+
+/* Pause and resume a listener (Spring's container pause()/resume()), from any thread: its
+ * members stop fetching and handling but keep polling, so they stay in the group and keep their
+ * partitions (no rebalance); a paused listener commits what it handled before as usual.
+ * Asynchronous: each member pauses before it handles its next record; brook_listener_paused()
+ * says when all have. Resuming does not resume a partition a blocking retry or a retry-topic
+ * record not yet due holds: it resumes when that is due. A pause asked for before start, or while
+ * the listener is stopped, applies when it starts. 0, or BROOK_ERR_INVALID_ARG. */
+int brook_listener_pause(brook_listener_t *l);
+int brook_listener_resume(brook_listener_t *l);
+/* Spring's isPauseRequested(): brook_listener_pause() was called, and resume() not since. */
+bool brook_listener_pause_requested(const brook_listener_t *l);
+/* Spring's isContainerPaused(): running, a pause requested, and every member has paused (no
+ * handler of the listener runs now, none will before a resume). */
+bool brook_listener_paused(const brook_listener_t *l);
+
+/* Stop and start one listener while the app runs (Spring's KafkaListenerEndpointRegistry
+ * getListenerContainer(id).stop()/start()). Stop is graceful, like the app's stop for its
+ * members: they stop polling, finish the record in hand, wait for what their handlers sent,
+ * commit, leave the group and close their consumers, within shutdown_timeout_ms. It waits for
+ * that and returns 0, BROOK_ERR_TIMEOUT or the commit's error; called from one of the
+ * listener's own handlers it only asks (returns 0) and the stop happens once the handler
+ * returns. Stopping a stopped listener returns 0. Any thread; from another listener's handler
+ * it blocks that handler until done. */
+int brook_listener_stop(brook_listener_t *l);
+/* Starts a stopped listener (or one declared auto_startup = false) while the app runs: new
+ * members join the group and resume from its committed offsets. 0 (also when it runs);
+ * BROOK_ERR_STATE before brook_app_start() or after brook_app_stop(), or from the listener's own
+ * handler; otherwise the error of the members' start (nothing of it keeps running). Any thread. */
+int brook_listener_start(brook_listener_t *l, brook_error_t *err);
+/* Spring's isRunning(): started and no stop asked for since. */
+bool brook_listener_running(const brook_listener_t *l);
 
 /* ---- operations: metrics and health ---------------------------------------------------------
  *

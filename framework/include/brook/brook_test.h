@@ -93,6 +93,10 @@ const brook_header_t *brook_test_record_header(const brook_test_record_t *r, con
  * comparing, e.g. `o >= 0 || o == BROOK_TEST_NO_OFFSET`, or a test passes on a failed query. */
 int64_t brook_test_committed(brook_test_cluster_t *c, const char *group, const char *topic,
                              int32_t partition);
+/* How many members the broker counts in consumer group `group` (0 for an empty or unknown
+ * group), BROOK_ERR_KAFKA when it could not be asked, BROOK_ERR_UNSUPPORTED on the embedded
+ * cluster (librdkafka's mock cannot describe groups). */
+int brook_test_group_members(brook_test_cluster_t *c, const char *group);
 /* Sum over partitions of the end offsets of topic (how many records it holds), or
  * BROOK_ERR_KAFKA (negative) when the topic or one of its partitions could not be queried. */
 int64_t brook_test_end_offsets(brook_test_cluster_t *c, const char *topic);
@@ -113,8 +117,9 @@ int brook_test_broker_down(brook_test_cluster_t *c, int32_t broker_id);
 int brook_test_broker_up(brook_test_cluster_t *c, int32_t broker_id);
 int brook_test_broker_rtt(brook_test_cluster_t *c, int32_t broker_id, int rtt_ms);
 
-/* Waits until every listener of the app has all its members assigned
- * (brook_listener_assigned), so records produced from now on are seen by the group. */
+/* Waits until every running listener of the app has all its members assigned
+ * (brook_listener_assigned), so records produced from now on are seen by the group. A listener
+ * stopped on purpose (brook_listener_stop, auto_startup = false) is not waited for. */
 bool brook_test_wait_assigned(brook_app_t *app, int timeout_ms);
 
 /* Polls `cond(arg)` every few milliseconds until it is true (returns true) or timeout_ms has

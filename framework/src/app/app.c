@@ -16,6 +16,7 @@
 #include "http/http.h"
 #include "kafka/kafka.h"
 #include "produce/produce.h"
+#include "request/request.h"
 #include "serde/serde.h"
 
 typedef enum { APP_NEW = 0, APP_STARTED, APP_STOPPED } app_state_t;
@@ -26,6 +27,7 @@ struct brook_app_s {
     brook__registry_t *registry; /* schema_registry declared: from start to destroy */
     brook__producer_t *producer;
     brook__consume_t *consume;
+    brook__requests_t *requests; /* templates that declare a reply, and their reply consumer */
     char *bootstrap;          /* in use once started */
     brook_cluster_t *cluster; /* embedded only */
     void *opaque;
@@ -56,8 +58,9 @@ static brook_app_t *app_from_decl(brook_decl_t *decl, brook_error_t *err) {
     app->types = brook__types_new();
     app->producer = brook__producer_new(decl);
     app->consume = brook__consume_new(decl, app);
+    app->requests = app->producer ? brook__requests_new(decl, app->producer) : NULL;
     app->ops = (brook__http_app_t){decl, app->consume, app->producer, &app->phase, &app->registry};
-    int rc = app->types && app->producer && app->consume ? 0 : BROOK_ERR_NOMEM;
+    int rc = app->types && app->producer && app->consume && app->requests ? 0 : BROOK_ERR_NOMEM;
     /* A Confluent schema id a template declares names its value type's schema (with a schema
      * registry, the registry gives the ids at start). */
     for (size_t i = 0; i < decl->template_count && !rc && !decl->registry.declared; i++) {
@@ -131,6 +134,43 @@ int brook_app_set_handler(brook_app_t *app, const char *listener_id, brook_handl
     return brook__consume_set_handler(app->consume, listener_id, fn, opaque);
 }
 
+int brook_app_set_batch_handler(brook_app_t *app, const char *listener_id,
+                                brook_batch_handler_fn *fn, void *opaque) {
+    if (!app || !listener_id)
+        return BROOK_ERR_INVALID_ARG;
+    if (app->state != APP_NEW)
+        return BROOK_ERR_STATE;
+    return brook__consume_set_batch_handler(app->consume, listener_id, fn, opaque);
+}
+
+int brook_app_set_filter(brook_app_t *app, const char *listener_id, brook_filter_stage_t stage,
+                         brook_filter_fn *fn, void *opaque) {
+    if (!app || !listener_id)
+        return BROOK_ERR_INVALID_ARG;
+    if (app->state != APP_NEW)
+        return BROOK_ERR_STATE;
+    return brook__consume_set_filter(app->consume, listener_id, stage, fn, opaque);
+}
+
+int brook_app_add_handle_interceptor(brook_app_t *app, const char *listener_id,
+                                     brook_handle_interceptor_fn *fn, void *opaque) {
+    if (!app)
+        return BROOK_ERR_INVALID_ARG;
+    if (app->state != APP_NEW)
+        return BROOK_ERR_STATE;
+    return brook__consume_add_interceptor(app->consume, listener_id, fn, opaque);
+}
+
+int brook_app_add_send_interceptor(brook_app_t *app, const char *template_name,
+                                   brook_send_interceptor_fn *before,
+                                   brook_delivered_interceptor_fn *after, void *opaque) {
+    if (!app)
+        return BROOK_ERR_INVALID_ARG;
+    if (app->state != APP_NEW)
+        return BROOK_ERR_STATE;
+    return brook__producer_add_interceptor(app->producer, template_name, before, after, opaque);
+}
+
 void brook_app_set_opaque(brook_app_t *app, void *opaque) {
     if (app)
         app->opaque = opaque;
@@ -182,6 +222,8 @@ int brook_app_health(brook_app_t *app, brook_health_probe_t probe, brook_buf_t *
  * The first error is the stop's. */
 static int stop_all(brook_app_t *app, int64_t deadline, bool crash) {
     int rc = brook__consume_stop(app->consume, deadline, crash, app->producer);
+    /* After the listeners, whose handlers may wait for replies. */
+    brook__requests_stop(app->requests);
     pthread_mutex_lock(&app->tx_lock);
     brook__txn_free(app->txn);
     app->txn = NULL;
@@ -196,6 +238,8 @@ static int app_start(brook_app_t *app, brook_error_t *err) {
     brook_decl_t *d = app->decl;
     /* What the declaration alone can refuse, before anything starts. */
     int rc = brook__producer_resolve(app->producer, app->types, err);
+    if (!rc)
+        rc = brook__requests_resolve(app->requests, app->types, err);
     if (rc)
         return rc;
     /* The templates' schemas are registered before anything connects: a schema the registry
@@ -229,6 +273,9 @@ static int app_start(brook_app_t *app, brook_error_t *err) {
         rc = brook__provision(d, app->cluster, brook__producer_handle(app->producer), err);
     if (!rc)
         rc = brook__producer_open_templates(app->producer, err);
+    /* Before the listeners: a handler may make a request at once. */
+    if (!rc)
+        rc = brook__requests_start(app->requests, app->bootstrap, app->cluster != NULL, err);
     if (!rc) {
         brook__consume_env_t env = {.bootstrap = app->bootstrap,
                                     .embedded = app->cluster != NULL,
@@ -342,6 +389,7 @@ void brook_app_destroy(brook_app_t *app) {
         stop_all(app, brook__now_ms(), true);
     }
     brook__consume_free(app->consume);
+    brook__requests_free(app->requests);
     brook__producer_free(app->producer);
     brook__types_free(app->types);
     brook__registry_free(app->registry);

@@ -81,6 +81,15 @@ static void collect_topics(topic_set_t *s) {
     for (size_t i = 0; i < d->topic_count; i++)
         topic_set_add(s, d->topics[i].name, d->topics[i].partitions, d->topics[i].replication,
                       &d->topics[i], NULL);
+    /* Reply topics are the service's own (docs/request-reply.md): created on any cluster, with
+     * room for the declared reply partition. */
+    for (size_t i = 0; i < d->template_count; i++) {
+        const brook_decl_reply_t *r = &d->templates[i].reply;
+        int partitions = r->declared ? known_partitions(s, r->topic) : 0;
+        if (r->declared)
+            topic_set_add(s, r->topic, partitions > r->partition ? partitions : r->partition + 1,
+                          -1, NULL, NULL);
+    }
     if (s->cluster) {
         for (size_t i = 0; i < d->listener_count; i++)
             for (size_t j = 0; j < d->listeners[i].topic_count; j++)
@@ -90,8 +99,10 @@ static void collect_topics(topic_set_t *s) {
             topic_set_add(s, d->templates[i].topic, known_partitions(s, d->templates[i].topic), 1,
                           NULL, NULL);
     }
-    for (size_t i = 0; i < d->listener_count; i++)
+    for (size_t i = 0; i < d->listener_count; i++) {
         brook__recover_topics_foreach(&d->listeners[i], add_derived, s);
+        brook__recover_parking_foreach(&d->listeners[i], add_derived, s);
+    }
 }
 
 static void topic_set_free(topic_set_t *s) {

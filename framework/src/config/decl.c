@@ -769,10 +769,49 @@ static int parse_topic(pctx_t *p, config_setting_t *list, size_t i, brook_decl_t
     return 0;
 }
 
+/* templates[].reply = { topic; partition; value; timeout_ms; } (docs/request-reply.md) */
+static int parse_reply(const grp_t *tg, brook_decl_template_t *t) {
+    static const char *const keys[] = {"topic", "partition", "value", "timeout_ms", NULL};
+    char path[PATH_MAX_LEN], spath[PATH_MAX_LEN];
+    brook_decl_reply_t *r = &t->reply;
+    grp_t g;
+    config_setting_t *at;
+    int64_t partition = -1;
+    int rc = get_group(tg, "reply", &g, path);
+
+    if (rc != 0)
+        return rc;
+    r->declared = true;
+    r->line = line_of(g.g);
+    check_unknown(&g, keys);
+    if (fatal(rc = get_str(&g, "topic", true, &r->topic, &at)))
+        return rc;
+    join_path(spath, sizeof(spath), path, "topic");
+    if (rc == 0 && check_topic_name(g.p, at, spath, r->topic) == 0 && t->topic &&
+        strcmp(t->topic, r->topic) == 0)
+        decl_fail(g.p, at, spath,
+                  "\"%s\" is the template's own topic (its requests would be read as replies)",
+                  r->topic);
+    if (fatal(rc = get_i64(&g, "partition", 0, INT32_MAX, &partition, NULL)))
+        return rc;
+    r->partition = (int32_t)partition;
+    if (fatal(rc = get_serde(&g, "value", BROOK_SERDE_BYTES, &r->value)))
+        return rc;
+    if (fatal(rc = get_i64(&g, "timeout_ms", 1, INT32_MAX, &r->timeout_ms, NULL)))
+        return rc;
+    /* A request waits for its reply: one held back in a transaction until it commits would
+     * wait for ever. */
+    if (t->transactional)
+        decl_fail(g.p, g.g, path,
+                  "a transactional template cannot make requests (a request in a transaction "
+                  "is seen only once it commits, after the reply it waits for)");
+    return 0;
+}
+
 static int parse_template(pctx_t *p, config_setting_t *list, size_t i, bool registry,
                           brook_decl_template_t *t) {
-    static const char *const keys[] = {"name",    "topic",     "key",           "value",
-                                       "framing", "schema_id", "transactional", NULL};
+    static const char *const keys[] = {"name",      "topic",         "key",   "value", "framing",
+                                       "schema_id", "transactional", "reply", NULL};
     static const char *const framings[] = {"single_object", "confluent", NULL};
     char path[PATH_MAX_LEN], spath[PATH_MAX_LEN];
     grp_t g = {p, NULL, path};
@@ -821,11 +860,14 @@ static int parse_template(pctx_t *p, config_setting_t *list, size_t i, bool regi
     t->schema_id = schema_id < 0 ? 0 : (int32_t)schema_id;
     if (fatal(rc = get_bool(&g, "transactional", &t->transactional)))
         return rc;
+    if (fatal(rc = parse_reply(&g, t)))
+        return rc;
     return 0;
 }
 
 static int parse_retry(const grp_t *lg, brook_decl_retry_t *r) {
-    static const char *const keys[] = {"attempts", "backoff", "mode", "not_retryable", NULL};
+    static const char *const keys[] = {"attempts",           "backoff", "mode", "not_retryable",
+                                       "preserve_key_order", NULL};
     static const char *const bkeys[] = {"delay_ms", "multiplier", "max_delay_ms", NULL};
     static const char *const modes[] = {"blocking", "topics", NULL};
     char path[PATH_MAX_LEN], bpath[PATH_MAX_LEN], spath[PATH_MAX_LEN];
@@ -873,7 +915,34 @@ static int parse_retry(const grp_t *lg, brook_decl_retry_t *r) {
     r->mode = (brook_retry_mode_t)mode;
     if (fatal(rc = get_strs(&g, "not_retryable", &r->not_retryable, &r->not_retryable_count, NULL)))
         return rc;
+    if (fatal(rc = get_bool(&g, "preserve_key_order", &r->preserve_key_order)))
+        return rc;
+    config_setting_t *pko = config_setting_get_member(g.g, "preserve_key_order");
+    r->preserve_key_order_line = line_of(pko ? pko : g.g);
     return 0;
+}
+
+/* retry.preserve_key_order (docs/ordered-retries.md) parks records behind a key's retry record
+ * and releases them from memory: it needs retry topics, and one record handled at a time with
+ * its offset stored by Brook (not a transaction, a batch or the handler). */
+static void check_key_order(const grp_t *g, const brook_decl_listener_t *l, const char *path) {
+    if (!l->retry.preserve_key_order)
+        return;
+    config_setting_t *at =
+        config_setting_get_member(config_setting_get_member(g->g, "retry"), "preserve_key_order");
+    char spath[PATH_MAX_LEN];
+    join_path(spath, sizeof(spath), path, "retry.preserve_key_order");
+    if (l->retry.mode != BROOK_RETRY_TOPICS)
+        decl_fail(g->p, at, spath,
+                  "needs retry mode \"topics\" (blocking retries keep each partition in order "
+                  "already)");
+    else if (l->exactly_once)
+        decl_fail(g->p, at, spath, "is not supported with exactly_once");
+    else if (l->batch)
+        decl_fail(g->p, at, spath, "is not supported for batch listeners");
+    else if (l->ack != BROOK_ACK_RECORD)
+        decl_fail(g->p, at, spath,
+                  "needs ack \"record\" (a parked record is acknowledged by Brook)");
 }
 
 static int parse_dlt(const grp_t *lg, brook_decl_dlt_t *dlt) {
@@ -915,12 +984,71 @@ static int parse_transaction(const grp_t *lg, brook_decl_listener_t *l) {
     return 0;
 }
 
+/* listeners[].batch = { max_records = N; max_wait_ms = M; }: a batch listener. Checked after the
+ * rest of the listener, for the settings it cannot be combined with. */
+static int parse_batch(const grp_t *lg, brook_decl_listener_t *l) {
+    static const char *const keys[] = {"max_records", "max_wait_ms", NULL};
+    /* What a batch listener cannot be, and why. */
+    static const struct {
+        const char *name, *why;
+    } refused[] = {
+        {"exactly_once", "a batch listener cannot be exactly-once (not supported)"},
+        {"filter", "a batch listener has no record filters (not supported)"},
+        {"raw_filter", "a batch listener has no record filters (not supported)"},
+        {"reply", "a batch listener cannot reply (not supported)"},
+    };
+    char path[PATH_MAX_LEN], spath[PATH_MAX_LEN];
+    grp_t g;
+    l->batch_max_records = 500;
+    l->batch_max_wait_ms = 100;
+    int rc = get_group(lg, "batch", &g, path);
+    if (rc != 0)
+        return rc;
+    l->batch = true;
+    l->batch_line = line_of(g.g);
+    check_unknown(&g, keys);
+    if (fatal(rc = get_int(&g, "max_records", 1, 1000000, &l->batch_max_records)))
+        return rc;
+    if (fatal(rc = get_i64(&g, "max_wait_ms", 0, 3600000, &l->batch_max_wait_ms, NULL)))
+        return rc;
+    for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+        config_setting_t *s = config_setting_get_member(lg->g, refused[k].name);
+        if (!s || (config_setting_type(s) == CONFIG_TYPE_BOOL && !config_setting_get_bool(s)))
+            continue;
+        join_path(spath, sizeof(spath), lg->path, refused[k].name);
+        decl_fail(lg->p, s, spath, "%s", refused[k].why);
+    }
+    if (l->ack == BROOK_ACK_MANUAL || l->ack == BROOK_ACK_RECORD_SYNC) {
+        join_path(spath, sizeof(spath), lg->path, "ack");
+        decl_fail(lg->p, config_setting_get_member(lg->g, "ack"), spath,
+                  "a batch listener stores its offsets after each batch: \"record\" (committed "
+                  "every commit_interval_ms) or \"batch\" (committed after each batch), not \"%s\"",
+                  brook_decl_ack_name(l->ack));
+    }
+    return 0;
+}
+
+/* The name of a C function the generated code binds (handler, filter). */
+static int get_function(const grp_t *g, const char *name, bool required, char **out) {
+    char path[PATH_MAX_LEN];
+    config_setting_t *at;
+    int rc = get_str(g, name, required, out, &at);
+    join_path(path, sizeof(path), g->path, name);
+    if (rc == 0 && !is_c_identifier(*out))
+        decl_fail(g->p, at, path, "\"%s\" is not a C identifier", *out);
+    else if (rc == 0 && (is_c_keyword(*out) || strncmp(*out, "__", 2) == 0 ||
+                         ((*out)[0] == '_' && (*out)[1] >= 'A' && (*out)[1] <= 'Z')))
+        decl_fail(g->p, at, path, "\"%s\" is a reserved C identifier", *out);
+    return rc;
+}
+
 static int parse_listener(pctx_t *p, config_setting_t *list, size_t i, const char *service,
                           bool several, brook_decl_listener_t *l) {
     static const char *const keys[] = {"id",        "topics",       "topic_pattern", "group",
                                        "key",       "value",        "handler",       "concurrency",
                                        "ack",       "start_from",   "retry",         "dlt",
-                                       "isolation", "exactly_once", "transaction",   NULL};
+                                       "isolation", "exactly_once", "transaction",   "filter",
+                                       "raw_filter", "reply", "batch", "auto_startup", NULL};
     static const char *const acks[] = {"record", "batch", "manual", "record_sync", NULL};
     static const char *const isolations[] = {"read_committed", "read_uncommitted", NULL};
     static const char *const starts[] = {"earliest", "latest", NULL};
@@ -977,14 +1105,10 @@ static int parse_listener(pctx_t *p, config_setting_t *list, size_t i, const cha
         return rc;
     if (fatal(rc = get_serde(&g, "value", BROOK_SERDE_BYTES, &l->value)))
         return rc;
-    if (fatal(rc = get_str(&g, "handler", true, &l->handler, &at)))
+    if (fatal(rc = get_function(&g, "handler", true, &l->handler)) ||
+        fatal(rc = get_function(&g, "filter", false, &l->filter)) ||
+        fatal(rc = get_function(&g, "raw_filter", false, &l->raw_filter)))
         return rc;
-    join_path(spath, sizeof(spath), path, "handler");
-    if (rc == 0 && !is_c_identifier(l->handler))
-        decl_fail(p, at, spath, "\"%s\" is not a C identifier", l->handler);
-    else if (rc == 0 && (is_c_keyword(l->handler) || strncmp(l->handler, "__", 2) == 0 ||
-                         (l->handler[0] == '_' && l->handler[1] >= 'A' && l->handler[1] <= 'Z')))
-        decl_fail(p, at, spath, "\"%s\" is a reserved C identifier", l->handler);
     if (fatal(rc = get_int(&g, "concurrency", 1, 64, &l->concurrency)))
         return rc;
     if (fatal(rc = get_enum(&g, "ack", acks, "ack mode", &ack)))
@@ -1012,6 +1136,9 @@ static int parse_listener(pctx_t *p, config_setting_t *list, size_t i, const cha
     l->isolation = (brook_isolation_t)isolation;
     if (fatal(rc = get_bool(&g, "exactly_once", &l->exactly_once)))
         return rc;
+    l->auto_startup = true;
+    if (fatal(rc = get_bool(&g, "auto_startup", &l->auto_startup)))
+        return rc;
     if (fatal(rc = parse_transaction(&g, l)))
         return rc;
     if (l->exactly_once && l->ack != BROOK_ACK_RECORD) {
@@ -1021,6 +1148,12 @@ static int parse_listener(pctx_t *p, config_setting_t *list, size_t i, const cha
                   "an exactly-once listener commits its offsets in its transactions; "
                   "leave ack at \"record\"");
     }
+    if (fatal(rc = get_str(&g, "reply", false, &l->reply, &at)))
+        return rc;
+    l->reply_line = line_of(rc == 0 ? at : g.g);
+    if (fatal(rc = parse_batch(&g, l)))
+        return rc;
+    check_key_order(&g, l, path);
     return 0;
 }
 
@@ -1053,6 +1186,16 @@ static void check_shared_handler(pctx_t *p, config_setting_t *list, const brook_
     const brook_decl_listener_t *l = &d->listeners[i];
     for (size_t j = 0; j < i; j++) {
         const brook_decl_listener_t *o = &d->listeners[j];
+        if (clean[j] && strcmp(o->handler, l->handler) == 0 && o->batch != l->batch) {
+            char item[PATH_MAX_LEN], path[PATH_MAX_LEN];
+            index_path(item, sizeof(item), "listeners", i);
+            join_path(path, sizeof(path), item, "handler");
+            decl_fail(
+                p, config_setting_get_member(config_setting_get_elem(list, (unsigned)i), "handler"),
+                path, "handler \"%s\" of listener \"%s\" (line %d) is %s batch handler", l->handler,
+                o->id, o->line, o->batch ? "a" : "not a");
+            return;
+        }
         if (clean[j] && strcmp(o->handler, l->handler) == 0 &&
             !(serde_equal(&o->key, &l->key) && serde_equal(&o->value, &l->value))) {
             char item[PATH_MAX_LEN], path[PATH_MAX_LEN];
@@ -1067,12 +1210,82 @@ static void check_shared_handler(pctx_t *p, config_setting_t *list, const brook_
     }
 }
 
+static const brook_decl_template_t *template_named(const brook_decl_t *d, const char *name,
+                                                   size_t *index) {
+    for (size_t k = 0; name && k < d->template_count; k++)
+        if (d->templates[k].name && strcmp(d->templates[k].name, name) == 0) {
+            if (index)
+                *index = k;
+            return &d->templates[k];
+        }
+    return NULL;
+}
+
+/* The reply value type a listener's handler fills ("" for none), for handlers shared by
+ * listeners; NULL when its reply template is not declared. */
+static const char *reply_type_of(const brook_decl_t *d, const brook_decl_listener_t *l) {
+    const brook_decl_template_t *t = l->reply ? template_named(d, l->reply, NULL) : NULL;
+    return !l->reply ? "" : t ? brook_decl_serde_name(&t->value) : NULL;
+}
+
+/* listeners[i].reply names a declared template whose key type is the listener's (a reply's
+ * key is its request's) and that can send outside a transaction unless the listener is
+ * exactly-once. The types are compared only when both were read without an error. */
+static void check_listener_reply(pctx_t *p, config_setting_t *list, const brook_decl_t *d,
+                                 const bool *tclean, bool lclean, size_t i) {
+    const brook_decl_listener_t *l = &d->listeners[i];
+    char item[PATH_MAX_LEN], path[PATH_MAX_LEN];
+    size_t k = 0;
+    index_path(item, sizeof(item), "listeners", i);
+    join_path(path, sizeof(path), item, "reply");
+    config_setting_t *at =
+        config_setting_get_member(config_setting_get_elem(list, (unsigned)i), "reply");
+    const brook_decl_template_t *t = template_named(d, l->reply, &k);
+    if (!t) {
+        decl_fail(p, at, path, "no template \"%s\" is declared", l->reply);
+        return;
+    }
+    if (!tclean[k] || !lclean)
+        return;
+    if (!serde_equal(&t->key, &l->key))
+        decl_fail(p, at, path,
+                  "template \"%s\" sends key type \"%s\", the listener reads \"%s\" (a reply's "
+                  "key is its request's)",
+                  t->name, brook_decl_serde_name(&t->key), brook_decl_serde_name(&l->key));
+    else if (t->transactional && !l->exactly_once)
+        decl_fail(p, at, path,
+                  "template \"%s\" is transactional: only an exactly-once listener can reply "
+                  "through it",
+                  t->name);
+}
+
+/* Listeners sharing a handler also fill the same reply type (or none). */
+static void check_shared_reply(pctx_t *p, config_setting_t *list, const brook_decl_t *d,
+                               const bool *clean, size_t i) {
+    const brook_decl_listener_t *l = &d->listeners[i];
+    const char *mine = reply_type_of(d, l);
+    for (size_t j = 0; mine && j < i; j++) {
+        const brook_decl_listener_t *o = &d->listeners[j];
+        const char *theirs = reply_type_of(d, o);
+        if (clean[j] && theirs && strcmp(o->handler, l->handler) == 0 && strcmp(mine, theirs)) {
+            char item[PATH_MAX_LEN], path[PATH_MAX_LEN];
+            index_path(item, sizeof(item), "listeners", i);
+            join_path(path, sizeof(path), item, "handler");
+            decl_fail(
+                p, config_setting_get_member(config_setting_get_elem(list, (unsigned)i), "handler"),
+                path, "handler \"%s\" of listener \"%s\" (line %d) %s", l->handler, o->id, o->line,
+                *theirs ? "fills another reply type" : "sends no reply");
+            return;
+        }
+    }
+}
+
 static int parse_root(pctx_t *p, config_setting_t *root, brook_decl_t *d) {
     static const char *const keys[] = {"service",   "schemas",   "writer_schemas",  "topics",
                                        "templates", "listeners", "schema_registry", NULL};
     grp_t g = {p, root, ""};
     config_setting_t *list;
-    bool *clean = NULL;
+    bool *clean = NULL, *tclean = NULL;
     size_t n;
     int rc;
 
@@ -1109,12 +1322,21 @@ static int parse_root(pctx_t *p, config_setting_t *root, brook_decl_t *d) {
         return rc;
     if (n && !(d->templates = calloc(n, sizeof(*d->templates))))
         return nomem(p);
+    if (!(tclean = calloc(n ? n : 1, sizeof(*tclean))))
+        return nomem(p);
     for (size_t i = 0; i < n; i++) {
         brook_decl_template_t *t = &d->templates[i];
+        int before = p->errors;
         t->value.kind = BROOK_SERDE_BYTES;
+        t->reply.partition = -1;
+        t->reply.value.kind = BROOK_SERDE_BYTES;
+        t->reply.timeout_ms = 5000;
         d->template_count = i + 1;
-        if (fatal(rc = parse_template(p, list, i, d->registry.declared, t)))
+        if (fatal(rc = parse_template(p, list, i, d->registry.declared, t))) {
+            free(tclean);
             return rc;
+        }
+        tclean[i] = p->errors == before;
         for (size_t j = 0; t->name && j < i; j++)
             if (d->templates[j].name && strcmp(d->templates[j].name, t->name) == 0) {
                 dup_fail(p, list, i, j, "templates", "name", "template name", t->name);
@@ -1122,12 +1344,12 @@ static int parse_root(pctx_t *p, config_setting_t *root, brook_decl_t *d) {
             }
     }
 
-    if (fatal(rc = get_items(&g, "listeners", &list, &n)))
-        return rc;
-    if (n && !(d->listeners = calloc(n, sizeof(*d->listeners))))
-        return nomem(p);
-    if (n && !(clean = calloc(n, sizeof(*clean))))
-        return nomem(p);
+    if (fatal(rc = get_items(&g, "listeners", &list, &n)) ||
+        (n && !(d->listeners = calloc(n, sizeof(*d->listeners)))) ||
+        (n && !(clean = calloc(n, sizeof(*clean))))) {
+        free(tclean);
+        return fatal(rc) ? rc : nomem(p);
+    }
     for (size_t i = 0; i < n; i++) {
         brook_decl_listener_t *l = &d->listeners[i];
         int before = p->errors;
@@ -1135,9 +1357,12 @@ static int parse_root(pctx_t *p, config_setting_t *root, brook_decl_t *d) {
         d->listener_count = i + 1;
         if (fatal(rc = parse_listener(p, list, i, d->name ? d->name : "", n > 1, l))) {
             free(clean);
+            free(tclean);
             return rc;
         }
         clean[i] = p->errors == before;
+        if (l->reply)
+            check_listener_reply(p, list, d, tclean, clean[i], i);
         for (size_t j = 0; l->id && j < i; j++)
             if (d->listeners[j].id && strcmp(d->listeners[j].id, l->id) == 0) {
                 dup_fail(p, list, i, j, "listeners", "id", "listener id", l->id);
@@ -1145,8 +1370,11 @@ static int parse_root(pctx_t *p, config_setting_t *root, brook_decl_t *d) {
             }
         if (clean[i])
             check_shared_handler(p, list, d, clean, i);
+        if (clean[i] && p->errors == before)
+            check_shared_reply(p, list, d, clean, i);
     }
     free(clean);
+    free(tclean);
     return 0;
 }
 
@@ -1342,6 +1570,8 @@ void brook_decl_destroy(brook_decl_t *d) {
         free(d->templates[i].topic);
         clear_serde(&d->templates[i].key);
         clear_serde(&d->templates[i].value);
+        free(d->templates[i].reply.topic);
+        clear_serde(&d->templates[i].reply.value);
     }
     free(d->templates);
     for (size_t i = 0; i < d->listener_count; i++) {
@@ -1351,10 +1581,13 @@ void brook_decl_destroy(brook_decl_t *d) {
         free(l->topic_pattern);
         free(l->group);
         free(l->handler);
+        free(l->filter);
+        free(l->raw_filter);
         clear_serde(&l->key);
         clear_serde(&l->value);
         clear_retry(&l->retry);
         free(l->dlt.topic);
+        free(l->reply);
     }
     free(d->listeners);
     free(d);
@@ -1384,6 +1617,11 @@ static bool has_str(char *const *v, size_t n, const char *s) {
         if (strcmp(v[i], s) == 0)
             return true;
     return false;
+}
+
+/* Both NULL, or equal strings. */
+static bool same_str(const char *a, const char *b) {
+    return a == b || (a && b && strcmp(a, b) == 0);
 }
 
 static bool same_set(char *const *a, size_t an, char *const *b, size_t bn) {
@@ -1420,6 +1658,14 @@ static const brook_decl_listener_t *find_listener(const brook_decl_t *d, const c
     return NULL;
 }
 
+/* "value type \"T\"" of a declared reply, "none" otherwise. */
+static void reply_desc(const brook_decl_reply_t *r, char *out, size_t cap) {
+    if (r->declared)
+        snprintf(out, cap, "value type \"%s\"", brook_decl_serde_name(&r->value));
+    else
+        snprintf(out, cap, "none");
+}
+
 /* Everything that shapes generated code must be the same in both. Checked before anything
  * is changed, so a structural error leaves `base` as it was. */
 static int merge_check(const brook_decl_t *base, const brook_decl_t *over, brook_error_t *err) {
@@ -1447,6 +1693,17 @@ static int merge_check(const brook_decl_t *base, const brook_decl_t *over, brook
                               "templates[%zu] (\"%s\"): value differs: \"%s\" vs embedded \"%s\"",
                               i, o->name, brook_decl_serde_name(&o->value),
                               brook_decl_serde_name(&b->value));
+        /* A reply shapes the generated request function; its topic and partition are this
+         * instance's to choose. */
+        if (o->reply.declared != b->reply.declared ||
+            (o->reply.declared && !serde_equal(&o->reply.value, &b->reply.value))) {
+            char ot[160], bt[160];
+            reply_desc(&o->reply, ot, sizeof(ot));
+            reply_desc(&b->reply, bt, sizeof(bt));
+            return merge_fail(over, o->reply.declared ? o->reply.line : o->line, err,
+                              "templates[%zu] (\"%s\"): reply differs: %s vs embedded %s", i,
+                              o->name, ot, bt);
+        }
     }
     for (size_t i = 0; i < base->template_count; i++)
         if (!find_template(over, base->templates[i].name))
@@ -1464,6 +1721,17 @@ static int merge_check(const brook_decl_t *base, const brook_decl_t *over, brook
             return merge_fail(over, o->line, err,
                               "listeners[%zu] (\"%s\"): handler differs: \"%s\" vs embedded \"%s\"",
                               i, o->id, o->handler, b->handler);
+        if (o->batch != b->batch)
+            return merge_fail(over, o->line, err,
+                              "listeners[%zu] (\"%s\"): batch differs: %s vs embedded %s (it "
+                              "changes the handler's prototype)",
+                              i, o->id, o->batch ? "declared" : "none",
+                              b->batch ? "declared" : "none");
+        if (!same_str(o->filter, b->filter) || !same_str(o->raw_filter, b->raw_filter))
+            return merge_fail(over, o->line, err,
+                              "listeners[%zu] (\"%s\"): filters differ from the embedded "
+                              "declaration's",
+                              i, o->id);
         if (!same_set(o->topics, o->topic_count, b->topics, b->topic_count)) {
             render_list(o->topics, o->topic_count, ot, sizeof(ot));
             render_list(b->topics, b->topic_count, bt, sizeof(bt));
@@ -1487,6 +1755,20 @@ static int merge_check(const brook_decl_t *base, const brook_decl_t *over, brook
                               "listeners[%zu] (\"%s\"): value differs: \"%s\" vs embedded \"%s\"",
                               i, o->id, brook_decl_serde_name(&o->value),
                               brook_decl_serde_name(&b->value));
+        if (o->retry.preserve_key_order != b->retry.preserve_key_order)
+            return merge_fail(over, o->retry.preserve_key_order_line, err,
+                              "listeners[%zu] (\"%s\"): retry.preserve_key_order differs: %s vs "
+                              "embedded %s (it changes the topics and the subscription)",
+                              i, o->id, o->retry.preserve_key_order ? "true" : "false",
+                              b->retry.preserve_key_order ? "true" : "false");
+        if (!str_eq(o->reply, b->reply)) {
+            const char *oq = o->reply ? "\"" : "", *bq = b->reply ? "\"" : "";
+            snprintf(ot, sizeof(ot), "%s%s%s", oq, o->reply ? o->reply : "none", oq);
+            snprintf(bt, sizeof(bt), "%s%s%s", bq, b->reply ? b->reply : "none", bq);
+            return merge_fail(over, o->reply ? o->reply_line : o->line, err,
+                              "listeners[%zu] (\"%s\"): reply differs: %s vs embedded %s", i, o->id,
+                              ot, bt);
+        }
     }
     for (size_t i = 0; i < base->listener_count; i++)
         if (!find_listener(over, base->listeners[i].id))
@@ -1553,8 +1835,11 @@ static int merge_listener(brook_decl_listener_t *b, const brook_decl_listener_t 
     b->dlt.line = o->dlt.line;
     b->isolation = o->isolation;
     b->exactly_once = o->exactly_once;
+    b->auto_startup = o->auto_startup;
     b->tx_max_records = o->tx_max_records;
     b->tx_max_ms = o->tx_max_ms;
+    b->batch_max_records = o->batch_max_records;
+    b->batch_max_wait_ms = o->batch_max_wait_ms;
     return 0;
 }
 
@@ -1563,6 +1848,8 @@ int brook_decl_merge(brook_decl_t *base, const brook_decl_t *over, brook_error_t
 
     if (!base || !over)
         return brook_error_set(err, BROOK_ERR_INVALID_ARG, "brook_decl_merge: NULL");
+    if (base == over)
+        return 0; /* nothing to override */
     if ((rc = merge_check(base, over, err)) != 0)
         return rc;
 
@@ -1608,6 +1895,13 @@ int brook_decl_merge(brook_decl_t *base, const brook_decl_t *over, brook_error_t
             b->schema_id = o->schema_id;
         }
         b->transactional = o->transactional;
+        if (o->reply.declared) {
+            if (replace_str(&b->reply.topic, o->reply.topic) != 0)
+                return out_of_memory(err);
+            b->reply.partition = o->reply.partition;
+            b->reply.timeout_ms = o->reply.timeout_ms;
+            b->reply.line = o->reply.line;
+        }
     }
     for (size_t i = 0; i < over->listener_count; i++) {
         const brook_decl_listener_t *o = &over->listeners[i];

@@ -49,6 +49,18 @@ typedef struct {
     int line;
 } brook_decl_topic_t;
 
+/* A template's "reply" = { ... }: the template makes requests (Spring's ReplyingKafkaTemplate,
+ * docs/request-reply.md) and this instance reads their replies from `topic`. */
+typedef struct {
+    bool declared;
+    char *topic;              /* "topic", required; a tunable (each instance may have its own) */
+    int32_t partition;        /* "partition": only this one, named in kafka_replyPartition; -1
+                               * (default): every partition of `topic` (a topic of its own) */
+    brook_decl_serde_t value; /* "value": the reply's type, default bytes */
+    int64_t timeout_ms;       /* "timeout_ms": a request's wait when the caller gives 0; 5000 */
+    int line;
+} brook_decl_reply_t;
+
 typedef struct {
     char *name;
     char *topic;
@@ -62,6 +74,7 @@ typedef struct {
      * id is then the registry's, and schema_id is refused). */
     int32_t schema_id;
     bool transactional; /* "transactional": default false */
+    brook_decl_reply_t reply;
     int line;
 } brook_decl_template_t;
 
@@ -91,6 +104,11 @@ typedef struct {
     brook_retry_mode_t mode;
     char **not_retryable;
     size_t not_retryable_count;
+    /* "preserve_key_order" (retry topics only): while a record of a key is in the retry chain,
+     * later records of that key wait in the parking topic (docs/ordered-retries.md).
+     * Structural: it changes the topics and the subscription. */
+    bool preserve_key_order;
+    int preserve_key_order_line;
     int line;
 } brook_decl_retry_t;
 
@@ -114,18 +132,33 @@ typedef struct {
     brook_decl_serde_t key;   /* default string */
     brook_decl_serde_t value; /* default bytes */
     char *handler;            /* C identifier */
+    char *filter;             /* "filter": C identifier of a filter after decoding, or NULL */
+    char *raw_filter;         /* "raw_filter": one before decoding, or NULL */
     int concurrency;          /* default 1, 1..64 */
     brook_ack_mode_t ack;
     brook_start_from_t start_from;
     brook_decl_retry_t retry;
     brook_decl_dlt_t dlt;
     brook_isolation_t isolation; /* "isolation" */
+    bool auto_startup; /* default true; false: started by brook_listener_start() (tunable) */
     /* "exactly_once": the handler's sends, retry and DLT forwards and the input offsets go
      * into one transaction of the member's, committed every "transaction.max_records"
      * records (default 100) or "transaction.max_ms" (default 100), whichever comes first. */
     bool exactly_once;
     int tx_max_records;
     int64_t tx_max_ms;
+    /* "batch = { max_records; max_wait_ms; }": a batch listener (docs/batch-listeners.md), whose
+     * handler takes up to batch_max_records records (default 500) collected for at most
+     * batch_max_wait_ms after the first (default 100). Structural: it changes the handler's
+     * prototype; the two sizes are tunables. */
+    bool batch;
+    int batch_max_records;
+    int64_t batch_max_wait_ms;
+    int batch_line;
+    /* "reply": the template the handler's reply is sent through (Spring's @SendTo), or NULL.
+     * Its key type is the listener's (a reply's key is the request's). */
+    char *reply;
+    int reply_line;
     int line;
 } brook_decl_listener_t;
 
@@ -212,9 +245,11 @@ void brook_decl_destroy(brook_decl_t *d);
 /* Overrides the tunables of `base` with those of `over` (bootstrap, embedded_brokers, kafka
  * properties (merged by name), shutdown/commit intervals, the http endpoint, the schema
  * registry (when over declares one), topic
- * partitions/replication/config, listener concurrency/ack/start_from/retry/dlt/group). Any
+ * partitions/replication/config, a template's reply topic/partition/timeout_ms, listener
+ * concurrency/ack/start_from/retry/dlt/group). Any
  * structural difference — service name, set of templates or listeners, a template's topic or types,
- * a listener's topics, pattern, types or handler — is BROOK_ERR_DECL naming it with over's
+ * a listener's topics, pattern, types or handler, whether a template takes replies and their
+ * type, a listener's reply template — is BROOK_ERR_DECL naming it with over's
  * file:line. */
 int brook_decl_merge(brook_decl_t *base, const brook_decl_t *over, brook_error_t *err);
 

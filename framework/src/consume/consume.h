@@ -28,6 +28,16 @@ brook_listener_t *brook__consume_find(brook__consume_t *c, const char *id);
 /* BROOK_ERR_NOT_FOUND when no listener `id` is declared. */
 int brook__consume_set_handler(brook__consume_t *c, const char *id, brook_handler_fn *fn,
                                void *opaque);
+/* brook_app_set_batch_handler (batch.c): BROOK_ERR_NOT_FOUND, or BROOK_ERR_INVALID_ARG when
+ * listener `id` is not a batch listener. */
+int brook__consume_set_batch_handler(brook__consume_t *c, const char *id,
+                                     brook_batch_handler_fn *fn, void *opaque);
+/* brook_app_set_filter and brook_app_add_handle_interceptor (listener_id NULL: every
+ * listener), before start. */
+int brook__consume_set_filter(brook__consume_t *c, const char *id, brook_filter_stage_t stage,
+                              brook_filter_fn *fn, void *opaque);
+int brook__consume_add_interceptor(brook__consume_t *c, const char *id,
+                                   brook_handle_interceptor_fn *fn, void *opaque);
 
 /* What the members need from the rest of the app. */
 typedef struct {
@@ -61,6 +71,9 @@ typedef struct {
     int members;  /* started */
     int assigned; /* members that received their first assignment */
     int fenced;   /* members a newer instance fenced (they left their loop early) */
+    bool stopped; /* stopped on purpose while the app runs (brook_listener_stop, auto_startup
+                   * = false), or stopping */
+    bool paused;  /* brook_listener_paused(): the pause is in effect on every member */
 } brook__listener_metrics_t;
 
 void brook__listener_metrics(const brook_listener_t *l, brook__listener_metrics_t *out);

@@ -55,7 +55,8 @@ void brook__ctx_headers(brook_ctx_t *ctx) {
 }
 
 const brook_record_t *brook_ctx_record(brook_ctx_t *ctx) {
-    if (!ctx)
+    /* An on-assigned callback's context has no record (seek.c). */
+    if (!ctx || ctx->member->control.assigning)
         return NULL;
     brook__ctx_headers(ctx);
     return &ctx->record;

@@ -342,7 +342,7 @@ void brook__eos_handle(brook__member_t *m, rd_kafka_message_t *msg) {
         track_start(e, msg);
         res = brook__member_invoke(m);
     }
-    if (res == BROOK_OK) {
+    if (res == BROOK_OK || res == BROOK__FILTERED) {
         brook__recover_succeeded(m->recover, &ctx->record);
         done(e, msg);
         keep(e, msg);

@@ -15,7 +15,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "consume/batch.h"
 #include "consume/member.h"
+#include "consume/reply.h"
 #include "core/core.h"
 
 /* ---- offsets --------------------------------------------------------------------------------- */
@@ -81,6 +83,7 @@ static void rewind_to_committed(brook__member_t *m) {
                   "%s[%d]: a handler's output was not delivered: %d partition(s) go back to "
                   "their committed offsets",
                   m->listener->decl->id, m->index, parts->cnt);
+        brook__recover_rewound(m->recover);
     }
     rd_kafka_topic_partition_list_destroy(parts);
 }
@@ -180,8 +183,8 @@ static bool member_done(brook__member_t *m, rd_kafka_message_t *msg, bool recove
             commit_sync(m, "record", brook__now_ms() + DRAIN_MAX_MS);
         break;
     case BROOK_ACK_MANUAL:
-        /* The handler acks what it handled; a record given to a retry topic or the DLT is
-         * done on its behalf. */
+        /* The handler acks what it handled; a record given to a retry topic or the DLT, or
+         * dropped by a filter, is done on its behalf. */
         if (recovered)
             brook__store_offset(m, msg);
         break;
@@ -215,10 +218,17 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 rd_kafka_topic_partition_list_add(m->owned, parts->elems[i].topic,
                                                   parts->elems[i].partition);
         pthread_mutex_unlock(&m->owned_lock);
+        /* The on-assigned callback's seeks go into the assignment (seek.c). */
+        rd_kafka_topic_partition_list_t *start = brook__seek_assigning(m, parts);
+        /* Ordered retries: with the retry and parking partitions of the main ones. */
+        rd_kafka_topic_partition_list_t *all = brook__recover_with_derived(m->recover, start, true);
         if (cooperative)
-            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, all));
         else
-            rd_kafka_assign(rk, parts);
+            rd_kafka_assign(rk, all);
+        brook__recover_assigned(m->recover, all);
+        brook__seek_assigned(m, start, parts, all);
+        rd_kafka_topic_partition_list_destroy(all);
         if (atomic_load(&m->stopping))
             rd_kafka_pause_partitions(rk, parts); /* rejoining only to commit (stop) */
         return;
@@ -226,7 +236,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     /* Revoked (or lost): what was handled is committed before the partitions go. */
     brook_log(BROOK_LOG_DEBUG, "listener", "%s[%d]: revoking %d partition(s)", l->decl->id,
               m->index, parts->cnt);
+    /* From here on with their retry and parking partitions (ordered retries): a copy. */
+    parts = brook__recover_with_derived(m->recover, parts, false);
+    brook__control_revoked(m, parts);
     brook__recover_revoked(m->recover, parts);
+    brook__batch_revoked(m, parts);
     if (m->eos) {
         /* Committed in the member's transaction, or aborted when they were lost. */
         brook__eos_finish(m, atomic_load(&l->consume->crashing) ||
@@ -238,8 +252,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         store_pending(m);
         /* At a stop (the consumer closing) no later than the stop's deadline. */
         int64_t deadline = brook__now_ms() + DRAIN_MAX_MS;
-        if (atomic_load(&m->stopping) && l->consume->stop_deadline < deadline)
-            deadline = l->consume->stop_deadline;
+        if (atomic_load(&m->stopping) && brook__control_stop_deadline(m) < deadline)
+            deadline = brook__control_stop_deadline(m);
         /* Otherwise the partitions' next owner handles again what was not committed. */
         if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk) ||
             !commit_sync(m, "revoke", deadline))
@@ -258,6 +272,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
     else
         rd_kafka_assign(rk, NULL);
+    rd_kafka_topic_partition_list_destroy(parts);
 }
 
 /* ---- handling -----------------------------------------------------------------------------------
@@ -272,6 +287,11 @@ brook_result_t brook__member_invoke(brook__member_t *m) {
     brook_result_t res;
     ctx->failure_name[0] = 0;
     ctx->failure_message[0] = 0;
+    if (l->filters[BROOK_FILTER_RAW] &&
+        !l->filters[BROOK_FILTER_RAW](ctx, NULL, NULL, l->filter_opaques[BROOK_FILTER_RAW])) {
+        atomic_fetch_add(&l->filtered, 1);
+        return BROOK__FILTERED;
+    }
     if (brook__serde_decode(&l->key, r->key, r->key_len, &m->key_dec, &key, &err) ||
         brook__serde_decode(&l->value, r->value, r->value_len, &m->value_dec, &value, &err)) {
         snprintf(ctx->failure_message, sizeof(ctx->failure_message), "%s", err.message);
@@ -279,9 +299,18 @@ brook_result_t brook__member_invoke(brook__member_t *m) {
         res = err.code == BROOK_ERR_UNAVAILABLE ? BROOK__WAIT : BROOK_FAIL;
     } else {
         int64_t started = brook__now_ns();
-        res = l->handler(ctx, key, value, l->handler_opaque);
+        if (l->filters[BROOK_FILTER_DECODED] &&
+            !l->filters[BROOK_FILTER_DECODED](ctx, key, value,
+                                             l->filter_opaques[BROOK_FILTER_DECODED]))
+            res = BROOK__FILTERED;
+        else
+            res = brook__listener_call(l, ctx, key, value);
         brook__histogram_observe(&m->handler_seconds, brook__now_ns() - started);
-        if (res != BROOK_OK && res != BROOK_RETRY && res != BROOK_FAIL) {
+        if (l->replier)
+            res = brook__reply_finish(m, res, key);
+        if (res == BROOK__FILTERED) {
+            atomic_fetch_add(&l->filtered, 1);
+        } else if (res != BROOK_OK && res != BROOK_RETRY && res != BROOK_FAIL) {
             brook_log(BROOK_LOG_WARN, "listener", "%s: handler returned %d, taken as FAIL",
                       l->decl->id, (int)res);
             res = BROOK_FAIL;
@@ -291,7 +320,7 @@ brook_result_t brook__member_invoke(brook__member_t *m) {
     brook__decoded_clear(&l->value, &m->value_dec);
     if (res == BROOK_OK)
         atomic_fetch_add(&l->handled, 1);
-    else if (res != BROOK__WAIT)
+    else if (res != BROOK__WAIT && res != BROOK__FILTERED)
         atomic_fetch_add(&l->failed, 1);
     return res;
 }
@@ -303,10 +332,18 @@ static bool handle_message(brook__member_t *m, rd_kafka_message_t *msg) {
     if (brook__recover_reads_headers(m->recover))
         brook__ctx_headers(ctx);
     ctx->attempt = brook__recover_attempt_of(m->recover, &ctx->record);
+    switch (brook__recover_admit(m->recover, &ctx->record)) {
+    case BROOK__ADMIT_DONE: /* parked behind its key's retry record (ordered retries) */
+        return member_done(m, msg, true);
+    case BROOK__ADMIT_HELD:
+        return false;
+    case BROOK__ADMIT_HANDLE:
+        break;
+    }
     brook_result_t res = brook__member_invoke(m);
-    if (res == BROOK_OK) {
+    if (res == BROOK_OK || res == BROOK__FILTERED) {
         brook__recover_succeeded(m->recover, &ctx->record);
-        return member_done(m, msg, false);
+        return member_done(m, msg, res == BROOK__FILTERED);
     }
     if (res == BROOK__WAIT) {
         brook__recover_wait(m->recover, &ctx->record, ctx->attempt, ctx->failure_message);
@@ -336,6 +373,49 @@ static bool handle_message(brook__member_t *m, rd_kafka_message_t *msg) {
     return member_done(m, msg, true);
 }
 
+/* Ordered retries (recover/ordered.c): a parked record whose key's retry record is done,
+ * handled as the record it is on its main topic, a first delivery. Its parking offset is
+ * stored by recover once it is done. Returns whether there was one. */
+static bool handle_released(brook__member_t *m) {
+    const brook_record_t *rec = brook__recover_released(m->recover);
+    if (!rec)
+        return false;
+    brook_ctx_t *ctx = &m->ctx;
+    ctx->record = *rec;
+    ctx->msg = NULL;
+    ctx->headers_ready = true;
+    ctx->acked = false;
+    ctx->attempt = 1;
+    brook_result_t res = brook__member_invoke(m);
+    if (res == BROOK_OK || res == BROOK__FILTERED) {
+        brook__recover_succeeded(m->recover, &ctx->record);
+    } else if (res == BROOK__WAIT) {
+        brook__recover_wait(m->recover, &ctx->record, 1, ctx->failure_message);
+    } else {
+        brook__failure_t f = {.record = &ctx->record,
+                              .attempt = 1,
+                              .name = ctx->failure_name,
+                              .message = ctx->failure_message};
+        brook__recover_outcome_t out = brook__recover_failed(m->recover, &f, res);
+        if (out == BROOK__RECOVER_RETRIED)
+            atomic_fetch_add(&m->listener->retried, 1);
+        else if (out == BROOK__RECOVER_DEAD_LETTERED)
+            atomic_fetch_add(&m->listener->dead_lettered, 1);
+    }
+    return true;
+}
+
+/* Stores an offset of a partition whose records the member does not poll (ordered retries'
+ * parking partitions): in librdkafka, for the commits on revoke and stop, and in m->stored. */
+static void store_elsewhere(void *opaque, const char *topic, int32_t partition, int64_t next) {
+    brook__member_t *m = opaque;
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, topic, partition)->offset = next;
+    rd_kafka_offsets_store(m->rk, one);
+    rd_kafka_topic_partition_list_destroy(one);
+    brook__stored_set(m, topic, partition, next);
+}
+
 /* Runs on the member's thread, inside poll: an asynchronous commit finished. Refusals while
  * the group rebalances are expected; the offsets stay stored for the next commit. */
 static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -363,8 +443,12 @@ static void member_run(brook__member_t *m) {
     int64_t next_commit = brook__add_ms(brook__now_ms(), interval);
     brook__outputs_bind(m->outputs);
     brook__eos_bind(m);
-    while (atomic_load(&c->running) && !brook__eos_fenced(m)) {
-        brook__recover_tick(m->recover);
+    while (atomic_load(&c->running) && brook__control_running(l) && !brook__eos_fenced(m)) {
+        /* Pause or resume as asked (control.c); while paused, retries wait too. */
+        brook__control_tick(m);
+        bool paused = brook__control_paused(&m->control);
+        if (!paused)
+            brook__recover_tick(m->recover);
         int64_t now = brook__now_ms();
         if (m->eos) {
             brook__eos_tick(m);
@@ -390,12 +474,19 @@ static void member_run(brook__member_t *m) {
             now = brook__now_ms();
             next_commit = brook__add_ms(now, interval);
         }
-        rd_kafka_message_t *msg = m->eos ? brook__eos_next_replay(m) : NULL;
+        if (m->batch) {
+            /* A batch listener collects and handles a batch per turn (consume/batch.c). */
+            if (brook__batch_step(m) && batch)
+                batch_done = true;
+            continue;
+        }
+        rd_kafka_message_t *msg = m->eos && !paused ? brook__eos_next_replay(m) : NULL;
         if (msg) {
             brook__eos_handle(m, msg);
             continue;
         }
-        msg = rd_kafka_consumer_poll(m->rk, in_batch ? 0 : brook__eos_wait_ms(m, 100));
+        bool released = !m->eos && !paused && handle_released(m);
+        msg = rd_kafka_consumer_poll(m->rk, in_batch || released ? 0 : brook__eos_wait_ms(m, 100));
         if (!msg) {
             /* ack "batch" (Spring's AckMode.BATCH): what the poll returned is handled, so it is
              * committed now, through the periodic commit (which waits for the outputs). */
@@ -420,12 +511,16 @@ static void member_run(brook__member_t *m) {
             brook__eos_handle(m, msg);
         else if (!handle_message(m, msg))
             rd_kafka_message_destroy(msg);
+        if (m->control.seek_count)
+            brook__seek_apply(m); /* the handler's seeks, once its record is done */
     }
     /* Out of the loop while the app runs: a newer instance fenced this member. It waits below
      * for the stop like the others, so its thread ending cannot tell health about it. */
-    if (atomic_load(&c->running))
+    bool alone = brook__control_stopping_alone(m); /* brook_listener_stop, not the app's */
+    if (atomic_load(&c->running) && !alone)
         atomic_store(&m->fenced, true);
     brook__outputs_bind(NULL);
+    brook__batch_drop(m); /* what a batch listener collected and did not handle */
     if (atomic_load(&c->crashing)) {
         drop_pending(m);
         brook__recover_drop(m->recover);
@@ -434,12 +529,21 @@ static void member_run(brook__member_t *m) {
     store_pending(m);
     brook__recover_drop(m->recover);
     pause_for_stop(m);
+    /* Not in the middle of a join: its LeaveGroup would wait behind it (control.c). */
+    brook__control_settle(m, brook__control_stop_deadline(m));
     if (m->eos) {
         int rc = brook__eos_finish(m, false);
         if (rc)
             m->stop_err = rc;
     } else {
-        commit_on_stop(m, c->stop_deadline);
+        commit_on_stop(m, brook__control_stop_deadline(m));
+    }
+    if (alone) {
+        /* The same, among the listener's members only. */
+        brook__control_stop_barrier(m);
+        if (!atomic_load(&c->crashing))
+            brook__control_leave(m);
+        return;
     }
     /* Every member of the app commits before any leaves: the first to leave starts a
      * rebalance, during which the others' commits would be refused. Meanwhile this member
@@ -454,7 +558,7 @@ static void member_run(brook__member_t *m) {
         pthread_mutex_lock(&c->stop_lock);
     }
     pthread_mutex_unlock(&c->stop_lock);
-    rd_kafka_consumer_close(m->rk);
+    brook__control_leave(m); /* unsubscribe and close: librdkafka 2.0.2 (control.c) */
 }
 
 static void *member_main(void *arg) {
@@ -481,6 +585,7 @@ brook__consume_t *brook__consume_new(const brook_decl_t *d, brook_app_t *app) {
     for (size_t i = 0; i < c->count; i++) {
         c->listeners[i].consume = c;
         c->listeners[i].decl = &d->listeners[i];
+        brook__control_init(&c->listeners[i]);
     }
     pthread_mutex_init(&c->stop_lock, NULL);
     brook__cond_init_monotonic(&c->stop_cond);
@@ -507,6 +612,8 @@ int brook__consume_set_handler(brook__consume_t *c, const char *id, brook_handle
     brook_listener_t *l = brook__consume_find(c, id);
     if (!l)
         return BROOK_ERR_NOT_FOUND;
+    if (l->decl->batch)
+        return BROOK_ERR_INVALID_ARG; /* brook_app_set_batch_handler */
     l->handler = fn;
     l->handler_opaque = opaque;
     return 0;
@@ -553,18 +660,23 @@ static int member_start(brook__member_t *m, rd_kafka_topic_partition_list_t *sub
     brook__consume_t *c = l->consume;
     const brook_decl_listener_t *d = l->decl;
     m->ctx.member = m;
-    pthread_mutex_init(&m->owned_lock, NULL);
-    if (!(m->owned = rd_kafka_topic_partition_list_new(8)))
-        return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
-    if (d->ack == BROOK_ACK_BATCH) {
+    /* A listener started again (control.c) keeps its owned list, outputs and pending array. */
+    if (!m->owned) {
+        pthread_mutex_init(&m->owned_lock, NULL);
+        if (!(m->owned = rd_kafka_topic_partition_list_new(8)))
+            return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    }
+    if (d->ack == BROOK_ACK_BATCH && !m->pending) {
         m->pending_cap = 500;
         if (!(m->pending = calloc(m->pending_cap, sizeof(*m->pending))))
             return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
     }
-    if (!(m->outputs = brook__outputs_new(c->env.producer)) ||
+    if ((!m->outputs && !(m->outputs = brook__outputs_new(c->env.producer))) ||
         !(m->stored = rd_kafka_topic_partition_list_new(8)))
         return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
     int rc = brook__eos_start(m, err);
+    if (!rc)
+        rc = brook__batch_start(m, err);
     if (rc)
         return rc;
     rd_kafka_conf_t *conf = brook__kafka_conf_new();
@@ -584,6 +696,7 @@ static int member_start(brook__member_t *m, rd_kafka_topic_partition_list_t *sub
     }
     if (!(m->recover = brook__recover_new(m->rk, d, c->env.producer)))
         return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+    brook__recover_set_env(m->recover, c->decl, c->env.bootstrap, store_elsewhere, m);
     rd_kafka_poll_set_consumer(m->rk);
     rd_kafka_resp_err_t kerr = rd_kafka_subscribe(m->rk, sub);
     if (kerr)
@@ -602,15 +715,23 @@ static int listener_start(brook_listener_t *l, brook_error_t *err) {
                                   BROOK_AVRO_FRAMING_SINGLE_OBJECT, 0, err);
     if (rc)
         return rc;
-    if (!l->handler)
+    if (d->batch ? !l->batch_handler : !l->handler)
         return brook_error_set(err, BROOK_ERR_STATE,
                                "%s:%d: listener \"%s\": no handler bound (handler \"%s\")",
                                c->decl->source, d->line, d->id, d->handler);
+    if ((rc = brook__replier_start(l, err)))
+        return rc;
     l->members = calloc((size_t)d->concurrency, sizeof(*l->members));
     if (!l->members)
         return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
     l->member_count = d->concurrency;
+    /* Unless declared auto_startup = false (then brook_listener_start launches it). */
+    return brook__control_start_declared(l, err);
+}
 
+int brook__listener_launch(brook_listener_t *l, brook_error_t *err) {
+    const brook_decl_listener_t *d = l->decl;
+    int rc = 0;
     /* Subscription: declared topics, their retry topics, or the pattern. */
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(4);
     if (d->topic_pattern) {
@@ -663,10 +784,9 @@ static void join_members(brook__consume_t *c) {
 
 int brook__consume_stop(brook__consume_t *c, int64_t deadline, bool crash,
                         brook__producer_t *producer) {
-    int members = 0, rc = 0;
-    for (size_t i = 0; i < c->count; i++)
-        for (int k = 0; k < c->listeners[i].member_count; k++)
-            members += c->listeners[i].members[k].thread_started;
+    int rc = 0;
+    /* No listener starts or stops alone from now on (control.c). */
+    int members = brook__control_app_stopping(c);
     c->stop_deadline = deadline;
     if (crash)
         atomic_store(&c->crashing, true);
@@ -706,8 +826,9 @@ void brook__consume_free(brook__consume_t *c) {
         brook_listener_t *l = &c->listeners[i];
         for (int k = 0; k < l->member_count; k++) {
             brook__member_t *m = &l->members[k];
-            /* First: it holds records of the consumer, whose destroy waits for them. */
+            /* First: they hold records of the consumer, whose destroy waits for them. */
             brook__eos_free(m);
+            brook__batch_free(m);
             if (m->rk)
                 rd_kafka_destroy_flags(m->rk, crashing ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
             brook__recover_free(m->recover);
@@ -723,7 +844,10 @@ void brook__consume_free(brook__consume_t *c) {
             free(m->headers);
             free(m->pending);
         }
+        brook__replier_free(l);
+        brook__control_free(l);
         free(l->members);
+        brook__listener_free_interceptors(l);
     }
     free(c->listeners);
     pthread_cond_destroy(&c->stop_cond);
@@ -744,9 +868,11 @@ void brook_listener_stats(const brook_listener_t *l, brook_listener_stats_t *out
     out->retried = atomic_load(&l->retried);
     out->dead_lettered = atomic_load(&l->dead_lettered);
     out->rebalances = atomic_load(&l->rebalances);
+    out->filtered = atomic_load(&l->filtered);
     out->revokes_uncommitted = atomic_load(&l->revokes_uncommitted);
     out->transactions = atomic_load(&l->transactions);
     out->aborted_transactions = atomic_load(&l->aborted_transactions);
+    out->batches = atomic_load(&l->batches);
 }
 
 const char *brook_listener_id(const brook_listener_t *l) {

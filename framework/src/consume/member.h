@@ -8,6 +8,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "consume/consume.h"
+#include "consume/control.h"
 #include "core/core.h"
 #include "kafka/kafka.h"
 #include "recover/recover.h"
@@ -23,6 +24,7 @@ struct brook_ctx_s {
     bool headers_ready; /* record.headers filled (on first use: parsing them allocates) */
     char failure_name[128];
     char failure_message[512];
+    struct brook__reply_slot_s *reply; /* reply.c: a replying listener's reply, once asked for */
 };
 
 struct brook__member_s {
@@ -37,6 +39,8 @@ struct brook__member_s {
     size_t headers_cap;
     rd_kafka_message_t **pending; /* batch ack: handled, not yet stored */
     size_t pending_count, pending_cap;
+    /* Batch listeners (batch.c): the batch being collected, handled or retried. */
+    struct brook__batch_s *batch;
     brook_ctx_t ctx;
     brook__recover_t *recover;
     brook__outputs_t *outputs; /* its handlers' sends */
@@ -67,6 +71,7 @@ struct brook__member_s {
     /* The partitions it owns now, for their lag: written in rebalance_cb, read by scrapes. */
     pthread_mutex_t owned_lock;
     rd_kafka_topic_partition_list_t *owned;
+    brook__member_control_t control; /* control.h: its pause, the seeks asked for */
 };
 
 struct brook_listener_s {
@@ -75,10 +80,21 @@ struct brook_listener_s {
     brook__serde_t key, value;
     brook_handler_fn *handler;
     void *handler_opaque;
+    struct brook__replier_s *replier;      /* reply.c: declared reply = "<template>" */
+    brook_batch_handler_fn *batch_handler; /* batch listeners (batch.c) */
+    void *batch_opaque;
+    /* intercept.c: filters by brook_filter_stage_t, and the handle interceptors in order. */
+    brook_filter_fn *filters[2];
+    void *filter_opaques[2];
+    struct brook__interceptor_s *interceptors;
+    size_t interceptor_count;
     brook__member_t *members;
     int member_count;
     atomic_uint_fast64_t handled, failed, retried, dead_lettered, rebalances, revokes_uncommitted;
+    atomic_uint_fast64_t filtered;
     atomic_uint_fast64_t transactions, aborted_transactions;
+    brook__listener_control_t control; /* control.h: pause, stop and start, on-assigned */
+    atomic_uint_fast64_t batches; /* batch handler calls */
 };
 
 struct brook__consume_s {
@@ -105,6 +121,15 @@ rd_kafka_resp_err_t brook__member_commit(brook__member_t *m,
 /* brook__member_invoke's result for a record that cannot be decoded yet (see
  * brook__recover_wait); ctx->failure_message says why. Not a handler's result. */
 #define BROOK__WAIT ((brook_result_t)-1)
+
+/* brook__member_invoke's result for a record a filter dropped: done with, like a handled one. */
+#define BROOK__FILTERED ((brook_result_t)-2)
+
+/* intercept.c: runs the listener's handle interceptors around its handler. */
+brook_result_t brook__listener_call(brook_listener_t *l, brook_ctx_t *ctx, const void *key,
+                                    const void *value);
+/* intercept.c: frees what brook__consume_add_interceptor added. */
+void brook__listener_free_interceptors(brook_listener_t *l);
 
 /* listener.c: decodes and runs the handler once (a record that cannot be decoded is
  * BROOK_FAIL, brook.DeserializationError; one whose writer schema cannot be fetched now is

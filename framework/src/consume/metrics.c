@@ -7,6 +7,9 @@
 void brook__listener_metrics(const brook_listener_t *l, brook__listener_metrics_t *out) {
     memset(out, 0, sizeof(*out));
     brook_listener_stats(l, &out->stats);
+    out->stopped = brook__control_stopped(l);
+    out->paused = brook_listener_paused(l);
+    brook__control_read_lock(l); /* a listener stopping or starting replaces the consumers */
     for (int i = 0; i < l->member_count; i++) {
         const brook__member_t *m = &l->members[i];
         brook__histogram_read(&m->handler_seconds, &out->handler_seconds);
@@ -17,6 +20,7 @@ void brook__listener_metrics(const brook_listener_t *l, brook__listener_metrics_
         out->assigned += atomic_load(&m->assigned);
         out->fenced += atomic_load(&m->fenced);
     }
+    brook__control_read_unlock(l);
 }
 
 /* The lag of one partition from its high watermark (as last fetched) and where the member
@@ -74,8 +78,10 @@ static int member_lag(brook__member_t *m, brook__lag_fn *fn, void *opaque) {
 
 int brook__listener_lag(brook_listener_t *l, brook__lag_fn *fn, void *opaque) {
     int rc = 0;
+    brook__control_read_lock(l);
     for (int i = 0; i < l->member_count && !rc; i++)
         if (l->members[i].rk && l->members[i].owned)
             rc = member_lag(&l->members[i], fn, opaque);
+    brook__control_read_unlock(l);
     return rc;
 }

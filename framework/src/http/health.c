@@ -3,9 +3,11 @@
  * of Spring Boot's actuator: {"status":"UP"|"DOWN","components":{name:{"status":...,
  * "details":{...}}}}, a DOWN component saying why in details.reason.
  *
- * Readiness: the app has started and is not stopping, every member of every listener has its
- * first assignment and is running, the producer has no fatal error outstanding. Liveness: the
- * app's threads run (started or stopping, no listener member's thread ended early).
+ * Readiness: the app has started and is not stopping, every member of every running listener
+ * has its first assignment and is running, the producer has no fatal error outstanding. A
+ * listener stopped on purpose (brook_listener_stop, auto_startup = false) or paused is UP, with
+ * its state in details. Liveness: the app's threads run (started or stopping, no listener
+ * member's thread ended early).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +78,8 @@ static void app_component(health_t *h, const brook__http_app_t *app, brook_healt
 static void listener_reason(const brook__listener_metrics_t *m, bool running,
                             brook_health_probe_t probe, char *out, size_t size) {
     out[0] = '\0';
+    if (m->stopped)
+        return; /* stopped on purpose (brook_listener_stop, auto_startup = false): not a fault */
     if (running && m->fenced)
         snprintf(out, size, "%d of %d member(s) stopped (fenced by a newer instance)", m->fenced,
                  m->members);
@@ -101,6 +105,8 @@ static void listeners_component(health_t *h, const brook__http_app_t *app,
         listener_reason(&m, running, probe, reason, sizeof(reason));
         json_t *details =
             component(h, parts, brook_listener_id(l), !reason[0], reason[0] ? reason : NULL);
+        if (m.stopped || m.paused) /* on purpose (docs/seek-and-control.md) */
+            set(h, details, "state", json_string(m.stopped ? "stopped" : "paused"));
         set(h, details, "members", json_integer(m.members));
         set(h, details, "assigned", json_integer(m.assigned));
         all_up &= !reason[0];

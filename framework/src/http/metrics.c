@@ -88,6 +88,8 @@ static const struct {
      "Handler calls that returned BROOK_RETRY or BROOK_FAIL (or records that could not be "
      "decoded).",
      LISTENER_FIELD(stats.failed), false},
+    {"brook_listener_records_filtered_total",
+     "Records a filter dropped (done with, not handled).", LISTENER_FIELD(stats.filtered), false},
     {"brook_listener_records_retried_total",
      "Records delivered again (blocking retry) or forwarded to a retry topic.",
      LISTENER_FIELD(stats.retried), false},
@@ -163,6 +165,15 @@ static void listeners(prom_t *w, const brook__http_app_t *app, const char *servi
            "Members that have joined their group and received an assignment.");
     for (size_t i = 0; i < n; i++)
         put(w, "brook_listener_members_assigned{%s} %d\n", labels[i], m[i].assigned);
+    family(w, "brook_listener_running", "gauge",
+           "1 while the listener's members run; 0 before the app's start and once stopped on "
+           "purpose (brook_listener_stop, auto_startup = false).");
+    for (size_t i = 0; i < n; i++)
+        put(w, "brook_listener_running{%s} %d\n", labels[i], !m[i].stopped && m[i].members > 0);
+    family(w, "brook_listener_paused", "gauge",
+           "1 while the listener is paused (brook_listener_pause in effect on every member).");
+    for (size_t i = 0; i < n; i++)
+        put(w, "brook_listener_paused{%s} %d\n", labels[i], m[i].paused);
     family(w, "brook_listener_lag_records", "gauge",
            "Records in a partition the listener owns that it has not read yet (high watermark "
            "minus position).");

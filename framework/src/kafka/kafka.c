@@ -214,8 +214,14 @@ static void join_state_log_cb(const rd_kafka_t *rk, int level, const char *fac, 
     brook__join_state_t *state = rd_kafka_opaque(rk);
     if (state && !strcmp(fac, "CGRPJOINSTATE")) {
         const char *to = strstr(buf, "-> ");
-        if (to)
-            atomic_store(&state->steady, !strncmp(to + 3, "steady ", 7));
+        if (to) {
+            bool steady = !strncmp(to + 3, "steady ", 7), init = !strncmp(to + 3, "init ", 5);
+            atomic_store(&state->steady, steady);
+            atomic_store(&state->joining, !steady && !init);
+            /* Out of wait-join other than back to init (an error): a JoinGroup answered. */
+            if (!init && strstr(buf, "wait-join ->"))
+                atomic_store(&state->joined, true);
+        }
     }
     if (level >= 7 && state && !state->user_debug)
         return;
@@ -226,6 +232,8 @@ int brook__kafka_track_join_state(rd_kafka_conf_t *conf, brook__join_state_t *st
                                   const brook_decl_t *d, brook_error_t *err) {
     state->user_debug = brook_decl_kafka_value(d, "debug") != NULL;
     atomic_store(&state->steady, false);
+    atomic_store(&state->joining, false);
+    atomic_store(&state->joined, false);
     rd_kafka_conf_set_log_cb(conf, join_state_log_cb);
     char debug[512] = "";
     size_t size = sizeof(debug);

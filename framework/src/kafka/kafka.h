@@ -62,6 +62,9 @@ int brook__kafka_consumer_defaults(rd_kafka_conf_t *conf, const brook_decl_t *d,
 typedef struct {
     atomic_bool steady; /* commits may go */
     bool user_debug;    /* the declaration set "debug": its lines reach the log */
+    /* In the middle of a join (neither "init" nor "steady"): a LeaveGroup now would wait
+     * behind the JoinGroup. `joined`: a JoinGroup succeeded at least once (consume/control.c). */
+    atomic_bool joining, joined;
 } brook__join_state_t;
 int brook__kafka_track_join_state(rd_kafka_conf_t *conf, brook__join_state_t *state,
                                   const brook_decl_t *d, brook_error_t *err);

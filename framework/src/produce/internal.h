@@ -15,8 +15,20 @@ struct brook_template_s {
     brook__serde_t key, value;
     brook_delivery_fn *delivery_cb; /* set before start only: the producer thread reads it */
     void *delivery_opaque;
+    struct brook__send_ic_s *interceptors; /* intercept.c; added before start only */
+    size_t interceptor_count;
     atomic_uint_fast64_t sent, delivered, failed;
+    void *requester; /* request/: the template's requests, when it declares a reply */
 };
+
+/* intercept.c: the template's send interceptors' `before` on a record about to be queued
+ * (*hdrs created when one adds a header): 0, or the veto's code. */
+int brook__intercept_before(brook_template_t *tpl, const char *topic, const void *key,
+                            size_t key_len, const void *value, size_t value_len,
+                            rd_kafka_headers_t **hdrs);
+/* intercept.c: their `after` on a delivery report. */
+void brook__intercept_after(brook_template_t *tpl, const rd_kafka_message_t *m);
+void brook__intercept_free(brook_template_t *tpl);
 
 struct brook__producer_s {
     const brook_decl_t *decl;

@@ -22,6 +22,10 @@ typedef struct brook__producer_s brook__producer_t;
  * callbacks may be set on the templates until it starts. */
 brook__producer_t *brook__producer_new(const brook_decl_t *d);
 /* Resolves the templates' serdes; refuses what the declaration asks and Brook cannot do. */
+/* brook_app_add_send_interceptor: `template_name` NULL for every template. Before start. */
+int brook__producer_add_interceptor(brook__producer_t *p, const char *template_name,
+                                    brook_send_interceptor_fn *before,
+                                    brook_delivered_interceptor_fn *after, void *opaque);
 int brook__producer_resolve(brook__producer_t *p, const brook__types_t *types, brook_error_t *err);
 /* After resolve, with a schema registry: each Confluent-framed Avro key and value of a template
  * gets its id from the registry (registered, or looked up without auto_register), recorded in
@@ -36,6 +40,10 @@ int brook__producer_open_templates(brook__producer_t *p, brook_error_t *err);
 /* The librdkafka handle once started (provisioning uses it for Admin requests), else NULL. */
 rd_kafka_t *brook__producer_handle(brook__producer_t *p);
 brook_template_t *brook__producer_template(brook__producer_t *p, const char *name);
+/* The request module's state of a template that declares a reply (request/request.h), kept
+ * with it so brook_template_request finds it; set before start. */
+void brook__template_set_requester(brook_template_t *tpl, void *requester);
+void *brook__template_requester(const brook_template_t *tpl);
 /* Fails every queued and in-flight record at once: each still gets its delivery report (with a
  * purge error). Waiting forwards return, their records are held and not committed, so nothing
  * is lost. */
@@ -53,6 +61,22 @@ void brook__producer_free(brook__producer_t *p);
 int brook__producer_forward(brook__producer_t *p, const char *topic, int32_t partition,
                             const void *key, size_t key_len, const void *value, size_t value_len,
                             rd_kafka_headers_t *headers);
+/* The same with the record's timestamp (0: now) and, when `offset` is not NULL, the offset it
+ * was written at (-1 when unknown: a transaction's record). Ordered retries park records with
+ * it (recover/ordered.c). */
+int brook__producer_forward_at(brook__producer_t *p, const char *topic, int32_t partition,
+                               int64_t timestamp, const void *key, size_t key_len,
+                               const void *value, size_t value_len, rd_kafka_headers_t *headers,
+                               int64_t *offset);
+/* The same without waiting, from a listener member's thread: the record counts as one of the
+ * member's outputs, whose commits wait for it and which go back to their committed offsets
+ * when it fails, or when it is written at another offset than `expected_offset` (-1: any).
+ * Elsewhere (no outputs bound, or in a transaction) it waits, as brook__producer_forward_at.
+ * Takes ownership of headers. 0 once queued, or why it was not. */
+int brook__producer_forward_async(brook__producer_t *p, const char *topic, int32_t partition,
+                                  int64_t timestamp, const void *key, size_t key_len,
+                                  const void *value, size_t value_len,
+                                  rd_kafka_headers_t *headers, int64_t expected_offset);
 
 /* ---- metrics (produce/metrics.c) -------------------------------------------------------------
  * Read on any thread (a scrape) while the producer exists. */

@@ -107,7 +107,17 @@ typedef struct {
     pthread_cond_t cond;
     bool done;
     rd_kafka_resp_err_t err;
+    int64_t offset;
 } brook__forward_t;
+
+/* An asynchronous forward (brook__producer_forward_async): counted in the outputs of the
+ * member that sent it, and failed when it was written elsewhere than expected. */
+#define ASYNC_FORWARD_TAG 0x61667764u
+typedef struct {
+    uint32_t tag; /* ASYNC_FORWARD_TAG */
+    brook__outputs_t *outputs;
+    int64_t expected;
+} brook__async_forward_t;
 
 /* Runs on the producer thread (inside rd_kafka_poll), or for a transactional producer on the
  * thread bound to it. */
@@ -119,9 +129,25 @@ static void report(const rd_kafka_message_t *m, bool in_txn) {
         brook__forward_t *f = m->_private;
         pthread_mutex_lock(&f->lock);
         f->err = m->err;
+        f->offset = m->offset;
         f->done = true;
         pthread_cond_signal(&f->cond);
         pthread_mutex_unlock(&f->lock);
+        return;
+    }
+    if (tag == ASYNC_FORWARD_TAG) {
+        brook__async_forward_t *a = m->_private;
+        bool moved = !m->err && a->expected >= 0 && m->offset != a->expected;
+        bool purged = m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                      m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT; /* a crash-like stop */
+        if (m->err || moved)
+            brook_log(purged ? BROOK_LOG_DEBUG : BROOK_LOG_ERROR, "retry",
+                      "record to %s [%d] %s %lld",
+                      rd_kafka_topic_name(m->rkt), (int)m->partition,
+                      m->err ? rd_kafka_err2str(m->err) : "written at an unexpected offset",
+                      (long long)m->offset);
+        brook__outputs_done(a->outputs, m->err || moved);
+        free(a);
         return;
     }
     brook_template_t *tpl = m->_private;
@@ -154,6 +180,8 @@ static void report(const rd_kafka_message_t *m, bool in_txn) {
     if (tpl->delivery_cb)
         tpl->delivery_cb(tpl, m->err, topic, m->partition, m->offset, msg_opaque,
                          tpl->delivery_opaque);
+    if (tpl->interceptor_count)
+        brook__intercept_after(tpl, m);
     if (outputs)
         brook__outputs_done(outputs, m->err != 0);
     free(env);
@@ -389,6 +417,8 @@ void brook__producer_free(brook__producer_t *p) {
     pthread_mutex_destroy(&p->stats_lock);
     free(p->stats_json);
     pthread_rwlock_destroy(&p->lock);
+    for (size_t i = 0; i < p->template_count; i++)
+        brook__intercept_free(&p->templates[i]);
     free(p->templates);
     free(p);
 }
@@ -398,6 +428,16 @@ void brook__producer_free(brook__producer_t *p) {
 int brook__producer_forward(brook__producer_t *p, const char *topic, int32_t partition,
                             const void *key, size_t key_len, const void *value, size_t value_len,
                             rd_kafka_headers_t *headers) {
+    return brook__producer_forward_at(p, topic, partition, 0, key, key_len, value, value_len,
+                                      headers, NULL);
+}
+
+int brook__producer_forward_at(brook__producer_t *p, const char *topic, int32_t partition,
+                               int64_t timestamp, const void *key, size_t key_len,
+                               const void *value, size_t value_len, rd_kafka_headers_t *headers,
+                               int64_t *offset) {
+    if (offset)
+        *offset = -1;
     brook__txn_t *txn = brook__txn_current();
     if (txn) {
         /* Durable when the transaction commits; a failure aborts it. */
@@ -405,9 +445,10 @@ int brook__producer_forward(brook__producer_t *p, const char *topic, int32_t par
         rd_kafka_resp_err_t err;
         while ((err = rd_kafka_producev(
                     rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
-                    RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_HEADERS(headers),
-                    RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(timestamp),
+                    RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+                    RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END)) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(rk, 10); /* this thread serves the transaction's reports */
         if (err)
             rd_kafka_headers_destroy(headers);
@@ -421,7 +462,7 @@ int brook__producer_forward(brook__producer_t *p, const char *topic, int32_t par
     do {
         err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-                                RD_KAFKA_V_KEY(key, key_len),
+                                RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_KEY(key, key_len),
                                 RD_KAFKA_V_VALUE((void *)value, value_len),
                                 RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(&f), RD_KAFKA_V_END);
     } while (err == RD_KAFKA_RESP_ERR__FATAL && brook__producer_await_replacement(p, p->rk));
@@ -436,9 +477,46 @@ int brook__producer_forward(brook__producer_t *p, const char *topic, int32_t par
             pthread_cond_wait(&f.cond, &f.lock);
         pthread_mutex_unlock(&f.lock);
         err = f.err;
+        if (offset && !err)
+            *offset = f.offset;
     }
     pthread_cond_destroy(&f.cond);
     pthread_mutex_destroy(&f.lock);
+    return err;
+}
+
+int brook__producer_forward_async(brook__producer_t *p, const char *topic, int32_t partition,
+                                  int64_t timestamp, const void *key, size_t key_len,
+                                  const void *value, size_t value_len,
+                                  rd_kafka_headers_t *headers, int64_t expected_offset) {
+    brook__outputs_t *o = brook__outputs_current();
+    brook__async_forward_t *a = o && !brook__txn_current() ? malloc(sizeof(*a)) : NULL;
+    if (!a) {
+        int64_t offset = -1;
+        int err = brook__producer_forward_at(p, topic, partition, timestamp, key, key_len, value,
+                                             value_len, headers, &offset);
+        return err ? err
+               : expected_offset >= 0 && offset != expected_offset ? RD_KAFKA_RESP_ERR__STATE
+                                                                   : 0;
+    }
+    *a = (brook__async_forward_t){ASYNC_FORWARD_TAG, o, expected_offset};
+    brook__outputs_sent(o);
+    rd_kafka_resp_err_t err;
+    brook__producer_hold(p);
+    do {
+        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
+                                RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_KEY(key, key_len),
+                                RD_KAFKA_V_VALUE((void *)value, value_len),
+                                RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(a), RD_KAFKA_V_END);
+    } while (err == RD_KAFKA_RESP_ERR__FATAL && brook__producer_await_replacement(p, p->rk));
+    brook__producer_release(p);
+    if (err) {
+        /* Not queued: nothing to wait for, nothing failed in flight. */
+        rd_kafka_headers_destroy(headers);
+        brook__outputs_done(o, false);
+        free(a);
+    }
     return err;
 }
 

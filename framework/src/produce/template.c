@@ -75,19 +75,6 @@ int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_l
     brook__outputs_t *outputs = brook__outputs_current();
     if (outputs && outputs->producer != p)
         outputs = NULL;
-    void *msg_opaque = outputs ? (void *)&outputs->senders[tpl - p->templates] : (void *)tpl;
-    brook__envelope_t *env = NULL;
-    if (opts->msg_opaque) {
-        if (!(env = malloc(sizeof(*env))))
-            return BROOK_ERR_NOMEM;
-        env->tag = ENVELOPE_TAG;
-        env->tpl = tpl;
-        env->outputs = outputs;
-        env->msg_opaque = opts->msg_opaque;
-        msg_opaque = env;
-    }
-    if (outputs)
-        brook__outputs_sent(outputs);
     bool redirected = opts->topic && strcmp(opts->topic, tpl->decl->topic);
     rd_kafka_headers_t *hdrs = NULL;
     if (opts->header_count) {
@@ -96,6 +83,31 @@ int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_l
             rd_kafka_header_add(hdrs, opts->headers[i].name, -1, opts->headers[i].value,
                                 opts->headers[i].value ? (ssize_t)opts->headers[i].len : 0);
     }
+    if (tpl->interceptor_count) {
+        int vetoed = brook__intercept_before(tpl, redirected ? opts->topic : tpl->decl->topic, key,
+                                             key_len, value, value_len, &hdrs);
+        if (vetoed) {
+            if (hdrs)
+                rd_kafka_headers_destroy(hdrs);
+            return vetoed;
+        }
+    }
+    void *msg_opaque = outputs ? (void *)&outputs->senders[tpl - p->templates] : (void *)tpl;
+    brook__envelope_t *env = NULL;
+    if (opts->msg_opaque) {
+        if (!(env = malloc(sizeof(*env)))) {
+            if (hdrs)
+                rd_kafka_headers_destroy(hdrs);
+            return BROOK_ERR_NOMEM;
+        }
+        env->tag = ENVELOPE_TAG;
+        env->tpl = tpl;
+        env->outputs = outputs;
+        env->msg_opaque = opts->msg_opaque;
+        msg_opaque = env;
+    }
+    if (outputs)
+        brook__outputs_sent(outputs);
     rd_kafka_resp_err_t err;
     if (txn) {
         /* No blocking: this thread is the one that serves the transaction's reports. */
@@ -178,4 +190,12 @@ int brook_template_flush(brook_template_t *tpl, int timeout_ms) {
     rd_kafka_resp_err_t err = rd_kafka_flush(p->rk, timeout_ms);
     brook__producer_release(p);
     return err ? BROOK_ERR_TIMEOUT : 0;
+}
+
+void brook__template_set_requester(brook_template_t *tpl, void *requester) {
+    tpl->requester = requester;
+}
+
+void *brook__template_requester(const brook_template_t *tpl) {
+    return tpl->requester;
 }

@@ -71,7 +71,57 @@ void brook__recover_succeeded(brook__recover_t *r, const brook_record_t *rec);
 void brook__recover_wait(brook__recover_t *r, const brook_record_t *rec, int attempt,
                          const char *why);
 
+/* Whether topic/partition is paused here (a backoff, a retry record not due, a failed forward,
+ * a wait) and will be resumed by brook__recover_tick: a batch listener (consume/batch.c) that
+ * paused its partitions itself leaves these paused when it resumes the others. */
+bool brook__recover_holds(const brook__recover_t *r, const char *topic, int32_t partition);
+
 void brook__recover_revoked(brook__recover_t *r, rd_kafka_topic_partition_list_t *parts);
+
+/* ---- ordered retries (retry.preserve_key_order: recover/ordered.c, docs/ordered-retries.md) --
+ * Nothing changes for a listener that does not keep key order: admit says handle, nothing is
+ * released, the derived partitions are `parts` alone. */
+
+/* Stores `next` as the offset to commit for a partition the member does not poll records of (a
+ * parking topic's). Runs on the member's poll thread. */
+typedef void brook__recover_store_fn(void *opaque, const char *topic, int32_t partition,
+                                     int64_t next);
+/* What ordered retries need from the member: the service declaration (its kafka properties,
+ * borrowed), the bootstrap (borrowed), and how to store a parking topic's offsets. */
+void brook__recover_set_env(brook__recover_t *r, const brook_decl_t *service, const char *bootstrap,
+                            brook__recover_store_fn *store, void *opaque);
+
+typedef enum {
+    BROOK__ADMIT_HANDLE, /* handle the record */
+    BROOK__ADMIT_DONE,   /* parked behind its key's retry record, or a copy of a record already
+                          * done: store its offset, do not handle it */
+    BROOK__ADMIT_HELD,   /* its partition is paused and sought back: it comes again */
+} brook__admit_t;
+/* Before a polled record (headers parsed) is handled. */
+brook__admit_t brook__recover_admit(brook__recover_t *r, const brook_record_t *rec);
+/* A parked record to handle now, its key's record in the retry chain being done; NULL when
+ * none. It is presented as the record on its main topic (topic, partition, offset, headers),
+ * a first delivery, and borrowed until brook__recover_succeeded, _failed or _wait is called
+ * with it, one of which must follow before any other record is handled. */
+const brook_record_t *brook__recover_released(brook__recover_t *r);
+/* Rebalance: the partitions to assign (`assigning`) or revoke: `parts` plus, for main topics
+ * of a listener that keeps key order, their retry and parking partitions, which the member
+ * assigns itself (they are not in its subscription) so that one member owns every partition
+ * a key's records go through. New list; the caller destroys it. */
+rd_kafka_topic_partition_list_t *
+brook__recover_with_derived(brook__recover_t *r, const rd_kafka_topic_partition_list_t *parts,
+                            bool assigning);
+/* After `all` (brook__recover_with_derived's) was assigned: parking partitions are paused. */
+void brook__recover_assigned(brook__recover_t *r, const rd_kafka_topic_partition_list_t *all);
+/* The member's partitions went back to their committed offsets: what ordered retries know is
+ * read again from them. */
+void brook__recover_rewound(brook__recover_t *r);
+/* Whether a listener's resume (consume/control.c) must leave the partition paused: a hold
+ * (brook__recover_holds) or a parking partition of ordered retries, which stays paused. */
+bool brook__recover_keeps_paused(const brook__recover_t *r, const char *topic, int32_t partition);
+/* The partition was sought elsewhere (brook_ctx_seek): forgets its hold. true when the hold
+ * had it paused: the caller resumes it (unless the listener is paused). */
+bool brook__recover_release(brook__recover_t *r, const char *topic, int32_t partition);
 /* Forgets every retry state (stop). */
 void brook__recover_drop(brook__recover_t *r);
 

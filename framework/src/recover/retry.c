@@ -20,6 +20,7 @@
 
 #include "core/core.h"
 #include "recover/headers.h"
+#include "recover/ordered.h"
 #include "recover/recover.h"
 
 /* A forward that failed (broker down, say) is tried again after this long. */
@@ -44,7 +45,8 @@ struct brook__recover_s {
     brook__producer_t *producer;
     held_t *held;
     size_t count, cap;
-    int64_t wait_ms; /* the next brook__recover_wait's backoff, 0 after a success */
+    int64_t wait_ms;           /* the next brook__recover_wait's backoff, 0 after a success */
+    brook__ordered_t *ordered; /* retry.preserve_key_order (recover/ordered.c), else NULL */
 };
 
 /* The retry_topic-* headers of a forward by a listener with retry topics, appended after
@@ -74,7 +76,8 @@ static void add_to_subscription(const char *topic, const char *source, brook__to
 
 void brook__recover_subscription(const brook_decl_listener_t *d,
                                  rd_kafka_topic_partition_list_t *sub) {
-    if (brook__recover_uses_retry_topics(d))
+    /* Keeping key order, the owner of a main partition assigns itself its retry partitions. */
+    if (brook__recover_uses_retry_topics(d) && !brook__recover_keeps_key_order(d))
         brook__recover_topics_foreach(d, add_to_subscription, sub);
 }
 
@@ -118,6 +121,11 @@ brook__recover_t *brook__recover_new(rd_kafka_t *rk, const brook_decl_listener_t
         r->rk = rk;
         r->decl = d;
         r->producer = producer;
+        if (brook__recover_keeps_key_order(d) &&
+            !(r->ordered = brook__ordered_new(rk, d, producer))) {
+            free(r);
+            return NULL;
+        }
     }
     return r;
 }
@@ -131,6 +139,7 @@ void brook__recover_free(brook__recover_t *r) {
     if (!r)
         return;
     brook__recover_drop(r);
+    brook__ordered_free(r->ordered);
     free(r->held);
     free(r);
 }
@@ -138,6 +147,8 @@ void brook__recover_free(brook__recover_t *r) {
 void brook__recover_drop(brook__recover_t *r) {
     while (r->count)
         held_remove(r, 0);
+    if (r->ordered)
+        brook__ordered_drop(r->ordered);
 }
 
 static held_t *held_find(brook__recover_t *s, const char *topic, int32_t partition) {
@@ -170,6 +181,10 @@ static void pause_or_resume(brook__recover_t *m, const char *topic, int32_t part
 
 /* Pauses r's partition until due_ms, to deliver r again then with `attempt`. */
 static void hold(brook__recover_t *s, const brook_record_t *r, int attempt, int64_t due_ms) {
+    /* A released parked record has no place in a partition to seek back to: it waits in
+     * memory (and in its parking topic). */
+    if (s->ordered && brook__ordered_hold(s->ordered, r, due_ms))
+        return;
     held_t *h = held_find(s, r->topic, r->partition);
     if (!h) {
         if (s->count == s->cap) {
@@ -197,6 +212,8 @@ static void hold(brook__recover_t *s, const brook_record_t *r, int attempt, int6
 }
 
 void brook__recover_tick(brook__recover_t *s) {
+    if (s->ordered)
+        brook__ordered_tick(s->ordered);
     if (!s->count)
         return;
     int64_t now = brook__wall_ms();
@@ -215,6 +232,11 @@ bool brook__recover_intercept(brook__recover_t *m, rd_kafka_message_t *msg) {
     rd_kafka_headers_t *hdrs;
     const void *v;
     size_t len;
+    if (m->ordered && brook__ordered_is_parking(m->ordered, rd_kafka_topic_name(msg->rkt))) {
+        /* Parking partitions are paused: what was fetched before is read when rebuilding. */
+        rd_kafka_message_destroy(msg);
+        return true;
+    }
     if (rd_kafka_message_headers(msg, &hdrs) ||
         rd_kafka_header_get_last(hdrs, BROOK_HDR_BACKOFF_TS, &v, &len))
         return false;
@@ -265,6 +287,8 @@ static void forget(brook__recover_t *s, const brook_record_t *r) {
 
 void brook__recover_succeeded(brook__recover_t *s, const brook_record_t *r) {
     s->wait_ms = 0;
+    if (s->ordered)
+        brook__ordered_done(s->ordered, r, BROOK__ORDERED_FINISHED);
     if (s->count)
         forget(s, r);
 }
@@ -281,6 +305,14 @@ void brook__recover_wait(brook__recover_t *s, const brook_record_t *r, int attem
     hold(s, r, attempt, brook__add_ms(brook__wall_ms(), delay));
 }
 
+bool brook__recover_holds(const brook__recover_t *s, const char *topic, int32_t partition) {
+    for (size_t i = 0; i < s->count; i++)
+        if (s->held[i].paused && s->held[i].partition == partition &&
+            !strcmp(s->held[i].topic, topic))
+            return true;
+    return false;
+}
+
 void brook__recover_revoked(brook__recover_t *s, rd_kafka_topic_partition_list_t *parts) {
     for (size_t i = 0; i < s->count;) {
         if (rd_kafka_topic_partition_list_find(parts, s->held[i].topic, s->held[i].partition)) {
@@ -293,6 +325,22 @@ void brook__recover_revoked(brook__recover_t *s, rd_kafka_topic_partition_list_t
             i++;
         }
     }
+    if (s->ordered)
+        brook__ordered_revoked(s->ordered, parts);
+}
+
+bool brook__recover_keeps_paused(const brook__recover_t *s, const char *topic, int32_t partition) {
+    return brook__recover_holds(s, topic, partition) ||
+           (s->ordered && brook__ordered_is_parking(s->ordered, topic));
+}
+
+bool brook__recover_release(brook__recover_t *s, const char *topic, int32_t partition) {
+    held_t *h = held_find(s, topic, partition);
+    if (!h)
+        return false;
+    bool paused = h->paused;
+    held_remove(s, (size_t)(h - s->held));
+    return paused;
 }
 
 /* ---- failures
@@ -306,7 +354,10 @@ static bool forward(brook__recover_t *m, const brook__failure_t *f, const char *
      * partition; a DLT with fewer falls back to the partitioner. */
     int err = brook__producer_forward(m->producer, topic, partition, r->key, r->key_len, r->value,
                                       r->value_len, rd_kafka_headers_copy(h));
-    if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
+    /* Keeping key order, a key stays on its partition number in the retry topics: no fallback
+     * there (the DLT ends the chain: any partition will do). */
+    if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION &&
+        !(m->ordered && brook__ordered_keeps_partition(m->ordered, topic)))
         err = brook__producer_forward(m->producer, topic, RD_KAFKA_PARTITION_UA, r->key, r->key_len,
                                       r->value, r->value_len, rd_kafka_headers_copy(h));
     rd_kafka_headers_destroy(h);
@@ -345,7 +396,13 @@ brook__recover_outcome_t brook__recover_failed(brook__recover_t *m, const brook_
         brook__recover_retry_topic(d, source, delay, topic, sizeof(topic));
         rd_kafka_headers_t *h = brook__forward_headers(f, d, true);
         add_retry_headers(h, f, brook__add_ms(brook__wall_ms(), delay));
-        return forward(m, f, topic, h) ? BROOK__RECOVER_RETRIED : BROOK__RECOVER_FORWARD_FAILED;
+        if (m->ordered)
+            brook__ordered_forward_headers(m->ordered, r, h);
+        if (!forward(m, f, topic, h))
+            return BROOK__RECOVER_FORWARD_FAILED;
+        if (m->ordered)
+            brook__ordered_done(m->ordered, r, BROOK__ORDERED_CHAINED);
+        return BROOK__RECOVER_RETRIED;
     }
 
     char source[512], topic[600];
@@ -357,6 +414,8 @@ brook__recover_outcome_t brook__recover_failed(brook__recover_t *m, const brook_
                   f->message,
                   d->dlt.enabled ? "a DLT's record stays in the DLT" : "no DLT declared");
         forget(m, r);
+        if (m->ordered)
+            brook__ordered_done(m->ordered, r, BROOK__ORDERED_FINISHED);
         return BROOK__RECOVER_GIVEN_UP;
     }
     brook_log(BROOK_LOG_WARN, "retry", "%s: %s [%d] @%lld to %s after %d attempt(s): %s: %s", d->id,
@@ -368,5 +427,52 @@ brook__recover_outcome_t brook__recover_failed(brook__recover_t *m, const brook_
         add_retry_headers(h, f, brook__wall_ms());
     if (!forward(m, f, topic, h))
         return BROOK__RECOVER_FORWARD_FAILED;
+    if (m->ordered)
+        brook__ordered_done(m->ordered, r, BROOK__ORDERED_FINISHED);
     return BROOK__RECOVER_DEAD_LETTERED;
+}
+
+/* ---- ordered retries: the member's hooks (recover/ordered.c) -------------------------------- */
+
+void brook__recover_set_env(brook__recover_t *r, const brook_decl_t *service, const char *bootstrap,
+                            brook__recover_store_fn *store, void *opaque) {
+    if (r->ordered)
+        brook__ordered_set_env(r->ordered, service, bootstrap, store, opaque);
+}
+
+brook__admit_t brook__recover_admit(brook__recover_t *r, const brook_record_t *rec) {
+    if (!r->ordered)
+        return BROOK__ADMIT_HANDLE;
+    int64_t hold_ms = 0;
+    switch (brook__ordered_admit(r->ordered, rec, &hold_ms)) {
+    case BROOK__ORDERED_DONE:
+        return BROOK__ADMIT_DONE;
+    case BROOK__ORDERED_HOLD:
+        hold(r, rec, 0, brook__add_ms(brook__wall_ms(), hold_ms));
+        return BROOK__ADMIT_HELD;
+    default:
+        return BROOK__ADMIT_HANDLE;
+    }
+}
+
+const brook_record_t *brook__recover_released(brook__recover_t *r) {
+    return r->ordered ? brook__ordered_released(r->ordered) : NULL;
+}
+
+rd_kafka_topic_partition_list_t *
+brook__recover_with_derived(brook__recover_t *r, const rd_kafka_topic_partition_list_t *parts,
+                            bool assigning) {
+    if (r->ordered)
+        return brook__ordered_with_derived(r->ordered, parts, assigning);
+    return rd_kafka_topic_partition_list_copy(parts);
+}
+
+void brook__recover_assigned(brook__recover_t *r, const rd_kafka_topic_partition_list_t *all) {
+    if (r->ordered)
+        brook__ordered_assigned(r->ordered, all);
+}
+
+void brook__recover_rewound(brook__recover_t *r) {
+    if (r->ordered)
+        brook__ordered_rewound(r->ordered);
 }

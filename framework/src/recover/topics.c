@@ -112,3 +112,24 @@ void brook__recover_topics_foreach(const brook_decl_listener_t *d,
             fn(name, source, BROOK__TOPIC_DLT, opaque);
     }
 }
+
+bool brook__recover_keeps_key_order(const brook_decl_listener_t *d) {
+    return d->retry.preserve_key_order && brook__recover_uses_retry_topics(d);
+}
+
+void brook__recover_parking_topic(const char *source, char *out, size_t size) {
+    snprintf(out, size, "%s-parked", source);
+}
+
+void brook__recover_parking_foreach(const brook_decl_listener_t *d,
+                                    void (*fn)(const char *topic, const char *source,
+                                               brook__topic_kind_t kind, void *opaque),
+                                    void *opaque) {
+    if (!brook__recover_keeps_key_order(d))
+        return;
+    char name[512];
+    for (size_t t = 0; t < d->topic_count; t++) {
+        brook__recover_parking_topic(d->topics[t], name, sizeof(name));
+        fn(name, d->topics[t], BROOK__TOPIC_PARKING, opaque);
+    }
+}

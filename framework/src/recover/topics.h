@@ -42,11 +42,27 @@
  * each of its topics in order, its retry topics in the order a record goes through them, then
  * its DLT. `fn` runs on the calling thread, before this returns; `topic` and `source` are
  * borrowed for the call. */
-typedef enum { BROOK__TOPIC_RETRY, BROOK__TOPIC_DLT } brook__topic_kind_t;
+typedef enum { BROOK__TOPIC_RETRY, BROOK__TOPIC_DLT, BROOK__TOPIC_PARKING } brook__topic_kind_t;
 void brook__recover_topics_foreach(const brook_decl_listener_t *d,
                                    void (*fn)(const char *topic, const char *source,
                                               brook__topic_kind_t kind, void *opaque),
                                    void *opaque);
+
+/* Ordered retries (docs/ordered-retries.md): the parking topic of each of `d`'s topics, with
+ * its source topic and kind BROOK__TOPIC_PARKING, when `d` keeps key order
+ * (brook__recover_keeps_key_order); nothing otherwise. Provisioning adds these to the topics of
+ * brook__recover_topics_foreach, which does not give them. */
+void brook__recover_parking_foreach(const brook_decl_listener_t *d,
+                                    void (*fn)(const char *topic, const char *source,
+                                               brook__topic_kind_t kind, void *opaque),
+                                    void *opaque);
+
+/* Writes into out the parking topic of source topic `source`: <source>-parked. */
+void brook__recover_parking_topic(const char *source, char *out, size_t size);
+
+/* Whether `d` keeps key order through its retry topics (retry.preserve_key_order, and retry
+ * topics in use). */
+bool brook__recover_keeps_key_order(const brook_decl_listener_t *d);
 
 /* Whether failed records of `d` go through retry topics (retry mode "topics", attempts > 1). */
 bool brook__recover_uses_retry_topics(const brook_decl_listener_t *d);

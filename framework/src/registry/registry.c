@@ -117,6 +117,21 @@ static size_t collect(char *data, size_t size, size_t n, void *opaque) {
     return brook_buf_append(b, data, size * n) ? 0 : size * n;
 }
 
+/* An answer's status and body: its JSON (NULL when it is not JSON), and the error_code and
+ * message Confluent's error answers carry. */
+static void answer_read(answer_t *out, long status, const void *body, size_t len) {
+    memset(out, 0, sizeof(*out));
+    out->status = status;
+    out->body = json_loadb(body ? (const char *)body : "", body ? len : 0, 0, NULL);
+    json_t *code = json_object_get(out->body, "error_code");
+    json_t *message = json_object_get(out->body, "message");
+    if (out->status >= 300 && json_is_integer(code))
+        out->error_code = (int)json_integer_value(code);
+    if (out->status >= 300)
+        snprintf(out->message, sizeof(out->message), "%s",
+                 json_is_string(message) ? json_string_value(message) : "");
+}
+
 /* One request: `body` (may be NULL) is sent as JSON. 0 with the answer (any status), or
  * BROOK_ERR_UNAVAILABLE when no answer came. */
 static int request(brook__registry_t *r, const char *method, const char *path, json_t *body,
@@ -174,15 +189,9 @@ static int request(brook__registry_t *r, const char *method, const char *path, j
         result = brook_error_set(err, BROOK_ERR_UNAVAILABLE, "schema registry %s: %s %s: %s",
                                  r->base, method, path, curl_easy_strerror(rc));
     } else {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-        out->body = json_loadb((const char *)received.data, received.len, 0, NULL);
-        json_t *code = json_object_get(out->body, "error_code");
-        json_t *message = json_object_get(out->body, "message");
-        if (out->status >= 300 && json_is_integer(code))
-            out->error_code = (int)json_integer_value(code);
-        if (out->status >= 300)
-            snprintf(out->message, sizeof(out->message), "%s",
-                     json_is_string(message) ? json_string_value(message) : "");
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        answer_read(out, status, received.data, received.len);
     }
     if (rc != CURLE_OK || out->status >= 500)
         atomic_fetch_add(&r->failures, 1);
@@ -194,7 +203,7 @@ static int request(brook__registry_t *r, const char *method, const char *path, j
 }
 
 /* An answer that is neither success nor one the caller expects, as an error. */
-static int unexpected(brook__registry_t *r, const char *what, const answer_t *a,
+static int unexpected(const brook__registry_t *r, const char *what, const answer_t *a,
                       brook_error_t *err) {
     int code = a->status >= 500 ? BROOK_ERR_UNAVAILABLE : BROOK_ERR_IO;
     return brook_error_set(err, code, "schema registry %s: %s: HTTP %ld%s%s", r->base, what,
@@ -216,6 +225,50 @@ static json_t *schema_body(const char *schema_json) {
     return json_pack("{s:s}", "schema", schema_json);
 }
 
+/* The id in an answer to registering (auto_register) or looking up a schema under subject. */
+static int id_answer(const brook__registry_t *r, const char *subject, bool auto_register,
+                     const answer_t *a, int32_t *id, brook_error_t *err) {
+    json_t *v = json_object_get(a->body, "id");
+    if (a->status == 200 && json_is_integer(v)) {
+        /* Confluent framing carries an id of 4 bytes, and registries give ids from 0 (1) up:
+         * anything else would be cut to some other schema's id. */
+        json_int_t n = json_integer_value(v);
+        if (n < 0 || n > INT32_MAX)
+            return brook_error_set(err, BROOK_ERR_IO,
+                                   "schema registry %s: %s: the answer's id %" JSON_INTEGER_FORMAT
+                                   " is not a schema id",
+                                   r->base, auto_register ? "register" : "look up", n);
+        *id = (int32_t)n;
+        return 0;
+    }
+    if (a->status == 409)
+        return brook_error_set(err, BROOK_ERR_SCHEMA,
+                               "schema registry refuses the schema under subject \"%s\" as "
+                               "incompatible with its earlier versions%s%s",
+                               subject, a->message[0] ? ": " : "", a->message);
+    if (a->status == 422)
+        return brook_error_set(err, BROOK_ERR_SCHEMA,
+                               "schema registry refuses the schema under subject \"%s\" as "
+                               "invalid%s%s",
+                               subject, a->message[0] ? ": " : "", a->message);
+    if (a->status == 404 && !auto_register)
+        return brook_error_set(err, BROOK_ERR_NOT_FOUND,
+                               "schema registry: the schema is not registered under subject "
+                               "\"%s\" (auto_register is false)%s%s",
+                               subject, a->message[0] ? ": " : "", a->message);
+    return unexpected(r, auto_register ? "register" : "look up", a, err);
+}
+
+int brook__registry_id_answer(const brook__registry_t *r, const char *subject, bool auto_register,
+                              long status, const void *body, size_t len, int32_t *id,
+                              brook_error_t *err) {
+    answer_t a;
+    answer_read(&a, status, body, len);
+    int rc = id_answer(r, subject, auto_register, &a, id, err);
+    json_decref(a.body);
+    return rc;
+}
+
 int brook__registry_schema_id(brook__registry_t *r, const char *subject, const char *schema_json,
                               bool auto_register, int32_t *id, brook_error_t *err) {
     char path[1024];
@@ -229,27 +282,38 @@ int brook__registry_schema_id(brook__registry_t *r, const char *subject, const c
     json_decref(body);
     if (rc)
         return rc;
-    json_t *v = json_object_get(a.body, "id");
-    if (a.status == 200 && json_is_integer(v)) {
-        *id = (int32_t)json_integer_value(v);
-    } else if (a.status == 409) {
-        rc = brook_error_set(err, BROOK_ERR_SCHEMA,
-                             "schema registry refuses the schema under subject \"%s\" as "
-                             "incompatible with its earlier versions%s%s",
-                             subject, a.message[0] ? ": " : "", a.message);
-    } else if (a.status == 422) {
-        rc = brook_error_set(err, BROOK_ERR_SCHEMA,
-                             "schema registry refuses the schema under subject \"%s\" as "
-                             "invalid%s%s",
-                             subject, a.message[0] ? ": " : "", a.message);
-    } else if (a.status == 404 && !auto_register) {
-        rc = brook_error_set(err, BROOK_ERR_NOT_FOUND,
-                             "schema registry: the schema is not registered under subject "
-                             "\"%s\" (auto_register is false)%s%s",
-                             subject, a.message[0] ? ": " : "", a.message);
-    } else {
-        rc = unexpected(r, auto_register ? "register" : "look up", &a, err);
+    rc = id_answer(r, subject, auto_register, &a, id, err);
+    json_decref(a.body);
+    return rc;
+}
+
+/* The schema in an answer to GET /schemas/ids/<id>: *schema (malloc'd) or an error. */
+static int schema_answer(const brook__registry_t *r, int32_t id, const answer_t *a, char **schema,
+                         brook_error_t *err) {
+    json_t *text = json_object_get(a->body, "schema");
+    json_t *type = json_object_get(a->body, "schemaType");
+    if (a->status == 200 && json_is_string(text)) {
+        if (json_is_string(type) && strcmp(json_string_value(type), "AVRO"))
+            return brook_error_set(err, BROOK_ERR_SCHEMA, "schema id %d is a %s schema, not Avro",
+                                   (int)id, json_string_value(type));
+        if (!(*schema = strdup(json_string_value(text))))
+            return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
+        return 0;
     }
+    if (a->status == 404 && a->error_code == 40403)
+        /* Only "schema not found": a 404 of another kind is a wrong URL, not a missing id. */
+        return brook_error_set(err, BROOK_ERR_NOT_FOUND,
+                               "schema id %d is not in the schema registry%s%s", (int)id,
+                               a->message[0] ? ": " : "", a->message);
+    return unexpected(r, "schema by id", a, err);
+}
+
+int brook__registry_schema_answer(const brook__registry_t *r, int32_t id, long status,
+                                  const void *body, size_t len, char **schema_json,
+                                  brook_error_t *err) {
+    answer_t a;
+    answer_read(&a, status, body, len);
+    int rc = schema_answer(r, id, &a, schema_json, err);
     json_decref(a.body);
     return rc;
 }
@@ -262,22 +326,7 @@ static int fetch_schema(brook__registry_t *r, int32_t id, char **schema, brook_e
     int rc = request(r, "GET", path, NULL, &a, err);
     if (rc)
         return rc;
-    json_t *text = json_object_get(a.body, "schema");
-    json_t *type = json_object_get(a.body, "schemaType");
-    if (a.status == 200 && json_is_string(text)) {
-        if (json_is_string(type) && strcmp(json_string_value(type), "AVRO"))
-            rc = brook_error_set(err, BROOK_ERR_SCHEMA, "schema id %d is a %s schema, not Avro",
-                                 (int)id, json_string_value(type));
-        else if (!(*schema = strdup(json_string_value(text))))
-            rc = brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
-    } else if (a.status == 404 && a.error_code == 40403) {
-        /* Only "schema not found": a 404 of another kind is a wrong URL, not a missing id. */
-        rc = brook_error_set(err, BROOK_ERR_NOT_FOUND,
-                             "schema id %d is not in the schema registry%s%s", (int)id,
-                             a.message[0] ? ": " : "", a.message);
-    } else {
-        rc = unexpected(r, "schema by id", &a, err);
-    }
+    rc = schema_answer(r, id, &a, schema, err);
     json_decref(a.body);
     return rc;
 }

@@ -52,6 +52,20 @@ typedef struct {
 int brook__registry_check(brook__registry_t *r, const char *subject, const char *schema_json,
                           brook__registry_compat_t *out, brook_error_t *err);
 
+/* How the client reads the registry's answers, apart from the requests (the fuzz target
+ * tests/fuzz/fuzz_registry_json.c feeds them any bytes): `status` is the HTTP status, `body`
+ * and `len` the answer's bytes as received (may be NULL), `r` names the registry in errors.
+ * The answer to registering or looking up a schema (brook__registry_schema_id): *id or an
+ * error as that function gives it. */
+int brook__registry_id_answer(const brook__registry_t *r, const char *subject, bool auto_register,
+                              long status, const void *body, size_t len, int32_t *id,
+                              brook_error_t *err);
+/* The answer to GET /schemas/ids/<id>: *schema_json (malloc'd, the caller frees it) or an
+ * error (BROOK_ERR_NOT_FOUND: the registry does not know the id; BROOK_ERR_SCHEMA: not Avro). */
+int brook__registry_schema_answer(const brook__registry_t *r, int32_t id, long status,
+                                  const void *body, size_t len, char **schema_json,
+                                  brook_error_t *err);
+
 /* HTTP requests this client has sent, and those of them that got no answer or a server error
  * (the registry unavailable). */
 uint64_t brook__registry_requests(const brook__registry_t *r);

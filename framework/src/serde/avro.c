@@ -360,6 +360,9 @@ static int pcf_write(brook_buf_t *b, json_t *j, const char *ns, pcf_seen_t *seen
         json_t *syms = json_object_get(j, "symbols");
         rc = brook_avro_json_raw(b, ",\"symbols\":[");
         for (size_t i = 0; !rc && i < json_array_size(syms); i++) {
+            if (!json_is_string(json_array_get(syms, i)))
+                return brook_error_set(err, BROOK_ERR_SCHEMA, "enum %s: a symbol is not a string",
+                                       full);
             if (i)
                 rc = brook_buf_append(b, ",", 1);
             if (!rc)

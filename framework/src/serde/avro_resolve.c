@@ -215,8 +215,14 @@ static rnode_t *rparse(rschema_t *s, json_t *j, const char *ns, brook_error_t *e
         json_t *syms = json_object_get(j, "symbols");
         n->nsymbols = json_array_size(syms);
         n->symbols = calloc(n->nsymbols ? n->nsymbols : 1, sizeof(char *));
-        for (size_t i = 0; i < n->nsymbols; i++)
-            n->symbols[i] = (char *)json_string_value(json_array_get(syms, i));
+        for (size_t i = 0; i < n->nsymbols; i++) {
+            if (!(n->symbols[i] = (char *)json_string_value(json_array_get(syms, i)))) {
+                brook_error_set(err, BROOK_ERR_SCHEMA,
+                                "invalid schema: enum %s has a symbol that is not a string",
+                                n->fullname);
+                return NULL;
+            }
+        }
         json_t *d = json_object_get(j, "default");
         n->enum_default = json_is_string(d) ? json_string_value(d) : NULL;
         return n;
@@ -245,6 +251,16 @@ static rnode_t *rparse(rschema_t *s, json_t *j, const char *ns, brook_error_t *e
                 brook_error_set(err, BROOK_ERR_SCHEMA, "invalid schema: field without a name");
             free(rns);
             return NULL;
+        }
+        /* Fields are matched by name: a second one of a name would be read into the first. */
+        for (size_t k = 0; k < i; k++) {
+            if (!strcmp(n->fields[k].name, n->fields[i].name)) {
+                brook_error_set(err, BROOK_ERR_SCHEMA,
+                                "invalid schema: record %s has two fields named \"%s\"",
+                                n->fullname, n->fields[i].name);
+                free(rns);
+                return NULL;
+            }
         }
     }
     free(rns);
@@ -511,7 +527,16 @@ typedef struct {
     brook_avro_reader_t in;
     brook_error_t *err;
     int depth;
+    size_t steps, max_steps; /* values read (and skipped) so far, and how many are allowed */
 } tctx_t;
+
+/* Values cost work whatever bytes they take, and some take none: an array block of a million
+ * nulls is three bytes, and a record of two fields of a record of two fields ... of nulls,
+ * thirty deep, is a billion values in no bytes at all. Both are written by the writer schema
+ * (a schema registry's), so a value may hold at most this many values plus MAX_STEPS_PER_BYTE
+ * per byte of its binary: a few bytes cannot hold a partition for hours. */
+#define MAX_STEPS_PER_BYTE 1024
+#define MAX_FREE_STEPS BROOK_AVRO_MAX_EMPTY_ITEMS
 
 static int fail(tctx_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(tctx_t *t, const char *fmt, ...) {
@@ -568,6 +593,9 @@ static int skip_blocks(tctx_t *t, const rnode_t *w, bool map) {
 static int skip(tctx_t *t, const rnode_t *w) {
     if (++t->depth > MAX_DEPTH)
         return fail(t, "data nested too deeply");
+    if (++t->steps > t->max_steps)
+        return fail(t, "more than %zu values in %zu bytes", t->max_steps,
+                    (size_t)(t->in.end - t->in.start));
     int rc = 0;
     int64_t x;
     bool b;
@@ -736,6 +764,9 @@ static int convert_blocks(tctx_t *t, const rnode_t *w, const rnode_t *r, brook_b
 static int convert(tctx_t *t, const rnode_t *w, const rnode_t *r, brook_buf_t *out) {
     if (++t->depth > MAX_DEPTH)
         return fail(t, "data nested too deeply");
+    if (++t->steps > t->max_steps)
+        return fail(t, "more than %zu values in %zu bytes", t->max_steps,
+                    (size_t)(t->in.end - t->in.start));
     int rc = 0;
     if (w->kind == RK_UNION) {
         int64_t b;
@@ -847,6 +878,11 @@ static int convert(tctx_t *t, const rnode_t *w, const rnode_t *r, brook_buf_t *o
         }
         for (size_t i = 0; i < w->nfields && !rc; i++) {
             const rfield_t *rf = reader_field_for(r, w->fields[i].name);
+            /* The pairs check() accepted: a reader field takes the writer field of its name,
+             * else the first one its aliases name; any other writer field is skipped (two
+             * writer fields an alias could match must not both land in one reader field). */
+            if (rf && writer_field_for(w, rf) != &w->fields[i])
+                rf = NULL;
             if (!rf) {
                 rc = skip(t, w->fields[i].type);
                 continue;
@@ -913,9 +949,16 @@ brook__avro_resolver_t *brook__avro_resolver_new(const char *writer_schema_json,
 
 int brook__avro_resolver_convert(brook__avro_resolver_t *r, const void *data, size_t len,
                                  brook_buf_t *out, brook_error_t *err) {
-    tctx_t t = {{data, data, (const uint8_t *)data + len, NULL, 0}, err, 0};
+    /* No data and no length (an empty brook_buf_t) is an empty input: NULL + 0 is undefined. */
+    static const uint8_t empty[1];
+    const uint8_t *in = data ? (const uint8_t *)data : empty;
+    tctx_t t = {{in, in, in + (data ? len : 0), NULL, 0}, err, 0, 0, MAX_FREE_STEPS};
+    t.max_steps += len < (SIZE_MAX - MAX_FREE_STEPS) / MAX_STEPS_PER_BYTE
+                       ? len * MAX_STEPS_PER_BYTE
+                       : SIZE_MAX - MAX_FREE_STEPS;
     size_t start = out->len;
-    int rc = data || !len ? convert(&t, r->writer.root, r->reader.root, out) : BROOK_ERR_DECODE;
+    int rc = data || !len ? convert(&t, r->writer.root, r->reader.root, out)
+                          : fail(&t, "no data (NULL, %zu bytes)", len);
     if (!rc && t.in.p != t.in.end)
         rc = fail(&t, "%zu bytes after the value", (size_t)(t.in.end - t.in.p));
     if (rc) {

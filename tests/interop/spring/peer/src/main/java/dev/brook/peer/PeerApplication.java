@@ -15,7 +15,7 @@ import sun.misc.Signal;
 public class PeerApplication {
 
 	static final Set<String> MODES = Set.of("avro-check", "avro-send", "dlt-read", "retryable", "keys-send",
-			"shipping");
+			"shipping", "replier", "requester");
 
 	public static void main(String[] args) {
 		// SIGTERM (and SIGINT): graceful shutdown through Spring's shutdown hook, exit status 0.

@@ -21,7 +21,7 @@ public class PeerConfig {
 
 	private static final Log LOG = LogFactory.getLog(PeerConfig.class);
 
-	static final Set<String> LISTENER_MODES = Set.of("avro-check", "dlt-read", "retryable", "shipping");
+	static final Set<String> LISTENER_MODES = Set.of("avro-check", "dlt-read", "retryable", "shipping", "replier");
 
 	@Bean
 	Events events(@Value("${peer.events:}") String path) {
