@@ -243,7 +243,7 @@ int brook_app_set_handler(brook_app_t *app, const char *listener_id, brook_handl
 typedef bool(brook_filter_fn)(brook_ctx_t *ctx, const void *key, const void *value, void *opaque);
 typedef enum { BROOK_FILTER_RAW = 0, BROOK_FILTER_DECODED = 1 } brook_filter_stage_t;
 /* Before start; one filter per stage and listener (NULL fn removes it). BROOK_ERR_NOT_FOUND,
- * BROOK_ERR_STATE once started. Generated code binds a listener's declared `filter` and
+ * BROOK_ERR_INVALID_ARG for a batch listener, BROOK_ERR_STATE once started. Generated code binds a listener's declared `filter` and
  * `raw_filter`. */
 int brook_app_set_filter(brook_app_t *app, const char *listener_id, brook_filter_stage_t stage,
                          brook_filter_fn *fn, void *opaque);
@@ -260,7 +260,8 @@ brook_result_t brook_chain_next(brook_chain_t *next);
 typedef brook_result_t(brook_handle_interceptor_fn)(brook_ctx_t *ctx, const void *key,
                                                     const void *value, brook_chain_t *next,
                                                     void *opaque);
-/* Before start. `listener_id` NULL: every listener. The first added is the outermost. */
+/* Before start. `listener_id` NULL: every record listener (batch handlers are not wrapped;
+ * naming a batch listener is BROOK_ERR_INVALID_ARG). The first added is the outermost. */
 int brook_app_add_handle_interceptor(brook_app_t *app, const char *listener_id,
                                      brook_handle_interceptor_fn *fn, void *opaque);
 
@@ -599,7 +600,6 @@ typedef struct brook_listener_stats_s {
     uint64_t retried; /* records redelivered or forwarded to a retry topic */
     uint64_t dead_lettered;
     uint64_t rebalances;
-    uint64_t filtered; /* records a filter dropped (done with, not handled) */
     /* Revocations (or losses) of partitions whose handled records could not be committed
      * first: their next owner handles those records again. */
     uint64_t revokes_uncommitted;
@@ -608,6 +608,7 @@ typedef struct brook_listener_stats_s {
     uint64_t aborted_transactions;
     /* Batch listeners: batch handler calls (their records count in handled and failed). */
     uint64_t batches;
+    uint64_t filtered; /* records a filter dropped (done with, not handled) */
 } brook_listener_stats_t;
 
 void brook_listener_stats(const brook_listener_t *l, brook_listener_stats_t *out);

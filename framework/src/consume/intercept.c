@@ -23,6 +23,8 @@ int brook__consume_set_filter(brook__consume_t *c, const char *id, brook_filter_
     brook_listener_t *l = brook__consume_find(c, id);
     if (!l)
         return BROOK_ERR_NOT_FOUND;
+    if (l->decl->batch)
+        return BROOK_ERR_INVALID_ARG; /* batch handlers take no filters (docs/batch-listeners.md) */
     l->filters[stage] = fn;
     l->filter_opaques[stage] = opaque;
     return 0;
@@ -44,10 +46,14 @@ int brook__consume_add_interceptor(brook__consume_t *c, const char *id,
         return BROOK_ERR_INVALID_ARG;
     if (id) {
         brook_listener_t *l = brook__consume_find(c, id);
-        return l ? add_interceptor(l, fn, opaque) : BROOK_ERR_NOT_FOUND;
+        if (!l)
+            return BROOK_ERR_NOT_FOUND;
+        /* Batch handlers are not wrapped (docs/batch-listeners.md). */
+        return l->decl->batch ? BROOK_ERR_INVALID_ARG : add_interceptor(l, fn, opaque);
     }
     for (size_t i = 0; i < brook__consume_count(c); i++) {
-        int rc = add_interceptor(brook__consume_at(c, i), fn, opaque);
+        brook_listener_t *l = brook__consume_at(c, i);
+        int rc = l->decl->batch ? 0 : add_interceptor(l, fn, opaque);
         if (rc)
             return rc;
     }
