@@ -52,6 +52,25 @@ static int hl_calls(void) {
     return n;
 }
 
+/* What the handlers saw, for a failure's message. */
+static void hl_print(void) {
+    pthread_mutex_lock(&hl.lock);
+    print_message("%d handler call(s):", hl.calls);
+    for (int k = 0; k < hl.calls && k < 4 * N_MAX; k++)
+        print_message(" %d@%lld", hl.order[k], (long long)hl.offsets[k]);
+    print_message("\n");
+    pthread_mutex_unlock(&hl.lock);
+}
+
+/* Waits for expr; on a timeout prints what was handled, then fails. */
+#define WAIT_OR_DUMP(expr, ms)                                                                     \
+    do {                                                                                           \
+        if (!BROOK_TEST_WAIT_UNTIL(expr, ms)) {                                                    \
+            hl_print();                                                                            \
+            fail_msg("timed out waiting for %s", #expr);                                           \
+        }                                                                                          \
+    } while (0)
+
 static int hl_seen(int i) {
     pthread_mutex_lock(&hl.lock);
     int n = hl.seen[i];
@@ -138,6 +157,18 @@ static brook_result_t on_record(brook_ctx_t *ctx, const void *key, const void *v
     return BROOK_OK;
 }
 
+/* Produces "<prefix>-<i>" for i in [first, first + n) to partition 0 one at a time, so that on a
+ * new topic value i is at offset i (brook_test_produce_n lets records overtake each other when
+ * one is retried, as a fresh broker may make it). */
+static void produce_in_order(const char *topic, const char *prefix, int first, int n) {
+    for (int i = first; i < first + n; i++) {
+        char v[32];
+        snprintf(v, sizeof(v), "%s-%d", prefix, i);
+        assert_int_equal(brook_test_produce(cluster, topic, 0, v, strlen(v), v, strlen(v), NULL, 0),
+                         0);
+    }
+}
+
 static char *decl_of(const char *name, const char *topic, int partitions, const char *extra) {
     static char decl[2048];
     snprintf(decl, sizeof(decl),
@@ -170,10 +201,10 @@ static void test_seek_to_beginning(void **state) {
     hl_reset();
     plan_set(topic, 9, TO_BEGINNING, 0);
     assert_int_equal(brook_test_create_topic(cluster, topic, 1), 0);
-    assert_int_equal(brook_test_produce_n(cluster, topic, "b", 0, 10), 0);
+    produce_in_order(topic, "b", 0, 10);
     brook_app_t *app = start_app("seek-begin", topic, 1, NULL);
-    assert_true(BROOK_TEST_WAIT_UNTIL(hl_calls() >= 20, 30000));
-    assert_true(BROOK_TEST_WAIT_UNTIL(it_committed("seek-begin", topic, 0) == 10, 10000));
+    WAIT_OR_DUMP(hl_calls() >= 20, 30000);
+    WAIT_OR_DUMP(it_committed("seek-begin", topic, 0) == 10, 10000);
     stop_app(app);
     assert_int_equal(atomic_load(&plan.rc), 0);
     assert_int_equal(hl_calls(), 20);
@@ -193,13 +224,13 @@ static void test_seek_to_end(void **state) {
     hl_reset();
     plan_set(topic, 3, TO_END, 0);
     assert_int_equal(brook_test_create_topic(cluster, topic, 1), 0);
-    assert_int_equal(brook_test_produce_n(cluster, topic, "e", 0, 10), 0);
+    produce_in_order(topic, "e", 0, 10);
     brook_app_t *app = start_app("seek-end", topic, 1, NULL);
-    assert_true(BROOK_TEST_WAIT_UNTIL(it_committed("seek-end", topic, 0) == 10, 30000));
+    WAIT_OR_DUMP(it_committed("seek-end", topic, 0) == 10, 30000);
     assert_int_equal(atomic_load(&plan.rc), 0);
     assert_int_equal(hl_calls(), 4);
-    assert_int_equal(brook_test_produce_n(cluster, topic, "e", 10, 5), 0);
-    assert_true(BROOK_TEST_WAIT_UNTIL(it_committed("seek-end", topic, 0) == 15, 30000));
+    produce_in_order(topic, "e", 10, 5);
+    WAIT_OR_DUMP(it_committed("seek-end", topic, 0) == 15, 30000);
     stop_app(app);
     assert_int_equal(hl_calls(), 9);
     for (int i = 0; i < 15; i++)
@@ -216,14 +247,16 @@ static void test_seek_to_offset(void **state) {
     plan.at2 = 7;
     plan.arg2 = 1000000;
     assert_int_equal(brook_test_create_topic(cluster, topic, 1), 0);
-    assert_int_equal(brook_test_produce_n(cluster, topic, "o", 0, 10), 0);
+    produce_in_order(topic, "o", 0, 10);
     brook_app_t *app = start_app("seek-offset", topic, 1, NULL);
-    assert_true(BROOK_TEST_WAIT_UNTIL(it_committed("seek-offset", topic, 0) == 10, 30000));
+    WAIT_OR_DUMP(it_committed("seek-offset", topic, 0) == 10, 30000);
+    if (atomic_load(&plan.rc) || atomic_load(&plan.rc2))
+        hl_print();
     assert_int_equal(atomic_load(&plan.rc), 0);
     assert_int_equal(atomic_load(&plan.rc2), 0);
     assert_int_equal(atomic_load(&plan.errors), 0);
-    assert_int_equal(brook_test_produce_n(cluster, topic, "o", 10, 2), 0);
-    assert_true(BROOK_TEST_WAIT_UNTIL(it_committed("seek-offset", topic, 0) == 12, 30000));
+    produce_in_order(topic, "o", 10, 2);
+    WAIT_OR_DUMP(it_committed("seek-offset", topic, 0) == 12, 30000);
     stop_app(app);
     int expected[] = {0, 1, 2, 7, 10, 11};
     assert_int_equal(hl_calls(), 6);
@@ -264,8 +297,8 @@ static void test_seek_to_timestamp(void **state) {
     assert_int_equal(brook_template_flush(out, 10000), 0);
     brook_listener_t *l = brook_app_listener(app, "l");
     assert_int_equal(brook_listener_start(l, NULL), 0);
-    assert_true(BROOK_TEST_WAIT_UNTIL(hl_calls() >= 14, 30000));
-    assert_true(BROOK_TEST_WAIT_UNTIL(it_committed("seek-time", topic, 0) == 10, 10000));
+    WAIT_OR_DUMP(hl_calls() >= 14, 30000);
+    WAIT_OR_DUMP(it_committed("seek-time", topic, 0) == 10, 10000);
     stop_app(app);
     assert_int_equal(atomic_load(&plan.rc), 0);
     assert_int_equal(hl_calls(), 14);
@@ -278,7 +311,7 @@ static void test_seek_to_timestamp(void **state) {
     hl_reset();
     plan_set(topic, 0, TO_TIMESTAMP, base + 3600000);
     app = start_app("seek-time-2", topic, 1, NULL);
-    assert_true(BROOK_TEST_WAIT_UNTIL(it_committed("seek-time-2", topic, 0) == 10, 30000));
+    WAIT_OR_DUMP(it_committed("seek-time-2", topic, 0) == 10, 30000);
     stop_app(app);
     assert_int_equal(atomic_load(&plan.rc), 0);
     assert_int_equal(hl_calls(), 1);
@@ -291,11 +324,11 @@ static void test_seek_over_retry(void **state) {
     hl_reset();
     plan_set(topic, 3, RETRY_AND_SEEK, 5);
     assert_int_equal(brook_test_create_topic(cluster, topic, 1), 0);
-    assert_int_equal(brook_test_produce_n(cluster, topic, "r", 0, 10), 0);
+    produce_in_order(topic, "r", 0, 10);
     brook_app_t *app = start_app(
         "seek-retry", topic, 1,
         "retry = { attempts = 3; backoff = { delay_ms = 60000; }; }; dlt = { enabled = false; };");
-    assert_true(BROOK_TEST_WAIT_UNTIL(it_committed("seek-retry", topic, 0) == 10, 30000));
+    WAIT_OR_DUMP(it_committed("seek-retry", topic, 0) == 10, 30000);
     stop_app(app);
     assert_int_equal(atomic_load(&plan.rc), 0);
     int expected[] = {0, 1, 2, 3, 5, 6, 7, 8, 9};
@@ -352,9 +385,9 @@ static void test_seek_on_assignment(void **state) {
     assert_int_equal(brook_listener_on_assigned(l, on_assigned, app), 0);
     it_start(app);
     assert_int_equal(brook_listener_on_assigned(l, on_assigned, app), BROOK_ERR_STATE);
-    assert_true(BROOK_TEST_WAIT_UNTIL(it_committed("seek-assign", topic, 0) == 10 &&
-                                          it_committed("seek-assign", topic, 1) == 10,
-                                      30000));
+    WAIT_OR_DUMP(it_committed("seek-assign", topic, 0) == 10 &&
+                     it_committed("seek-assign", topic, 1) == 10,
+                 30000);
     assert_int_equal(hl_calls(), 6);
     for (int i = 0; i < 3; i++) {
         char v[16];
@@ -362,7 +395,7 @@ static void test_seek_on_assignment(void **state) {
         assert_int_equal(brook_test_produce(cluster, topic, 1, v, strlen(v), v, strlen(v), NULL, 0),
                          0);
     }
-    assert_true(BROOK_TEST_WAIT_UNTIL(it_committed("seek-assign", topic, 1) == 13, 30000));
+    WAIT_OR_DUMP(it_committed("seek-assign", topic, 1) == 13, 30000);
     stop_app(app);
     assert_int_equal(atomic_load(&assigned.errors), 0);
     assert_int_equal(atomic_load(&assigned.parts), 2);
@@ -378,9 +411,9 @@ static void test_seek_exactly_once_refused(void **state) {
     hl_reset();
     plan_set(topic, 0, TO_BEGINNING, 0);
     assert_int_equal(brook_test_create_topic(cluster, topic, 1), 0);
-    assert_int_equal(brook_test_produce_n(cluster, topic, "x", 0, 3), 0);
+    produce_in_order(topic, "x", 0, 3);
     brook_app_t *app = start_app("seek-eos", topic, 1, "exactly_once = true;");
-    assert_true(BROOK_TEST_WAIT_UNTIL(it_committed("seek-eos", topic, 0) == 3, 30000));
+    WAIT_OR_DUMP(it_committed("seek-eos", topic, 0) == 3, 30000);
     stop_app(app);
     assert_int_equal(atomic_load(&plan.rc), BROOK_ERR_UNSUPPORTED);
     assert_int_equal(hl_calls(), 3);

@@ -196,6 +196,8 @@ void brook__control_settle(brook__member_t *m, int64_t deadline) {
 }
 
 void brook__control_leave(brook__member_t *m) {
+    /* Again: a join may have begun while it waited for the others to commit. */
+    brook__control_settle(m, brook__control_stop_deadline(m));
     /* librdkafka 2.0.2 closes a cooperative member whose assignment is empty without a
      * LeaveGroup (later versions leave from the steady state too): the group keeps it until its
      * session times out, and the next rebalance of the others waits for it. Unsubscribing first

@@ -82,9 +82,10 @@ int64_t brook__control_stop_deadline(const brook__member_t *m);
  * listener's other members committed too, or the deadline. */
 void brook__control_stop_barrier(brook__member_t *m);
 
-/* At a stop, before the member commits and closes: it polls (paused) until it has received its
- * first assignment and its group is steady, or the deadline. A consumer closed in the middle of
- * a join sends its LeaveGroup behind its JoinGroup, which the broker holds until the rebalance
+/* At a stop, before the member commits and before it closes: it polls (paused) while it is in the
+ * middle of a group join, or joined without having received an assignment yet, until the
+ * deadline (a member that is not joining at all is not waited for). A consumer closed in the middle
+ * of a join sends its LeaveGroup behind its JoinGroup, which the broker holds until the rebalance
  * completes (the member stays in the group, the stop runs into the deadline), and librdkafka
  * before 2.3 crashes destroying a cooperative-sticky consumer that joined but has no assignment
  * yet (librdkafka #4381: an assertion in the sticky assignor). */

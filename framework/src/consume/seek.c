@@ -156,6 +156,10 @@ static int resolve(brook__member_t *m, rd_kafka_topic_partition_list_t *parts, s
             to = hi;
         if (to < lo)
             to = lo;
+        brook_log(BROOK_LOG_DEBUG, "listener",
+                  "%s[%d]: seek %s [%d] to %s: offset %lld (%lld..%lld)", m->listener->decl->id,
+                  m->index, p->topic, (int)p->partition, kind_name(kind), (long long)to,
+                  (long long)lo, (long long)hi);
         p->offset = to;
     }
     return 0;
@@ -180,9 +184,6 @@ static int seek(brook_ctx_t *ctx, const char *topic, int32_t partition, seek_kin
     int rc = parts->cnt ? resolve(m, parts, kind, arg) : BROOK_ERR_NOT_FOUND;
     for (int i = 0; i < parts->cnt && !rc; i++) {
         const rd_kafka_topic_partition_t *p = &parts->elems[i];
-        brook_log(BROOK_LOG_DEBUG, "listener", "%s[%d]: seek %s [%d] to %s: offset %lld",
-                  m->listener->decl->id, m->index, p->topic, (int)p->partition, kind_name(kind),
-                  (long long)p->offset);
         if (assigning)
             rd_kafka_topic_partition_list_find(mc->assigning, p->topic, p->partition)->offset =
                 p->offset;
