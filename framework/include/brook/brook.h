@@ -243,8 +243,8 @@ int brook_app_set_handler(brook_app_t *app, const char *listener_id, brook_handl
 typedef bool(brook_filter_fn)(brook_ctx_t *ctx, const void *key, const void *value, void *opaque);
 typedef enum { BROOK_FILTER_RAW = 0, BROOK_FILTER_DECODED = 1 } brook_filter_stage_t;
 /* Before start; one filter per stage and listener (NULL fn removes it). BROOK_ERR_NOT_FOUND,
- * BROOK_ERR_INVALID_ARG for a batch listener, BROOK_ERR_STATE once started. Generated code binds a listener's declared `filter` and
- * `raw_filter`. */
+ * BROOK_ERR_INVALID_ARG for a batch listener, BROOK_ERR_STATE once started. Generated code binds a
+ * listener's declared `filter` and `raw_filter`. */
 int brook_app_set_filter(brook_app_t *app, const char *listener_id, brook_filter_stage_t stage,
                          brook_filter_fn *fn, void *opaque);
 
@@ -276,8 +276,7 @@ const char *brook_outgoing_topic(const brook_outgoing_t *o);
 const char *brook_outgoing_template(const brook_outgoing_t *o); /* the template's name */
 const void *brook_outgoing_key(const brook_outgoing_t *o, size_t *len);
 const void *brook_outgoing_value(const brook_outgoing_t *o, size_t *len);
-int brook_outgoing_add_header(brook_outgoing_t *o, const char *name, const void *value,
-                              size_t len);
+int brook_outgoing_add_header(brook_outgoing_t *o, const char *name, const void *value, size_t len);
 typedef int(brook_send_interceptor_fn)(brook_outgoing_t *o, void *opaque);
 typedef struct brook_delivered_s {
     const char *template_name;

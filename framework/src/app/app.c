@@ -28,8 +28,8 @@ struct brook_app_s {
     brook__producer_t *producer;
     brook__consume_t *consume;
     brook__requests_t *requests; /* templates that declare a reply, and their reply consumer */
-    char *bootstrap;          /* in use once started */
-    brook_cluster_t *cluster; /* embedded only */
+    char *bootstrap;             /* in use once started */
+    brook_cluster_t *cluster;    /* embedded only */
     void *opaque;
     app_state_t state;
     atomic_int phase;      /* brook__phase_t: state as the endpoint's thread reads it */

@@ -1044,11 +1044,10 @@ static int get_function(const grp_t *g, const char *name, bool required, char **
 
 static int parse_listener(pctx_t *p, config_setting_t *list, size_t i, const char *service,
                           bool several, brook_decl_listener_t *l) {
-    static const char *const keys[] = {"id",        "topics",       "topic_pattern", "group",
-                                       "key",       "value",        "handler",       "concurrency",
-                                       "ack",       "start_from",   "retry",         "dlt",
-                                       "isolation", "exactly_once", "transaction",   "filter",
-                                       "raw_filter", "reply", "batch", "auto_startup", NULL};
+    static const char *const keys[] = {
+        "id",          "topics", "topic_pattern", "group", "key",   "value",        "handler",
+        "concurrency", "ack",    "start_from",    "retry", "dlt",   "isolation",    "exactly_once",
+        "transaction", "filter", "raw_filter",    "reply", "batch", "auto_startup", NULL};
     static const char *const acks[] = {"record", "batch", "manual", "record_sync", NULL};
     static const char *const isolations[] = {"read_committed", "read_uncommitted", NULL};
     static const char *const starts[] = {"earliest", "latest", NULL};

@@ -175,9 +175,7 @@ void brook__control_stop_barrier(brook__member_t *m) {
         pthread_mutex_unlock(&lc->stop_lock);
         /* Still polling (paused), so a rebalance a sibling's retried commit waits for can
          * complete. */
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, 50);
-        if (msg)
-            rd_kafka_message_destroy(msg);
+        brook__member_poll_paused(m);
         pthread_mutex_lock(&lc->stop_lock);
     }
     pthread_mutex_unlock(&lc->stop_lock);
@@ -189,9 +187,7 @@ void brook__control_settle(brook__member_t *m, int64_t deadline) {
     while ((atomic_load(&m->join.joining) ||
             (atomic_load(&m->join.joined) && !atomic_load(&m->assigned))) &&
            brook__now_ms() < deadline && !atomic_load(&m->listener->consume->crashing)) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, 50);
-        if (msg)
-            rd_kafka_message_destroy(msg);
+        brook__member_poll_paused(m);
     }
 }
 

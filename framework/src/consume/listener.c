@@ -144,7 +144,7 @@ static void pause_for_stop(brook__member_t *m) {
     }
 }
 
-static void poll_paused(brook__member_t *m) {
+void brook__member_poll_paused(brook__member_t *m) {
     rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, 50);
     if (msg)
         rd_kafka_message_destroy(msg);
@@ -158,7 +158,7 @@ static void commit_on_stop(brook__member_t *m, int64_t deadline) {
         return;
     rd_kafka_resp_err_t err = brook__member_commit(m, NULL, false);
     while (generation_moved(err) && brook__now_ms() < deadline) {
-        poll_paused(m);
+        brook__member_poll_paused(m);
         if (brook__kafka_join_steady(&m->join))
             err = brook__member_commit(m, NULL, false);
     }
@@ -301,7 +301,7 @@ brook_result_t brook__member_invoke(brook__member_t *m) {
         int64_t started = brook__now_ns();
         if (l->filters[BROOK_FILTER_DECODED] &&
             !l->filters[BROOK_FILTER_DECODED](ctx, key, value,
-                                             l->filter_opaques[BROOK_FILTER_DECODED]))
+                                              l->filter_opaques[BROOK_FILTER_DECODED]))
             res = BROOK__FILTERED;
         else
             res = brook__listener_call(l, ctx, key, value);
@@ -554,7 +554,7 @@ static void member_run(brook__member_t *m) {
     pthread_cond_broadcast(&c->stop_cond);
     while (!c->stop_may_close) {
         pthread_mutex_unlock(&c->stop_lock);
-        poll_paused(m);
+        brook__member_poll_paused(m);
         pthread_mutex_lock(&c->stop_lock);
     }
     pthread_mutex_unlock(&c->stop_lock);

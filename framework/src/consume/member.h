@@ -94,7 +94,7 @@ struct brook_listener_s {
     atomic_uint_fast64_t filtered;
     atomic_uint_fast64_t transactions, aborted_transactions;
     brook__listener_control_t control; /* control.h: pause, stop and start, on-assigned */
-    atomic_uint_fast64_t batches; /* batch handler calls */
+    atomic_uint_fast64_t batches;      /* batch handler calls */
 };
 
 struct brook__consume_s {
@@ -112,6 +112,10 @@ struct brook__consume_s {
     int stop_committed;
     bool stop_may_close;
 };
+
+/* listener.c: one poll of a member whose partitions are paused, dropping what it returns: it
+ * keeps the member in the group (and serves its rebalances) while it handles nothing. */
+void brook__member_poll_paused(brook__member_t *m);
 
 /* listener.c: rd_kafka_commit, noting when it was sent for the commit metrics. */
 rd_kafka_resp_err_t brook__member_commit(brook__member_t *m,
