@@ -304,13 +304,31 @@ void brook__cli_add_partitions(rd_kafka_topic_partition_list_t *list, const char
         rd_kafka_topic_partition_list_add(list, topic, p);
 }
 
-/* Kafka's ListOffsets for every partition of list at once: -1 asks for the end, -2 the start. */
+/* Errors of a partition whose leadership is moving or not known yet (a topic just created, a
+ * broker restarting): asked again. */
+static bool leader_moving(rd_kafka_resp_err_t e) {
+    return e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+           e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+           e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+           e == RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
+}
+
+/* Kafka's ListOffsets for every partition of list at once: -1 asks for the end, -2 the start.
+ * Asked again, until CLI_TIMEOUT_MS, while a partition's leader is moving. */
 static int list_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *list, int64_t which) {
-    for (int i = 0; i < list->cnt; i++)
-        list->elems[i].offset = which;
-    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, list, CLI_TIMEOUT_MS);
-    for (int i = 0; !e && i < list->cnt; i++)
-        e = list->elems[i].err;
+    int64_t deadline = brook__now_ms() + CLI_TIMEOUT_MS;
+    rd_kafka_resp_err_t e;
+    for (;;) {
+        for (int i = 0; i < list->cnt; i++)
+            list->elems[i].offset = which;
+        e = rd_kafka_offsets_for_times(rk, list, CLI_TIMEOUT_MS);
+        for (int i = 0; !e && i < list->cnt; i++)
+            e = list->elems[i].err;
+        if (!leader_moving(e) || brook__now_ms() >= deadline)
+            break;
+        struct timespec backoff = {0, 100 * 1000000L};
+        nanosleep(&backoff, NULL);
+    }
     if (e)
         return brook__cli_fail(BROOK_CLI_KAFKA, "cannot read the offsets of %s[%d]: %s",
                                list->cnt ? list->elems[0].topic : "?",

@@ -369,13 +369,6 @@ static brook__recover_outcome_t recover_one(brook__member_t *m, item_t *it, int 
     return o;
 }
 
-static bool not_retryable(const brook_decl_listener_t *d, const char *name) {
-    for (size_t i = 0; i < d->retry.not_retryable_count; i++)
-        if (!strcmp(d->retry.not_retryable[i], name))
-            return true;
-    return false;
-}
-
 /* What became of the records a handler call was given. */
 typedef enum {
     CALL_DONE,    /* all done with (stored): go on with the rest of the batch */
@@ -390,7 +383,8 @@ static bool retry_whole(brook__member_t *m, size_t from, size_t to, brook_result
                         const char *name) {
     brook__batch_t *b = m->batch;
     const brook_decl_listener_t *d = m->listener->decl;
-    if (d->retry.mode != BROOK_RETRY_BLOCKING || res != BROOK_RETRY || not_retryable(d, name))
+    if (d->retry.mode != BROOK_RETRY_BLOCKING || res != BROOK_RETRY ||
+        brook__recover_not_retryable(d, name))
         return false;
     int64_t delay = brook__recover_backoff(d, attempt);
     if (delay < 0)
@@ -704,7 +698,8 @@ static brook_result_t name_failure(brook_batch_t *b, const char *name, const cha
     b->message[0] = 0;
     if (fmt)
         vsnprintf(b->message, sizeof(b->message), fmt, ap);
-    return not_retryable(b->member->listener->decl, b->name) ? BROOK_FAIL : BROOK_RETRY;
+    return brook__recover_not_retryable(b->member->listener->decl, b->name) ? BROOK_FAIL
+                                                                            : BROOK_RETRY;
 }
 
 brook_result_t brook_batch_fail_at(brook_batch_t *b, size_t index, const char *name,

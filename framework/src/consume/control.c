@@ -27,9 +27,9 @@
 #include "consume/member.h"
 #include "core/core.h"
 
-/* The listener whose member runs on this thread (set at each turn of its poll loop, before any
+/* The listener whose member runs on this thread (set when its poll loop starts, before any
  * handler or callback of it runs). */
-static _Thread_local const brook_listener_t *own_listener;
+static _Thread_local const brook_listener_t *own_listener BROOK__TLS_FAST;
 
 void brook__control_init(brook_listener_t *l) {
     brook__listener_control_t *lc = &l->control;
@@ -85,8 +85,11 @@ void brook__control_read_unlock(const brook_listener_t *l) {
 /* ---- pause ------------------------------------------------------------------------------------
  */
 
-void brook__control_tick(brook__member_t *m) {
+void brook__control_bind(brook__member_t *m) {
     own_listener = m->listener;
+}
+
+void brook__control_tick(brook__member_t *m) {
     bool want = atomic_load(&m->listener->control.pause_requested);
     if (want == brook__control_paused(&m->control))
         return;

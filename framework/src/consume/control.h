@@ -92,6 +92,9 @@ void brook__control_stop_barrier(brook__member_t *m);
 void brook__control_settle(brook__member_t *m, int64_t deadline);
 /* At a stop, once committed: the member leaves its group and closes its consumer. */
 void brook__control_leave(brook__member_t *m);
+/* On the member's thread before its poll loop: the thread is the listener's (see
+ * brook_listener_stop from a handler). */
+void brook__control_bind(brook__member_t *m);
 /* On the member's thread, between records: pauses or resumes its partitions as asked. */
 void brook__control_tick(brook__member_t *m);
 /* In rebalance_cb, before the retries forget partitions revoked: resumes those the listener's

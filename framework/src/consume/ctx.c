@@ -99,11 +99,9 @@ brook_result_t brook_ctx_fail(brook_ctx_t *ctx, const char *name, const char *fm
         vsnprintf(ctx->failure_message, sizeof(ctx->failure_message), fmt, ap);
         va_end(ap);
     }
-    const brook_decl_retry_t *r = &ctx->member->listener->decl->retry;
-    for (size_t i = 0; i < r->not_retryable_count; i++)
-        if (!strcmp(r->not_retryable[i], ctx->failure_name))
-            return BROOK_FAIL;
-    return BROOK_RETRY;
+    return brook__recover_not_retryable(ctx->member->listener->decl, ctx->failure_name)
+               ? BROOK_FAIL
+               : BROOK_RETRY;
 }
 
 void brook_ctx_ack(brook_ctx_t *ctx) {

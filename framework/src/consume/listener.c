@@ -283,7 +283,9 @@ brook_result_t brook__member_invoke(brook__member_t *m) {
     brook_ctx_t *ctx = &m->ctx;
     const brook_record_t *r = &ctx->record;
     const void *key, *value;
-    brook_error_t err = {0};
+    brook_error_t err; /* not zeroed: 260 bytes per record; read only when a decode failed */
+    err.code = 0;
+    err.message[0] = 0;
     brook_result_t res;
     ctx->failure_name[0] = 0;
     ctx->failure_message[0] = 0;
@@ -326,23 +328,27 @@ brook_result_t brook__member_invoke(brook__member_t *m) {
 }
 
 /* Handles msg; returns true when msg is kept (see member_done) and must not be destroyed. */
-static bool handle_message(brook__member_t *m, rd_kafka_message_t *msg) {
+static bool handle_message(brook__member_t *m, rd_kafka_message_t *msg, bool quiet) {
     brook_ctx_t *ctx = &m->ctx;
     brook__ctx_reset(ctx, msg);
-    if (brook__recover_reads_headers(m->recover))
-        brook__ctx_headers(ctx);
-    ctx->attempt = brook__recover_attempt_of(m->recover, &ctx->record);
-    switch (brook__recover_admit(m->recover, &ctx->record)) {
-    case BROOK__ADMIT_DONE: /* parked behind its key's retry record (ordered retries) */
-        return member_done(m, msg, true);
-    case BROOK__ADMIT_HELD:
-        return false;
-    case BROOK__ADMIT_HANDLE:
-        break;
+    ctx->attempt = 1;
+    if (!quiet) {
+        if (brook__recover_reads_headers(m->recover))
+            brook__ctx_headers(ctx);
+        ctx->attempt = brook__recover_attempt_of(m->recover, &ctx->record);
+        switch (brook__recover_admit(m->recover, &ctx->record)) {
+        case BROOK__ADMIT_DONE: /* parked behind its key's retry record (ordered retries) */
+            return member_done(m, msg, true);
+        case BROOK__ADMIT_HELD:
+            return false;
+        case BROOK__ADMIT_HANDLE:
+            break;
+        }
     }
     brook_result_t res = brook__member_invoke(m);
     if (res == BROOK_OK || res == BROOK__FILTERED) {
-        brook__recover_succeeded(m->recover, &ctx->record);
+        if (!quiet)
+            brook__recover_succeeded(m->recover, &ctx->record);
         return member_done(m, msg, res == BROOK__FILTERED);
     }
     if (res == BROOK__WAIT) {
@@ -443,11 +449,13 @@ static void member_run(brook__member_t *m) {
     int64_t next_commit = brook__add_ms(brook__now_ms(), interval);
     brook__outputs_bind(m->outputs);
     brook__eos_bind(m);
+    brook__control_bind(m);
     while (atomic_load(&c->running) && brook__control_running(l) && !brook__eos_fenced(m)) {
         /* Pause or resume as asked (control.c); while paused, retries wait too. */
         brook__control_tick(m);
         bool paused = brook__control_paused(&m->control);
-        if (!paused)
+        bool quiet = brook__recover_quiet(m->recover);
+        if (!paused && !quiet)
             brook__recover_tick(m->recover);
         int64_t now = brook__now_ms();
         if (m->eos) {
@@ -485,7 +493,7 @@ static void member_run(brook__member_t *m) {
             brook__eos_handle(m, msg);
             continue;
         }
-        bool released = !m->eos && !paused && handle_released(m);
+        bool released = !m->eos && !paused && !quiet && handle_released(m);
         msg = rd_kafka_consumer_poll(m->rk, in_batch || released ? 0 : brook__eos_wait_ms(m, 100));
         if (!msg) {
             /* ack "batch" (Spring's AckMode.BATCH): what the poll returned is handled, so it is
@@ -505,11 +513,11 @@ static void member_run(brook__member_t *m) {
             rd_kafka_message_destroy(msg);
             continue;
         }
-        if (brook__recover_intercept(m->recover, msg))
+        if (!quiet && brook__recover_intercept(m->recover, msg))
             continue; /* held back: a retry record not yet due */
         if (m->eos)
             brook__eos_handle(m, msg);
-        else if (!handle_message(m, msg))
+        else if (!handle_message(m, msg, quiet))
             rd_kafka_message_destroy(msg);
         if (m->control.seek_count)
             brook__seek_apply(m); /* the handler's seeks, once its record is done */

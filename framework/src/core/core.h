@@ -9,6 +9,15 @@
 
 #include "core/histogram.h"
 
+/* A thread-local read on every record (the arena's spare block, the sending thread's buffers
+ * and transaction): initial-exec, so that reading it is a single load where the default model
+ * of a shared library calls __tls_get_addr. */
+#if defined(__GNUC__)
+#define BROOK__TLS_FAST __attribute__((tls_model("initial-exec")))
+#else
+#define BROOK__TLS_FAST
+#endif
+
 /* Milliseconds on a monotonic clock. */
 int64_t brook__now_ms(void);
 /* Milliseconds since the epoch. */

@@ -142,8 +142,7 @@ static void report(const rd_kafka_message_t *m, bool in_txn) {
                       m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT; /* a crash-like stop */
         if (m->err || moved)
             brook_log(purged ? BROOK_LOG_DEBUG : BROOK_LOG_ERROR, "retry",
-                      "record to %s [%d] %s %lld",
-                      rd_kafka_topic_name(m->rkt), (int)m->partition,
+                      "record to %s [%d] %s %lld", rd_kafka_topic_name(m->rkt), (int)m->partition,
                       m->err ? rd_kafka_err2str(m->err) : "written at an unexpected offset",
                       (long long)m->offset);
         brook__outputs_done(a->outputs, m->err || moved);
@@ -164,7 +163,6 @@ static void report(const rd_kafka_message_t *m, bool in_txn) {
         tpl = s->tpl;
         outputs = s->outputs;
     }
-    const char *topic = rd_kafka_topic_name(m->rkt);
     if (m->err) {
         atomic_fetch_add(&tpl->failed, 1);
         /* An aborted transaction's queued records are purged: expected, and said once by
@@ -172,19 +170,20 @@ static void report(const rd_kafka_message_t *m, bool in_txn) {
         bool aborted = in_txn && (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
                                   m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT);
         brook_log(aborted ? BROOK_LOG_DEBUG : BROOK_LOG_ERROR, "template",
-                  "%s: record to %s [%d] not delivered: %s", tpl->decl->name, topic,
-                  (int)m->partition, rd_kafka_err2str(m->err));
+                  "%s: record to %s [%d] not delivered: %s", tpl->decl->name,
+                  rd_kafka_topic_name(m->rkt), (int)m->partition, rd_kafka_err2str(m->err));
     } else {
         atomic_fetch_add(&tpl->delivered, 1);
     }
     if (tpl->delivery_cb)
-        tpl->delivery_cb(tpl, m->err, topic, m->partition, m->offset, msg_opaque,
-                         tpl->delivery_opaque);
+        tpl->delivery_cb(tpl, m->err, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                         msg_opaque, tpl->delivery_opaque);
     if (tpl->interceptor_count)
         brook__intercept_after(tpl, m);
     if (outputs)
         brook__outputs_done(outputs, m->err != 0);
-    free(env);
+    if (env)
+        free(env);
 }
 
 /* Opens a topic handle per template on rk, into rkts; false (nothing kept) if one fails. */
@@ -487,15 +486,15 @@ int brook__producer_forward_at(brook__producer_t *p, const char *topic, int32_t 
 
 int brook__producer_forward_async(brook__producer_t *p, const char *topic, int32_t partition,
                                   int64_t timestamp, const void *key, size_t key_len,
-                                  const void *value, size_t value_len,
-                                  rd_kafka_headers_t *headers, int64_t expected_offset) {
+                                  const void *value, size_t value_len, rd_kafka_headers_t *headers,
+                                  int64_t expected_offset) {
     brook__outputs_t *o = brook__outputs_current();
     brook__async_forward_t *a = o && !brook__txn_current() ? malloc(sizeof(*a)) : NULL;
     if (!a) {
         int64_t offset = -1;
         int err = brook__producer_forward_at(p, topic, partition, timestamp, key, key_len, value,
                                              value_len, headers, &offset);
-        return err ? err
+        return err                                                 ? err
                : expected_offset >= 0 && offset != expected_offset ? RD_KAFKA_RESP_ERR__STATE
                                                                    : 0;
     }
@@ -523,7 +522,7 @@ int brook__producer_forward_async(brook__producer_t *p, const char *topic, int32
 /* ---- outputs -------------------------------------------------------------------------------- */
 
 /* The outputs whose member's handler runs on this thread, if any. */
-static __thread brook__outputs_t *current_outputs;
+static _Thread_local brook__outputs_t *current_outputs BROOK__TLS_FAST;
 
 brook__outputs_t *brook__outputs_new(brook__producer_t *p) {
     brook__outputs_t *o = calloc(1, sizeof(*o));

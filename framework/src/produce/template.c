@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/core.h"
 #include "produce/internal.h"
 
 /* Each sending thread serializes into its own buffers, kept across sends, so a send
@@ -24,12 +25,16 @@ static void scratch_key_init(void) {
     pthread_key_create(&scratch_key, scratch_free);
 }
 
+/* The thread's buffers: a thread-local pointer, the key only to free them at thread exit. */
+static _Thread_local send_scratch_t *tl_scratch BROOK__TLS_FAST;
+
 static send_scratch_t *scratch_get(void) {
+    if (tl_scratch)
+        return tl_scratch;
     pthread_once(&scratch_once, scratch_key_init);
-    send_scratch_t *s = pthread_getspecific(scratch_key);
-    if (!s && (s = calloc(1, sizeof(*s))))
-        pthread_setspecific(scratch_key, s);
-    return s;
+    if ((tl_scratch = calloc(1, sizeof(*tl_scratch))))
+        pthread_setspecific(scratch_key, tl_scratch);
+    return tl_scratch;
 }
 
 int brook_template_set_delivery_cb(brook_template_t *tpl, brook_delivery_fn *fn, void *opaque) {
@@ -54,6 +59,49 @@ void brook_template_stats(const brook_template_t *tpl, brook_template_stats_t *o
     out->delivered = atomic_load(&tpl->delivered);
     out->failed = atomic_load(&tpl->failed);
     out->producer_replacements = atomic_load(&tpl->producer->replacements);
+}
+
+/* Queues one record on rkt (or, NULL, the topic by name). Its timestamp and headers go to
+ * librdkafka only when there are any: each argument costs a round of its parsing. */
+static rd_kafka_resp_err_t produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *topic,
+                                   int flags, const brook_send_opts_t *opts, const void *key,
+                                   size_t key_len, const void *value, size_t value_len,
+                                   rd_kafka_headers_t *hdrs, void *msg_opaque) {
+    rd_kafka_vu_t vu[8];
+    size_t n = 0;
+    if (rkt) {
+        vu[n].vtype = RD_KAFKA_VTYPE_RKT;
+        vu[n++].u.rkt = rkt;
+    } else {
+        vu[n].vtype = RD_KAFKA_VTYPE_TOPIC;
+        vu[n++].u.cstr = topic;
+    }
+    vu[n].vtype = RD_KAFKA_VTYPE_PARTITION;
+    vu[n++].u.i32 = opts->partition;
+    vu[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[n++].u.i = flags;
+    vu[n].vtype = RD_KAFKA_VTYPE_KEY;
+    vu[n].u.mem.ptr = (void *)key;
+    vu[n++].u.mem.size = key_len;
+    vu[n].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[n].u.mem.ptr = (void *)value;
+    vu[n++].u.mem.size = value_len;
+    if (opts->timestamp) {
+        vu[n].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
+        vu[n++].u.i64 = opts->timestamp;
+    }
+    if (hdrs) {
+        vu[n].vtype = RD_KAFKA_VTYPE_HEADERS;
+        vu[n++].u.headers = hdrs;
+    }
+    vu[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vu[n++].u.ptr = msg_opaque;
+    rd_kafka_error_t *error = rd_kafka_produceva(rk, vu, n);
+    if (!error)
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_resp_err_t err = rd_kafka_error_code(error);
+    rd_kafka_error_destroy(error);
+    return err;
 }
 
 int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_len,
@@ -112,13 +160,9 @@ int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_l
     if (txn) {
         /* No blocking: this thread is the one that serves the transaction's reports. */
         rd_kafka_t *rk = brook__txn_handle(txn);
-        while ((err = rd_kafka_producev(
-                    rk, RD_KAFKA_V_TOPIC(redirected ? opts->topic : tpl->decl->topic),
-                    RD_KAFKA_V_PARTITION(opts->partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-                    RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
-                    RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END)) ==
-               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        while ((err = produce(rk, NULL, redirected ? opts->topic : tpl->decl->topic,
+                              RD_KAFKA_MSG_F_COPY, opts, key, key_len, value, value_len, hdrs,
+                              msg_opaque)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(rk, 10);
     } else {
         brook__producer_hold(p);
@@ -127,14 +171,9 @@ int brook_template_send_raw(brook_template_t *tpl, const void *key, size_t key_l
              * copy) and released at once: a queued record holds its own reference. */
             rd_kafka_topic_t *rkt =
                 redirected ? rd_kafka_topic_new(p->rk, opts->topic, NULL) : tpl->rkt;
-            err =
-                rkt ? rd_kafka_producev(
-                          p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(opts->partition),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-                          RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-                          RD_KAFKA_V_TIMESTAMP(opts->timestamp), RD_KAFKA_V_HEADERS(hdrs),
-                          RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END)
-                    : rd_kafka_last_error();
+            err = rkt ? produce(p->rk, rkt, NULL, RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK, opts,
+                                key, key_len, value, value_len, hdrs, msg_opaque)
+                      : rd_kafka_last_error();
             if (redirected && rkt)
                 rd_kafka_topic_destroy(rkt);
             /* The producer failed for good: its replacement takes the record. */
@@ -161,20 +200,16 @@ int brook_template_send(brook_template_t *tpl, const void *key, const void *valu
     send_scratch_t *s = scratch_get();
     if (!s)
         return BROOK_ERR_NOMEM;
-    brook_buf_reset(&s->key);
-    brook_buf_reset(&s->value);
-    bool key_null, value_null;
-    brook_error_t err = {0};
-    int rc = brook__serde_encode(&tpl->key, key, &s->key, &key_null, &err);
+    const void *k, *v;
+    size_t klen, vlen;
+    brook_error_t err; /* not zeroed: 260 bytes per send; read only on failure */
+    err.code = 0;
+    int rc = brook__serde_encode(&tpl->key, key, &s->key, &k, &klen, &err);
     if (!rc)
-        rc = brook__serde_encode(&tpl->value, value, &s->value, &value_null, &err);
+        rc = brook__serde_encode(&tpl->value, value, &s->value, &v, &vlen, &err);
     if (rc)
         return rc;
-    /* An empty, non-null value still needs a non-NULL pointer to stay non-null. */
-    static const uint8_t empty[1];
-    return brook_template_send_raw(
-        tpl, key_null ? NULL : (s->key.len ? s->key.data : empty), s->key.len,
-        value_null ? NULL : (s->value.len ? s->value.data : empty), s->value.len, opts);
+    return brook_template_send_raw(tpl, k, klen, v, vlen, opts);
 }
 
 int brook_template_flush(brook_template_t *tpl, int timeout_ms) {

@@ -28,7 +28,7 @@ struct brook__txn_s {
     bool fenced;
 };
 
-static __thread brook__txn_t *current_txn;
+static _Thread_local brook__txn_t *current_txn BROOK__TLS_FAST;
 
 static bool is_fenced(const rd_kafka_error_t *e) {
     rd_kafka_resp_err_t c = rd_kafka_error_code(e);

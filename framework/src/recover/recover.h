@@ -43,6 +43,10 @@ typedef struct {
 
 /* Whether records must come with their headers parsed (retry topics read attempts from them). */
 bool brook__recover_reads_headers(const brook__recover_t *r);
+/* Whether every per-record hook below is a no-op for the next record: no retry topics, no
+ * ordering, nothing held, no wait backing off. The member's loop then skips them (they are a
+ * tenth of a plain listener's instructions per record). */
+bool brook__recover_quiet(const brook__recover_t *r);
 /* The delivery attempt (1-based) of the record about to be handled. */
 int brook__recover_attempt_of(brook__recover_t *r, const brook_record_t *rec);
 

@@ -256,6 +256,10 @@ bool brook__recover_intercept(brook__recover_t *m, rd_kafka_message_t *msg) {
     return true;
 }
 
+bool brook__recover_quiet(const brook__recover_t *s) {
+    return !s->count && !s->ordered && !s->wait_ms && !brook__recover_uses_retry_topics(s->decl);
+}
+
 bool brook__recover_reads_headers(const brook__recover_t *m) {
     return brook__recover_uses_retry_topics(m->decl);
 }
@@ -377,9 +381,8 @@ brook__recover_outcome_t brook__recover_failed(brook__recover_t *m, const brook_
                                                brook_result_t res) {
     const brook_decl_listener_t *d = m->decl;
     const brook_record_t *r = f->record;
-    for (size_t i = 0; i < d->retry.not_retryable_count && res == BROOK_RETRY; i++)
-        if (!strcmp(d->retry.not_retryable[i], f->name))
-            res = BROOK_FAIL;
+    if (res == BROOK_RETRY && brook__recover_not_retryable(d, f->name))
+        res = BROOK_FAIL;
 
     int64_t delay = res == BROOK_RETRY ? brook__recover_backoff(d, f->attempt) : -1;
     if (delay >= 0) {

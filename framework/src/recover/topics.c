@@ -56,6 +56,13 @@ static bool is_dlt(const char *topic) {
     return n >= 4 && !strcmp(topic + n - 4, "-dlt");
 }
 
+bool brook__recover_not_retryable(const brook_decl_listener_t *d, const char *name) {
+    for (size_t i = 0; i < d->retry.not_retryable_count; i++)
+        if (!strcmp(d->retry.not_retryable[i], name))
+            return true;
+    return false;
+}
+
 bool brook__recover_uses_retry_topics(const brook_decl_listener_t *d) {
     return d->retry.declared && d->retry.mode == BROOK_RETRY_TOPICS && d->retry.attempts > 1;
 }

@@ -64,6 +64,9 @@ void brook__recover_parking_topic(const char *source, char *out, size_t size);
  * topics in use). */
 bool brook__recover_keeps_key_order(const brook_decl_listener_t *d);
 
+/* Whether a failure named `name` is never retried by `d` (retry.not_retryable). */
+bool brook__recover_not_retryable(const brook_decl_listener_t *d, const char *name);
+
 /* Whether failed records of `d` go through retry topics (retry mode "topics", attempts > 1). */
 bool brook__recover_uses_retry_topics(const brook_decl_listener_t *d);
 

@@ -10,21 +10,16 @@
 #include <jansson.h>
 
 #include "brook/avro.h"
+#include "core/core.h"
 
 /* ---- arena ------------------------------------------------------------------------------------
  */
 
 /* One spare first block per thread: decoding a value and clearing it, over and over, then
- * costs no malloc/free at all. The thread-locals are initial-exec: reading one is a single
- * load, where the default model calls __tls_get_addr. */
+ * costs no malloc/free at all. */
 #define ARENA_FIRST 1024
-#if defined(__GNUC__)
-#define TLS_FAST __attribute__((tls_model("initial-exec")))
-#else
-#define TLS_FAST
-#endif
-static _Thread_local brook_arena_t *spare_block TLS_FAST;
-static _Thread_local bool spare_registered TLS_FAST;
+static _Thread_local brook_arena_t *spare_block BROOK__TLS_FAST;
+static _Thread_local bool spare_registered BROOK__TLS_FAST;
 /* The key only makes a thread's spare block freed when the thread exits (and atexit frees
  * the exiting thread's), so that leak checkers see nothing. It is set once per thread, to a
  * marker: the destructor frees whatever block the thread holds then. */

@@ -28,28 +28,37 @@ int brook__serde_resolve(brook__serde_t *s, const brook__types_t *types,
     return 0;
 }
 
-int brook__serde_encode(const brook__serde_t *s, const void *v, brook_buf_t *out, bool *is_null,
-                        brook_error_t *err) {
-    *is_null = v == NULL;
+int brook__serde_encode(const brook__serde_t *s, const void *v, brook_buf_t *scratch,
+                        const void **data, size_t *len, brook_error_t *err) {
+    static const uint8_t empty[1];
+    *data = NULL;
+    *len = 0;
     if (!v)
         return 0;
     switch (s->kind) {
     case BROOK_SERDE_STRING:
     case BROOK_SERDE_JSON:
-        return brook_buf_append(out, v, strlen(v));
+        *data = v;
+        *len = strlen(v);
+        return 0;
     case BROOK_SERDE_BYTES: {
         const brook_bytes_t *b = v;
-        return brook_buf_append(out, b->data, b->len);
+        *data = b->len ? b->data : empty;
+        *len = b->len;
+        return 0;
     }
     case BROOK_SERDE_AVRO: {
+        scratch->len = 0;
         int rc = s->framing == BROOK_AVRO_FRAMING_CONFLUENT
-                     ? brook_avro_write_confluent_header(out, s->schema_id)
-                     : brook_avro_write_single_object_header(out, s->type->fingerprint);
+                     ? brook_avro_write_confluent_header(scratch, s->schema_id)
+                     : brook_avro_write_single_object_header(scratch, s->type->fingerprint);
         if (!rc)
-            rc = s->type->encode(v, out);
+            rc = s->type->encode(v, scratch);
         if (rc)
             return brook_error_set(err, BROOK_ERR_ENCODE, "cannot encode %s: %s", s->type->name,
                                    brook_err2str(rc));
+        *data = scratch->data;
+        *len = scratch->len;
         return 0;
     }
     }
@@ -197,9 +206,9 @@ static int decode_avro(const brook__serde_t *s, const void *data, size_t len, br
         payload = dec->resolved.data;
         payload_len = dec->resolved.len;
     }
-    if (!dec->value && !(dec->value = malloc(s->type->size)))
+    /* Zeroed once: a type's decode clears the value first, and its clear leaves it zeroed. */
+    if (!dec->value && !(dec->value = calloc(1, s->type->size)))
         return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
-    memset(dec->value, 0, s->type->size);
     dec->value_live = true;
     rc = s->type->decode(dec->value, payload, payload_len, err);
     if (rc)
@@ -221,10 +230,10 @@ int brook__serde_decode(const brook__serde_t *s, const void *data, size_t len,
         return 0;
     case BROOK_SERDE_STRING:
     case BROOK_SERDE_JSON: {
-        brook_buf_reset(&dec->text);
-        if (brook_buf_reserve(&dec->text, len + 1))
+        dec->text.len = 0;
+        if (dec->text.cap <= len && brook_buf_reserve(&dec->text, len + 1))
             return brook_error_set(err, BROOK_ERR_NOMEM, "out of memory");
-        memcpy(dec->text.data, data, len);
+        brook__avro_copy(dec->text.data, data, len); /* keys are short: inline */
         dec->text.data[len] = 0;
         dec->text.len = len;
         if (s->kind == BROOK_SERDE_STRING && memchr(data, 0, len))

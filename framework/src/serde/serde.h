@@ -61,9 +61,11 @@ typedef struct {
 int brook__serde_resolve(brook__serde_t *s, const brook__types_t *types,
                          const brook_decl_serde_t *d, const char *source, int framing,
                          int32_t schema_id, brook_error_t *err);
-/* Serializes `v` (see brook.h serdes) into out (appended). NULL v: *is_null = true. */
-int brook__serde_encode(const brook__serde_t *s, const void *v, brook_buf_t *out, bool *is_null,
-                        brook_error_t *err);
+/* The bytes `v` (see brook.h serdes) is sent as, in *data and *len: a string, JSON text or
+ * bytes as they are (not copied), an Avro value encoded into scratch (emptied first). NULL v
+ * gives NULL; an empty non-null value a non-NULL pointer. */
+int brook__serde_encode(const brook__serde_t *s, const void *v, brook_buf_t *scratch,
+                        const void **data, size_t *len, brook_error_t *err);
 /* Decodes raw bytes into dec; *out is what the handler receives. NULL data gives NULL.
  * BROOK_ERR_UNAVAILABLE when the writer schema is in a schema registry that cannot be reached
  * now: the record is worth decoding again later. */
