@@ -494,6 +494,60 @@ static void test_whole_batch(void **state) {
     brook_app_destroy(app);
 }
 
+/* ---- a rewind while a batch waits ------------------------------------------------------------ */
+
+/* The first call sends each record to "out" (a partition without a leader: the sends fail
+ * after message_timeout_ms) and fails as a whole; later calls succeed. */
+static brook_result_t send_then_fail(brook_batch_t *b, size_t n, const bcall_t *call) {
+    (void)call;
+    if (ncalls() > 1)
+        return BROOK_OK;
+    brook_template_t *out = brook_app_template(brook_batch_app(b), "out");
+    for (size_t i = 0; i < n; i++) {
+        const brook_record_t *r = brook_batch_record(b, i);
+        assert_int_equal(
+            brook_template_send_raw(out, r->key, r->key_len, r->value, r->value_len, NULL), 0);
+    }
+    return brook_batch_fail(b, "db.Down", "the database is down");
+}
+
+/* A batch waits in memory for its retry (backoff 60 s) when its outputs fail: the member goes
+ * back to its committed offsets, and the waiting batch is forgotten with the rest, so the
+ * records come again from the topic (first deliveries, at once) instead of the batch being
+ * retried from memory after its backoff and its offsets stored ahead of records that come again
+ * from before it. */
+static void test_rewind_forgets_waiting_batch(void **state) {
+    it_require_embedded("a leader-less partition");
+    log_reset(send_then_fail);
+    const char *topic = "bt.rewind";
+    produce_ordered(topic, 1, "r", 0, 5);
+    assert_int_equal(brook_test_create_topic(cluster, "bt.rewind.out", 1), 0);
+    assert_int_equal(brook_test_partition_leader(cluster, "bt.rewind.out", 0, -1), 0);
+    brook_app_t *app = it_app(
+        "service = { name = \"bt-rewind\"; commit_interval_ms = 100;\n"
+        "  kafka = { message_timeout_ms = 1500; }; };\n"
+        "topics = ( { name = \"bt.rewind\"; partitions = 1; },\n"
+        "  { name = \"bt.rewind.out\"; partitions = 1; } );\n"
+        "templates = ( { name = \"out\"; topic = \"bt.rewind.out\"; value = \"bytes\"; } );\n"
+        "listeners = ( { id = \"l\"; topics = [ \"bt.rewind\" ]; group = \"bt-rewind\";\n"
+        "  value = \"string\"; handler = \"on_batch\";\n"
+        "  batch = { max_records = 10; max_wait_ms = 500; };\n"
+        "  retry = { attempts = 3; backoff = { delay_ms = 60000; }; }; } );\n");
+    assert_int_equal(brook_app_set_batch_handler(app, "l", on_batch, NULL), 0);
+    it_start(app);
+    assert_true(BROOK_TEST_WAIT_UNTIL(it_committed("bt-rewind", topic, 0) == 5, 30000));
+    assert_int_equal(brook_test_partition_leader(cluster, "bt.rewind.out", 0, 1), 0);
+    assert_int_equal(brook_app_stop(app), 0);
+    brook_app_destroy(app);
+    assert_true(ncalls() >= 2);
+    bcall_t first = call_at(0), again = call_at(1);
+    assert_int_equal(first.n, 5);
+    assert_int_equal(first.attempt[0], 1);
+    /* Read again from the committed offset: a first delivery of r-0, not attempt 2. */
+    assert_string_equal(again.key[0], "r-0");
+    assert_int_equal(again.attempt[0], 1);
+}
+
 /* ---- stop and rebalance in the middle of a batch -------------------------------------------- */
 
 static brook_result_t fail_s2(brook_batch_t *b, size_t n, const bcall_t *call) {
@@ -621,6 +675,7 @@ int main(void) {
         cmocka_unit_test(test_fail_at_index_topics),
         cmocka_unit_test(test_poison_pill),
         cmocka_unit_test(test_whole_batch),
+        cmocka_unit_test(test_rewind_forgets_waiting_batch),
         cmocka_unit_test(test_stop_mid_batch),
         cmocka_unit_test(test_rebalance_mid_batch),
     };

@@ -602,6 +602,13 @@ void brook__batch_drop(brook__member_t *m) {
     b->waiting = false;
 }
 
+void brook__batch_rewound(brook__member_t *m) {
+    if (!m->batch)
+        return;
+    brook__batch_drop(m);
+    resume_paused(m);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
 int brook__batch_start(brook__member_t *m, brook_error_t *err) {

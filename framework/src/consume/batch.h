@@ -26,4 +26,9 @@ void brook__batch_revoked(brook__member_t *m, const rd_kafka_topic_partition_lis
 /* At a stop or a crash: forgets every record not handled yet; nothing of them is stored. */
 void brook__batch_drop(brook__member_t *m);
 
+/* The member's partitions went back to their committed offsets (a handler's output was not
+ * delivered): the records in hand, and a batch waiting for its retry, come again from there,
+ * so they are forgotten, and the partitions paused for the wait resume. */
+void brook__batch_rewound(brook__member_t *m);
+
 #endif

@@ -84,6 +84,7 @@ static void rewind_to_committed(brook__member_t *m) {
                   "their committed offsets",
                   m->listener->decl->id, m->index, parts->cnt);
         brook__recover_rewound(m->recover);
+        brook__batch_rewound(m);
     }
     rd_kafka_topic_partition_list_destroy(parts);
 }
