@@ -207,6 +207,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     brook__member_t *m = opaque;
     brook_listener_t *l = m->listener;
     bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && atomic_load(&l->consume->crashing)) {
+        /* After a crash (brook__consume_free): answered only so that the consumer's destroy
+         * does not wait for it. */
+        if (cooperative)
+            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        else
+            rd_kafka_assign(rk, parts);
+        return;
+    }
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         atomic_fetch_add(&l->rebalances, 1);
         atomic_store(&m->assigned, true);
@@ -826,6 +835,20 @@ int brook__consume_stop(brook__consume_t *c, int64_t deadline, bool crash,
     return rc;
 }
 
+/* After a crash: the member's thread stopped polling at once, and a rebalance event may have
+ * been queued for it since. librdkafka 2.0.2's destroy waits for a pending assignment to be
+ * answered even when told not to close the consumer (it hung for good), so what is queued is
+ * served (rebalance_cb answers without rebuilding or committing) and the records fetched are
+ * dropped, for at most a second. */
+static void drain_after_crash(brook__member_t *m) {
+    int64_t deadline = brook__now_ms() + 1000;
+    rd_kafka_message_t *msg;
+    while ((msg = rd_kafka_consumer_poll(m->rk, 0)) && brook__now_ms() < deadline)
+        rd_kafka_message_destroy(msg);
+    if (msg)
+        rd_kafka_message_destroy(msg);
+}
+
 void brook__consume_free(brook__consume_t *c) {
     if (!c)
         return;
@@ -835,6 +858,8 @@ void brook__consume_free(brook__consume_t *c) {
         brook_listener_t *l = &c->listeners[i];
         for (int k = 0; k < l->member_count; k++) {
             brook__member_t *m = &l->members[k];
+            if (m->rk && crashing)
+                drain_after_crash(m);
             /* First: they hold records of the consumer, whose destroy waits for them. */
             brook__eos_free(m);
             brook__batch_free(m);
