@@ -949,6 +949,12 @@ static void ns_add(nameset_t *s, const char *x) {
     }
 }
 
+static void ns_free(nameset_t *s) {
+    for (size_t i = 0; i < s->cap; i++)
+        free(s->v[i]);
+    free(s->v);
+}
+
 static const char *type_suffixes[] = {"",         "_init",      "_clear", "_encode",   "_decode",
                                       "_to_json", "_from_json", "_type",  "__enc",     "__dec",
                                       "__json",   "__from",     "__init", "__symbols", NULL};
@@ -1008,6 +1014,7 @@ static void name_union_members(schema_t *u) {
         u->branch_mem[i] = member_name(&set, want);
         name_union_members(b);
     }
+    ns_free(&set);
 }
 
 void model_assign_names(model_t *m) {
@@ -1072,8 +1079,10 @@ void model_assign_names(model_t *m) {
                          "match its type",
                          s->fullname, f->name);
             }
+            ns_free(&members);
         }
     }
+    ns_free(&used);
     for (size_t i = 0; i < m->nnamed; i++)
         for (size_t k = 0; k < m->named[i]->nfields; k++)
             name_union_members(m->named[i]->fields[k].type);

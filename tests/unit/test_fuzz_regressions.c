@@ -104,6 +104,32 @@ static void resolver_duplicate_field(void **state) {
     assert_int_equal(err.code, BROOK_ERR_SCHEMA);
 }
 
+/* fuzz_schema: a reader union holding a union (and two int branches) was accepted when the
+ * writer was a string, which picked the union's string branch, while the same reader schema
+ * failed to resolve to itself. The specification forbids both: such a schema is refused. */
+static void resolver_union_rules(void **state) {
+    (void)state;
+    static const char writer[] = "{\"type\":\"string\"}";
+    static const char reader[] =
+        "{\"type\":[{\"name\":\"units\",\"type\":\"int\"},{\"type\":\"string\"},"
+        "{\"type\":\"enum\",\"name\":\"Kind\",\"symbols\":[\"A\",\"Z\"]},[\"null\",\"long\"]]}";
+    static const char twice[] = "[\"null\",\"int\",\"string\",{\"type\":\"int\"}]";
+    static const char named[] = "[\"null\",{\"type\":\"fixed\",\"name\":\"A\",\"size\":1},"
+                                "{\"type\":\"fixed\",\"name\":\"B\",\"size\":2},\"string\"]";
+    brook_error_t err = {0};
+    assert_null(brook__avro_resolver_new(writer, reader, &err));
+    assert_int_equal(err.code, BROOK_ERR_SCHEMA);
+    assert_non_null(strstr(err.message, "a union in a union"));
+    assert_null(brook__avro_resolver_new(reader, reader, &err));
+    assert_null(brook__avro_resolver_new(twice, twice, &err));
+    assert_int_equal(err.code, BROOK_ERR_SCHEMA);
+    assert_non_null(strstr(err.message, "two int branches"));
+    /* Named types of different names may share a union. */
+    brook__avro_resolver_t *r = brook__avro_resolver_new(named, named, &err);
+    assert_non_null(r);
+    brook__avro_resolver_destroy(r);
+}
+
 /* fuzz_avro_resolve: a writer field that a reader field's alias names was converted into that
  * reader field even when the reader field had a writer field of its own name (the pair that
  * was checked): both landed in it, the string's bytes before the int. */
@@ -201,6 +227,7 @@ int main(void) {
         cmocka_unit_test(canonical_form_enum_symbol_not_string),
         cmocka_unit_test(resolver_enum_symbol_not_string),
         cmocka_unit_test(resolver_duplicate_field),
+        cmocka_unit_test(resolver_union_rules),
         cmocka_unit_test(resolver_alias_and_name),
         cmocka_unit_test(resolver_convert_null_data),
         cmocka_unit_test(resolver_work_bounded),

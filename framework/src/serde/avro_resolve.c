@@ -120,6 +120,7 @@ static const char *short_name(const char *full) {
 }
 
 static rnode_t *rparse(rschema_t *s, json_t *j, const char *ns, brook_error_t *err, int depth);
+static const char *kname(const rnode_t *n);
 
 static int add_named(rschema_t *s, rnode_t *n) {
     rnode_t **v = realloc(s->named, (s->nnamed + 1) * sizeof(*v));
@@ -153,9 +154,25 @@ static rnode_t *rparse(rschema_t *s, json_t *j, const char *ns, brook_error_t *e
             return NULL;
         n->nbranches = json_array_size(j);
         n->branches = calloc(n->nbranches ? n->nbranches : 1, sizeof(rnode_t *));
-        for (size_t i = 0; i < n->nbranches; i++)
-            if (!(n->branches[i] = rparse(s, json_array_get(j, i), ns, err, depth + 1)))
+        for (size_t i = 0; i < n->nbranches; i++) {
+            rnode_t *b = rparse(s, json_array_get(j, i), ns, err, depth + 1);
+            if (!(n->branches[i] = b))
                 return NULL;
+            /* The specification's two rules for unions: no union directly in a union, and at
+             * most one branch of each unnamed type. */
+            if (b->kind == RK_UNION) {
+                brook_error_set(err, BROOK_ERR_SCHEMA, "invalid schema: a union in a union");
+                return NULL;
+            }
+            bool named = b->kind == RK_RECORD || b->kind == RK_ENUM || b->kind == RK_FIXED ||
+                         b->kind == RK_REF;
+            for (size_t k = 0; k < i && !named; k++)
+                if (n->branches[k]->kind == b->kind) {
+                    brook_error_set(err, BROOK_ERR_SCHEMA,
+                                    "invalid schema: a union with two %s branches", kname(b));
+                    return NULL;
+                }
+        }
         return n;
     }
     if (!json_is_object(j)) {
