@@ -99,7 +99,10 @@ static rd_kafka_resp_err_t produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const 
     rd_kafka_error_t *error = rd_kafka_produceva(rk, vu, n);
     if (!error)
         return RD_KAFKA_RESP_ERR_NO_ERROR;
-    rd_kafka_resp_err_t err = rd_kafka_error_code(error);
+    /* A failed producer's error carries the cause's code (producev says _FATAL): the caller
+     * waits for the replacement on _FATAL. */
+    rd_kafka_resp_err_t err =
+        rd_kafka_error_is_fatal(error) ? RD_KAFKA_RESP_ERR__FATAL : rd_kafka_error_code(error);
     rd_kafka_error_destroy(error);
     return err;
 }
