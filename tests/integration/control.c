@@ -98,17 +98,6 @@ static void produce(const char *topic, const char *prefix, int first, int n) {
     assert_int_equal(brook_test_produce_n(cluster, topic, prefix, first, n), 0);
 }
 
-/* One at a time to partition 0: value i at offset i on a new topic (brook_test_produce_n lets a
- * retried record fall behind the next). */
-static void produce_in_order(const char *topic, const char *prefix, int first, int n) {
-    for (int i = first; i < first + n; i++) {
-        char v[32];
-        snprintf(v, sizeof(v), "%s-%d", prefix, i);
-        assert_int_equal(brook_test_produce(cluster, topic, 0, v, strlen(v), v, strlen(v), NULL, 0),
-                         0);
-    }
-}
-
 /* Text of the app's health (readiness) or metrics, for substring checks. */
 static bool health_has(brook_app_t *app, const char *needle, int *up) {
     brook_buf_t b;
@@ -367,7 +356,7 @@ static void test_stop_from_own_handler(void **state) {
     atomic_store(&stop_own_at, 4);
     atomic_store(&stop_own_rc, 1);
     it_start(app);
-    produce_in_order(ta, "o", 0, 10);
+    it_produce_in_order(ta, "o", 0, 10);
     assert_true(BROOK_TEST_WAIT_UNTIL(atomic_load(&stop_own_rc) == 0, 30000));
     assert_false(brook_listener_running(a));
     assert_true(BROOK_TEST_WAIT_UNTIL(it_committed("control-self-a", ta, 0) == 5, 10000));

@@ -119,6 +119,18 @@ static inline void it_reset_order(it_tracker_t *t) {
 }
 
 /* An app from declaration text, asserted to build. */
+/* Produces "<prefix>-<i>" for i in [first, first + n) (key and value) to partition 0 one at a
+ * time, so that on a new topic value i is at offset i (brook_test_produce_n lets records
+ * overtake each other when one is retried, as a fresh broker may make it). */
+static inline void it_produce_in_order(const char *topic, const char *prefix, int first, int n) {
+    for (int i = first; i < first + n; i++) {
+        char v[32];
+        snprintf(v, sizeof(v), "%s-%d", prefix, i);
+        assert_int_equal(brook_test_produce(cluster, topic, 0, v, strlen(v), v, strlen(v), NULL, 0),
+                         0);
+    }
+}
+
 static inline brook_app_t *it_app(const char *decl) {
     brook_error_t err = {0};
     brook_app_t *app = brook_app_new(decl, "it.brook", NULL, &err);

@@ -157,18 +157,6 @@ static brook_result_t on_record(brook_ctx_t *ctx, const void *key, const void *v
     return BROOK_OK;
 }
 
-/* Produces "<prefix>-<i>" for i in [first, first + n) to partition 0 one at a time, so that on a
- * new topic value i is at offset i (brook_test_produce_n lets records overtake each other when
- * one is retried, as a fresh broker may make it). */
-static void produce_in_order(const char *topic, const char *prefix, int first, int n) {
-    for (int i = first; i < first + n; i++) {
-        char v[32];
-        snprintf(v, sizeof(v), "%s-%d", prefix, i);
-        assert_int_equal(brook_test_produce(cluster, topic, 0, v, strlen(v), v, strlen(v), NULL, 0),
-                         0);
-    }
-}
-
 static char *decl_of(const char *name, const char *topic, int partitions, const char *extra) {
     static char decl[2048];
     snprintf(decl, sizeof(decl),
@@ -201,7 +189,7 @@ static void test_seek_to_beginning(void **state) {
     hl_reset();
     plan_set(topic, 9, TO_BEGINNING, 0);
     assert_int_equal(brook_test_create_topic(cluster, topic, 1), 0);
-    produce_in_order(topic, "b", 0, 10);
+    it_produce_in_order(topic, "b", 0, 10);
     brook_app_t *app = start_app("seek-begin", topic, 1, NULL);
     WAIT_OR_DUMP(hl_calls() >= 20, 30000);
     WAIT_OR_DUMP(it_committed("seek-begin", topic, 0) == 10, 10000);
@@ -224,12 +212,12 @@ static void test_seek_to_end(void **state) {
     hl_reset();
     plan_set(topic, 3, TO_END, 0);
     assert_int_equal(brook_test_create_topic(cluster, topic, 1), 0);
-    produce_in_order(topic, "e", 0, 10);
+    it_produce_in_order(topic, "e", 0, 10);
     brook_app_t *app = start_app("seek-end", topic, 1, NULL);
     WAIT_OR_DUMP(it_committed("seek-end", topic, 0) == 10, 30000);
     assert_int_equal(atomic_load(&plan.rc), 0);
     assert_int_equal(hl_calls(), 4);
-    produce_in_order(topic, "e", 10, 5);
+    it_produce_in_order(topic, "e", 10, 5);
     WAIT_OR_DUMP(it_committed("seek-end", topic, 0) == 15, 30000);
     stop_app(app);
     assert_int_equal(hl_calls(), 9);
@@ -247,7 +235,7 @@ static void test_seek_to_offset(void **state) {
     plan.at2 = 7;
     plan.arg2 = 1000000;
     assert_int_equal(brook_test_create_topic(cluster, topic, 1), 0);
-    produce_in_order(topic, "o", 0, 10);
+    it_produce_in_order(topic, "o", 0, 10);
     brook_app_t *app = start_app("seek-offset", topic, 1, NULL);
     WAIT_OR_DUMP(it_committed("seek-offset", topic, 0) == 10, 30000);
     if (atomic_load(&plan.rc) || atomic_load(&plan.rc2))
@@ -255,7 +243,7 @@ static void test_seek_to_offset(void **state) {
     assert_int_equal(atomic_load(&plan.rc), 0);
     assert_int_equal(atomic_load(&plan.rc2), 0);
     assert_int_equal(atomic_load(&plan.errors), 0);
-    produce_in_order(topic, "o", 10, 2);
+    it_produce_in_order(topic, "o", 10, 2);
     WAIT_OR_DUMP(it_committed("seek-offset", topic, 0) == 12, 30000);
     stop_app(app);
     int expected[] = {0, 1, 2, 7, 10, 11};
@@ -324,7 +312,7 @@ static void test_seek_over_retry(void **state) {
     hl_reset();
     plan_set(topic, 3, RETRY_AND_SEEK, 5);
     assert_int_equal(brook_test_create_topic(cluster, topic, 1), 0);
-    produce_in_order(topic, "r", 0, 10);
+    it_produce_in_order(topic, "r", 0, 10);
     brook_app_t *app = start_app(
         "seek-retry", topic, 1,
         "retry = { attempts = 3; backoff = { delay_ms = 60000; }; }; dlt = { enabled = false; };");
@@ -411,7 +399,7 @@ static void test_seek_exactly_once_refused(void **state) {
     hl_reset();
     plan_set(topic, 0, TO_BEGINNING, 0);
     assert_int_equal(brook_test_create_topic(cluster, topic, 1), 0);
-    produce_in_order(topic, "x", 0, 3);
+    it_produce_in_order(topic, "x", 0, 3);
     brook_app_t *app = start_app("seek-eos", topic, 1, "exactly_once = true;");
     WAIT_OR_DUMP(it_committed("seek-eos", topic, 0) == 3, 30000);
     stop_app(app);
