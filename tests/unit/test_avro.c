@@ -58,6 +58,36 @@ static void test_varints(void **state) {
     assert_int_equal(brook_avro_read_int(&r, &i32), BROOK_ERR_DECODE);
 }
 
+/* The cursor reader (generated decoders) on every varint length, 1 to 10 bytes, both with 10
+ * bytes or more left (the word-at-a-time path) and with the varint at the very end; and a
+ * non-canonical encoding (a continuation byte of zero bits), which the spec's reader takes. */
+static void test_cursor_varints(void **state) {
+    (void)state;
+    for (int shift = 0; shift < 64; shift++) {
+        const uint64_t bit = (uint64_t)1 << shift;
+        const int64_t values[] = {(int64_t)bit, (int64_t)(bit - 1), (int64_t)(0 - bit),
+                                  INT64_MIN + shift};
+        for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+            uint8_t buf[32] = {0};
+            size_t n = (size_t)(brook__avro_put_long(buf, values[i]) - buf);
+            memset(buf + n, 0xff, sizeof buf - n); /* garbage after it must not be read */
+            for (int tail = 0; tail < 2; tail++) {
+                size_t len = tail ? n : sizeof buf;
+                brook_avro_dec_t d = {buf, buf + len, NULL, NULL, NULL, 0, 0};
+                int64_t back = 0;
+                const uint8_t *q = brook_avro_get_long(buf, buf + len, &d, &back);
+                assert_ptr_equal(q, buf + n);
+                assert_true(back == values[i]);
+            }
+        }
+    }
+    static const uint8_t padded[] = {0x82, 0x80, 0x80, 0x00, 0, 0, 0, 0, 0, 0, 0, 0};
+    brook_avro_dec_t d = {padded, padded + sizeof padded, NULL, NULL, NULL, 0, 0};
+    int64_t v = 0;
+    assert_ptr_equal(brook_avro_get_long(padded, padded + sizeof padded, &d, &v), padded + 4);
+    assert_int_equal(v, 1);
+}
+
 static void test_strings_and_blocks(void **state) {
     (void)state;
     brook_arena_t *arena = NULL;
@@ -215,7 +245,8 @@ static void test_resolver_errors(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_varints),   cmocka_unit_test(test_strings_and_blocks),
+        cmocka_unit_test(test_varints),   cmocka_unit_test(test_cursor_varints),
+        cmocka_unit_test(test_strings_and_blocks),
         cmocka_unit_test(test_arena),     cmocka_unit_test(test_crc64),
         cmocka_unit_test(test_framing),   cmocka_unit_test(test_json),
         cmocka_unit_test(test_resolver_errors),

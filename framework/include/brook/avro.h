@@ -624,12 +624,35 @@ BROOK__AVRO_INLINE const uint8_t *brook__avro_dec_begin(brook_avro_dec_t *d, con
 /* Sets the error message of a failed generated decoder. Returns d->rc. */
 int brook__avro_dec_error(brook_error_t *err, const brook_avro_dec_t *d, const char *type_name);
 
-/* A varint of two bytes or more (at most 10, as brook_avro_read_long). With 10 bytes left, no
- * byte needs a bounds check. */
+/* A varint of two bytes or more (at most 10, as brook_avro_read_long): the caller saw the
+ * continuation bit in the first byte, or no byte left. With 10 bytes left, no byte needs a
+ * bounds check; on a little-endian machine one of 3 to 8 bytes (every value below 2^56:
+ * timestamps, amounts) is read as one word: the first byte without the continuation bit ends
+ * it, and three shift-and-mask steps pack the 7-bit groups. */
 BROOK__AVRO_INLINE const uint8_t *brook__avro_get_varint_long(const uint8_t *p, const uint8_t *end,
                                                               brook_avro_dec_t *d, uint64_t *out) {
     uint64_t v = 0;
     if (end - p >= 10) {
+        if (p[1] < 0x80) { /* two bytes: below 2^14 */
+            *out = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+            return p + 2;
+        }
+#if BROOK__AVRO_LE && defined(__GNUC__)
+        {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            uint64_t last = ~w & 0x8080808080808080u; /* bytes without the continuation bit */
+            if (BROOK__AVRO_LIKELY(last)) {
+                unsigned bits = (unsigned)__builtin_ctzll(last) + 1; /* 8, 16, ..., 64 */
+                w &= (~(uint64_t)0 >> (64 - bits)) & 0x7f7f7f7f7f7f7f7fu;
+                w = (w & 0x007f007f007f007fu) | ((w & 0x7f007f007f007f00u) >> 1);
+                w = (w & 0x00003fff00003fffu) | ((w & 0x3fff00003fff0000u) >> 2);
+                w = (w & 0x000000000fffffffu) | ((w & 0x0fffffff00000000u) >> 4);
+                *out = w;
+                return p + bits / 8;
+            }
+        }
+#endif
         for (unsigned i = 0; i < 10; i++) {
             uint64_t c = p[i];
             v |= (c & 0x7f) << (7 * i);
