@@ -619,8 +619,9 @@ int main(int argc, char **argv) {
     /* One program, n records: peak RSS (rss), or nothing else (count: for bench/instructions,
      * which runs it under callgrind for two n and takes the difference, setup cancelling out).
      * Counted, the raw program serves its delivery reports only in raw_send (every 64
-     * records), so that its send path is raw_send alone, as Brook's is its send plus its
-     * producer thread, and neither counts the idle polling of a waiting main thread. */
+     * records) and in the flush at its end, so that its send path is those two, as Brook's is
+     * its send plus its producer thread, and neither counts the idle polling of a waiting main
+     * thread. */
     bool count = !strcmp(mode, "count");
     if (count || !strcmp(mode, "rss")) {
         const char *which = argc > 2 ? argv[2] : "brook";
