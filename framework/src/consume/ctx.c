@@ -25,6 +25,23 @@ void brook__store_offset(brook__member_t *m, const rd_kafka_message_t *msg) {
     m->stored_last = (int)(p - l->elems);
 }
 
+void brook__store_at(brook__member_t *m, const char *topic, int32_t partition, int64_t next) {
+    if (m->eos)
+        return; /* committed by the next transaction that handles a record of it */
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, topic, partition)->offset = next;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(m->rk, one);
+    if (!err)
+        err = one->elems[0].err;
+    if (err)
+        brook_log(BROOK_LOG_WARN, "listener", "%s[%d]: storing offset %lld of %s [%d]: %s",
+                  m->listener->decl->id, m->index, (long long)next, topic, (int)partition,
+                  rd_kafka_err2str(err));
+    else
+        brook__stored_set(m, topic, partition, next);
+    rd_kafka_topic_partition_list_destroy(one);
+}
+
 rd_kafka_topic_partition_t *brook__stored_set(brook__member_t *m, const char *topic,
                                               int32_t partition, int64_t next) {
     rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(m->stored, topic, partition);

@@ -424,12 +424,7 @@ static bool handle_released(brook__member_t *m) {
 /* Stores an offset of a partition whose records the member does not poll (ordered retries'
  * parking partitions): in librdkafka, for the commits on revoke and stop, and in m->stored. */
 static void store_elsewhere(void *opaque, const char *topic, int32_t partition, int64_t next) {
-    brook__member_t *m = opaque;
-    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(one, topic, partition)->offset = next;
-    rd_kafka_offsets_store(m->rk, one);
-    rd_kafka_topic_partition_list_destroy(one);
-    brook__stored_set(m, topic, partition, next);
+    brook__store_at(opaque, topic, partition, next);
 }
 
 /* Runs on the member's thread, inside poll: an asynchronous commit finished. Refusals while

@@ -167,6 +167,10 @@ void brook__ctx_reset(brook_ctx_t *ctx, rd_kafka_message_t *msg);
 void brook__ctx_headers(brook_ctx_t *ctx);
 /* Stores msg's offset + 1 for the next commit. */
 void brook__store_offset(brook__member_t *m, const rd_kafka_message_t *msg);
+/* Stores `next` as topic/partition's offset to commit, as a handled record's would be: a seek
+ * (seek.c), a parking partition's record done (ordered retries). Not in a transaction (its
+ * offsets go with the transaction); a store librdkafka refuses is logged and not noted. */
+void brook__store_at(brook__member_t *m, const char *topic, int32_t partition, int64_t next);
 /* Notes that `next` is stored for topic/partition (m->stored); returns its entry. */
 rd_kafka_topic_partition_t *brook__stored_set(brook__member_t *m, const char *topic,
                                               int32_t partition, int64_t next);

@@ -211,24 +211,6 @@ int brook_ctx_seek_to_timestamp(brook_ctx_t *ctx, const char *topic, int32_t par
     return seek(ctx, topic, partition, TO_TIMESTAMP, timestamp_ms);
 }
 
-/* Stores `next` as the partition's offset to commit, as a handled record's would be. */
-static void store(brook__member_t *m, const char *topic, int32_t partition, int64_t next) {
-    if (m->eos)
-        return; /* committed by the next transaction that handles a record of it */
-    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(one, topic, partition)->offset = next;
-    rd_kafka_resp_err_t err = rd_kafka_offsets_store(m->rk, one);
-    if (!err)
-        err = one->elems[0].err;
-    if (err)
-        brook_log(BROOK_LOG_WARN, "listener", "%s[%d]: storing offset %lld of %s [%d]: %s",
-                  m->listener->decl->id, m->index, (long long)next, topic, (int)partition,
-                  rd_kafka_err2str(err));
-    else
-        brook__stored_set(m, topic, partition, next);
-    rd_kafka_topic_partition_list_destroy(one);
-}
-
 void brook__seek_apply(brook__member_t *m) {
     brook__member_control_t *mc = &m->control;
     /* ack "batch": the batch's records handled so far are stored first, so that the sought
@@ -243,7 +225,7 @@ void brook__seek_apply(brook__member_t *m) {
         rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(one, s->topic, s->partition)->offset = s->offset;
         /* Stored before the seek (librdkafka's advice for a partition paused later). */
-        store(m, s->topic, s->partition, s->offset);
+        brook__store_at(m, s->topic, s->partition, s->offset);
         bool held = brook__recover_release(m->recover, s->topic, s->partition);
         rd_kafka_error_t *e = rd_kafka_seek_partitions(m->rk, one, SEEK_TIMEOUT_MS);
         rd_kafka_resp_err_t err = e ? rd_kafka_error_code(e) : one->elems[0].err;
@@ -299,7 +281,8 @@ void brook__seek_assigned(brook__member_t *m, rd_kafka_topic_partition_list_t *s
     if (start != parts) {
         for (int i = 0; i < start->cnt; i++)
             if (start->elems[i].offset >= 0)
-                store(m, start->elems[i].topic, start->elems[i].partition, start->elems[i].offset);
+                brook__store_at(m, start->elems[i].topic, start->elems[i].partition,
+                                start->elems[i].offset);
         rd_kafka_topic_partition_list_destroy(start);
     }
     if (atomic_load(&m->stopping))
