@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "core/gate.h"
 #include "produce/produce.h"
 
 struct brook_template_s {
@@ -32,11 +33,12 @@ void brook__intercept_free(brook_template_t *tpl);
 
 struct brook__producer_s {
     const brook_decl_t *decl;
-    /* rk and the templates' rkt: senders hold them (read lock) for one call; the producer
-     * thread replaces them (write lock) after a fatal error, and also takes replace_lock to
-     * write rk, so a sender waiting for a replacement can read rk under replace_lock alone. */
+    /* rk and the templates' rkt: senders hold them (inside the gate) for one call; the
+     * producer thread replaces them (the gate closed and empty) after a fatal error, and also
+     * takes replace_lock to write rk, so a sender waiting for a replacement can read rk under
+     * replace_lock alone. */
     rd_kafka_t *rk;
-    pthread_rwlock_t lock;
+    brook__gate_t gate;
     rd_kafka_conf_t *conf; /* the producer's configuration, for a replacement */
     pthread_mutex_t replace_lock;
     pthread_cond_t replaced;
@@ -86,8 +88,12 @@ typedef struct {
 } brook__envelope_t;
 
 /* A sender holds the producer (rk, the templates' rkt) for the length of one call. */
-void brook__producer_hold(brook__producer_t *p);
-void brook__producer_release(brook__producer_t *p);
+static inline void brook__producer_hold(brook__producer_t *p) {
+    brook__gate_enter(&p->gate);
+}
+static inline void brook__producer_release(brook__producer_t *p) {
+    brook__gate_leave(&p->gate);
+}
 /* After `failed` (the rk a held send used) refused a record with RD_KAFKA_RESP_ERR__FATAL:
  * lets go of p, waits until the producer thread has replaced it, and holds p again. false
  * when it was not replaced within a few seconds (the send then fails with the fatal error). */

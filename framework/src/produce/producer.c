@@ -19,12 +19,7 @@ brook__producer_t *brook__producer_new(const brook_decl_t *d) {
         free(p);
         return NULL;
     }
-    /* A replacement waiting for the lock keeps new senders out, so it is not starved. */
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&p->lock, &attr);
-    pthread_rwlockattr_destroy(&attr);
+    brook__gate_init(&p->gate);
     pthread_mutex_init(&p->replace_lock, NULL);
     pthread_mutex_init(&p->stats_lock, NULL);
     brook__cond_init_monotonic(&p->replaced);
@@ -237,13 +232,11 @@ static void replace(brook__producer_t *p) {
               p->decl->name, rd_kafka_err2name(fatal), reason);
     /* Senders blocked on the failed producer's full queue wake up as its records are failed
      * and reported; then no sender holds it. */
-    for (;;) {
+    brook__gate_close(&p->gate);
+    do {
         rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_poll(old, 0);
-        struct timespec until = brook__deadline_ts(brook__now_ms() + 10);
-        if (!pthread_rwlock_clockwrlock(&p->lock, CLOCK_MONOTONIC, &until))
-            break;
-    }
+    } while (!brook__gate_wait_empty(&p->gate, brook__now_ms() + 10));
     pthread_mutex_lock(&p->replace_lock);
     p->rk = rk;
     pthread_cond_broadcast(&p->replaced);
@@ -254,7 +247,7 @@ static void replace(brook__producer_t *p) {
         rkts[i] = t;
     }
     atomic_fetch_add(&p->replacements, 1);
-    pthread_rwlock_unlock(&p->lock);
+    brook__gate_open(&p->gate);
     /* The failed producer's last reports, then it goes. */
     rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_flush(old, 5000);
@@ -284,14 +277,6 @@ static void *producer_main(void *arg) {
     }
     rd_kafka_poll(p->rk, 0);
     return NULL;
-}
-
-void brook__producer_hold(brook__producer_t *p) {
-    pthread_rwlock_rdlock(&p->lock);
-}
-
-void brook__producer_release(brook__producer_t *p) {
-    pthread_rwlock_unlock(&p->lock);
 }
 
 bool brook__producer_await_replacement(brook__producer_t *p, rd_kafka_t *failed) {
@@ -397,11 +382,13 @@ int brook__producer_stop(brook__producer_t *p, int64_t deadline, bool drop) {
             rd_kafka_topic_destroy(p->templates[i].rkt);
             p->templates[i].rkt = NULL;
         }
-    /* A scrape reads rk under the lock. */
-    pthread_rwlock_wrlock(&p->lock);
+    /* A scrape reads rk inside the gate. */
+    brook__gate_close(&p->gate);
+    while (!brook__gate_wait_empty(&p->gate, brook__now_ms() + 1000))
+        ;
     rd_kafka_t *rk = p->rk;
     p->rk = NULL;
-    pthread_rwlock_unlock(&p->lock);
+    brook__gate_open(&p->gate);
     rd_kafka_destroy(rk);
     return rc;
 }
@@ -415,7 +402,7 @@ void brook__producer_free(brook__producer_t *p) {
     pthread_mutex_destroy(&p->replace_lock);
     pthread_mutex_destroy(&p->stats_lock);
     free(p->stats_json);
-    pthread_rwlock_destroy(&p->lock);
+    brook__gate_destroy(&p->gate);
     for (size_t i = 0; i < p->template_count; i++)
         brook__intercept_free(&p->templates[i]);
     free(p->templates);
@@ -429,6 +416,26 @@ int brook__producer_forward(brook__producer_t *p, const char *topic, int32_t par
                             rd_kafka_headers_t *headers) {
     return brook__producer_forward_at(p, topic, partition, 0, key, key_len, value, value_len,
                                       headers, NULL);
+}
+
+/* Queues a forward on the producer, waiting while its queue is full, and on the replacement
+ * when the producer failed for good. Once queued, the headers are librdkafka's. */
+static rd_kafka_resp_err_t queue_forward(brook__producer_t *p, const char *topic, int32_t partition,
+                                         int64_t timestamp, const void *key, size_t key_len,
+                                         const void *value, size_t value_len,
+                                         rd_kafka_headers_t *headers, void *opaque) {
+    rd_kafka_resp_err_t err;
+    brook__producer_hold(p);
+    do {
+        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
+                                RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_KEY(key, key_len),
+                                RD_KAFKA_V_VALUE((void *)value, value_len),
+                                RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque),
+                                RD_KAFKA_V_END);
+    } while (err == RD_KAFKA_RESP_ERR__FATAL && brook__producer_await_replacement(p, p->rk));
+    brook__producer_release(p);
+    return err;
 }
 
 int brook__producer_forward_at(brook__producer_t *p, const char *topic, int32_t partition,
@@ -456,16 +463,8 @@ int brook__producer_forward_at(brook__producer_t *p, const char *topic, int32_t 
     brook__forward_t f = {.tag = FORWARD_TAG};
     pthread_mutex_init(&f.lock, NULL);
     pthread_cond_init(&f.cond, NULL);
-    rd_kafka_resp_err_t err;
-    brook__producer_hold(p);
-    do {
-        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-                                RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_KEY(key, key_len),
-                                RD_KAFKA_V_VALUE((void *)value, value_len),
-                                RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(&f), RD_KAFKA_V_END);
-    } while (err == RD_KAFKA_RESP_ERR__FATAL && brook__producer_await_replacement(p, p->rk));
-    brook__producer_release(p);
+    rd_kafka_resp_err_t err =
+        queue_forward(p, topic, partition, timestamp, key, key_len, value, value_len, headers, &f);
     if (err) {
         rd_kafka_headers_destroy(headers);
     } else {
@@ -500,16 +499,8 @@ int brook__producer_forward_async(brook__producer_t *p, const char *topic, int32
     }
     *a = (brook__async_forward_t){ASYNC_FORWARD_TAG, o, expected_offset};
     brook__outputs_sent(o);
-    rd_kafka_resp_err_t err;
-    brook__producer_hold(p);
-    do {
-        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-                                RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_KEY(key, key_len),
-                                RD_KAFKA_V_VALUE((void *)value, value_len),
-                                RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(a), RD_KAFKA_V_END);
-    } while (err == RD_KAFKA_RESP_ERR__FATAL && brook__producer_await_replacement(p, p->rk));
-    brook__producer_release(p);
+    rd_kafka_resp_err_t err =
+        queue_forward(p, topic, partition, timestamp, key, key_len, value, value_len, headers, a);
     if (err) {
         /* Not queued: nothing to wait for, nothing failed in flight. */
         rd_kafka_headers_destroy(headers);
