@@ -102,7 +102,14 @@ static brook_app_t *make_app(const char *group) {
              group, topic, PARTITIONS, topic);
     brook_app_t *app = it_app(decl);
     assert_int_equal(brook_app_set_handler(app, "l", on_record, NULL), 0);
+    /* Paused until both members have their partitions: a member that joins late would take
+     * partitions from the other in a second rebalance, stalling their records for seconds, and
+     * the records were all produced before the start. */
+    brook_listener_t *l = brook_app_listener(app, "l");
+    assert_int_equal(brook_listener_pause(l), 0);
     it_start(app);
+    assert_true(brook_test_wait_assigned(app, 60000));
+    assert_int_equal(brook_listener_resume(l), 0);
     return app;
 }
 
