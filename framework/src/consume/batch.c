@@ -212,17 +212,7 @@ static void resume_paused(brook__member_t *m) {
         b->paused = rd_kafka_topic_partition_list_new(8);
         return;
     }
-    rd_kafka_topic_partition_list_t *resume = rd_kafka_topic_partition_list_new(b->paused->cnt);
-    for (int i = 0; resume && i < b->paused->cnt; i++) {
-        const rd_kafka_topic_partition_t *p = &b->paused->elems[i];
-        if (!brook__recover_holds(m->recover, p->topic, p->partition))
-            rd_kafka_topic_partition_list_add(resume, p->topic, p->partition);
-    }
-    if (resume) {
-        if (resume->cnt)
-            rd_kafka_resume_partitions(m->rk, resume);
-        rd_kafka_topic_partition_list_destroy(resume);
-    }
+    brook__control_resume(m, b->paused);
     rd_kafka_topic_partition_list_destroy(b->paused);
     b->paused = rd_kafka_topic_partition_list_new(8);
 }

@@ -89,6 +89,19 @@ void brook__control_bind(brook__member_t *m) {
     own_listener = m->listener;
 }
 
+void brook__control_resume(brook__member_t *m, const rd_kafka_topic_partition_list_t *parts) {
+    rd_kafka_topic_partition_list_t *go = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; go && i < parts->cnt; i++)
+        if (!brook__recover_keeps_paused(m->recover, parts->elems[i].topic,
+                                         parts->elems[i].partition))
+            rd_kafka_topic_partition_list_add(go, parts->elems[i].topic, parts->elems[i].partition);
+    if (go) {
+        if (go->cnt)
+            rd_kafka_resume_partitions(m->rk, go);
+        rd_kafka_topic_partition_list_destroy(go);
+    }
+}
+
 void brook__control_tick(brook__member_t *m) {
     bool want = atomic_load(&m->listener->control.pause_requested);
     if (want == brook__control_paused(&m->control))
@@ -100,16 +113,7 @@ void brook__control_tick(brook__member_t *m) {
         /* librdkafka drops what it fetched of them and notes where to fetch on resume. */
         rd_kafka_pause_partitions(m->rk, parts);
     } else {
-        /* Not those a retry holds (brook__recover_tick resumes them when they are due), nor
-         * ordered retries' parking partitions (always paused). */
-        rd_kafka_topic_partition_list_t *go = rd_kafka_topic_partition_list_new(parts->cnt);
-        for (int i = 0; i < parts->cnt; i++)
-            if (!brook__recover_keeps_paused(m->recover, parts->elems[i].topic,
-                                             parts->elems[i].partition))
-                rd_kafka_topic_partition_list_add(go, parts->elems[i].topic,
-                                                  parts->elems[i].partition);
-        rd_kafka_resume_partitions(m->rk, go);
-        rd_kafka_topic_partition_list_destroy(go);
+        brook__control_resume(m, parts);
     }
     atomic_store(&m->control.paused, want);
     brook_log(BROOK_LOG_INFO, "listener", "%s[%d]: %s (%d partition(s))", m->listener->decl->id,
@@ -122,13 +126,7 @@ void brook__control_revoked(brook__member_t *m, const rd_kafka_topic_partition_l
      * a resume, it would stay paused. Those a retry holds, the retry resumes. */
     if (!brook__control_paused(&m->control) || atomic_load(&m->stopping))
         return;
-    rd_kafka_topic_partition_list_t *go = rd_kafka_topic_partition_list_new(parts->cnt);
-    for (int i = 0; i < parts->cnt; i++)
-        if (!brook__recover_keeps_paused(m->recover, parts->elems[i].topic,
-                                         parts->elems[i].partition))
-            rd_kafka_topic_partition_list_add(go, parts->elems[i].topic, parts->elems[i].partition);
-    rd_kafka_resume_partitions(m->rk, go);
-    rd_kafka_topic_partition_list_destroy(go);
+    brook__control_resume(m, parts);
 }
 
 int brook_listener_pause(brook_listener_t *l) {

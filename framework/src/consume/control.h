@@ -97,6 +97,10 @@ void brook__control_leave(brook__member_t *m);
 void brook__control_bind(brook__member_t *m);
 /* On the member's thread, between records: pauses or resumes its partitions as asked. */
 void brook__control_tick(brook__member_t *m);
+/* Resumes parts, except those recover/ keeps paused: a partition a retry holds (its record not
+ * yet due; brook__recover_tick resumes it then) and ordered retries' parking partitions (always
+ * paused). */
+void brook__control_resume(brook__member_t *m, const rd_kafka_topic_partition_list_t *parts);
 /* In rebalance_cb, before the retries forget partitions revoked: resumes those the listener's
  * pause paused. */
 void brook__control_revoked(brook__member_t *m, const rd_kafka_topic_partition_list_t *parts);

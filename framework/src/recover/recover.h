@@ -75,11 +75,6 @@ void brook__recover_succeeded(brook__recover_t *r, const brook_record_t *rec);
 void brook__recover_wait(brook__recover_t *r, const brook_record_t *rec, int attempt,
                          const char *why);
 
-/* Whether topic/partition is paused here (a backoff, a retry record not due, a failed forward,
- * a wait) and will be resumed by brook__recover_tick: a batch listener (consume/batch.c) that
- * paused its partitions itself leaves these paused when it resumes the others. */
-bool brook__recover_holds(const brook__recover_t *r, const char *topic, int32_t partition);
-
 void brook__recover_revoked(brook__recover_t *r, rd_kafka_topic_partition_list_t *parts);
 
 /* ---- ordered retries (retry.preserve_key_order: recover/ordered.c, docs/ordered-retries.md) --
@@ -120,8 +115,10 @@ void brook__recover_assigned(brook__recover_t *r, const rd_kafka_topic_partition
 /* The member's partitions went back to their committed offsets: what ordered retries know is
  * read again from them. */
 void brook__recover_rewound(brook__recover_t *r);
-/* Whether a listener's resume (consume/control.c) must leave the partition paused: a hold
- * (brook__recover_holds) or a parking partition of ordered retries, which stays paused. */
+/* Whether a resume of the member's partitions (consume/control.c: the listener's resume, a
+ * batch listener's end of wait) must leave the partition paused: paused here (a backoff, a
+ * retry record not due, a failed forward, a wait) until brook__recover_tick resumes it, or a
+ * parking partition of ordered retries, which stays paused. */
 bool brook__recover_keeps_paused(const brook__recover_t *r, const char *topic, int32_t partition);
 /* The partition was sought elsewhere (brook_ctx_seek): forgets its hold. true when the hold
  * had it paused: the caller resumes it (unless the listener is paused). */

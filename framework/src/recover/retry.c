@@ -309,7 +309,8 @@ void brook__recover_wait(brook__recover_t *s, const brook_record_t *r, int attem
     hold(s, r, attempt, brook__add_ms(brook__wall_ms(), delay));
 }
 
-bool brook__recover_holds(const brook__recover_t *s, const char *topic, int32_t partition) {
+/* Whether topic/partition is paused here and will be resumed by brook__recover_tick. */
+static bool holds(const brook__recover_t *s, const char *topic, int32_t partition) {
     for (size_t i = 0; i < s->count; i++)
         if (s->held[i].paused && s->held[i].partition == partition &&
             !strcmp(s->held[i].topic, topic))
@@ -334,7 +335,7 @@ void brook__recover_revoked(brook__recover_t *s, rd_kafka_topic_partition_list_t
 }
 
 bool brook__recover_keeps_paused(const brook__recover_t *s, const char *topic, int32_t partition) {
-    return brook__recover_holds(s, topic, partition) ||
+    return holds(s, topic, partition) ||
            (s->ordered && brook__ordered_is_parking(s->ordered, topic));
 }
 
