@@ -222,16 +222,8 @@ static void resume_paused(brook__member_t *m) {
 static void hold_back(brook__member_t *m, rd_kafka_message_t *msg) {
     if (!msg->err) {
         const char *topic = rd_kafka_topic_name(msg->rkt);
-        rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(1);
-        if (p) {
-            rd_kafka_topic_partition_list_add(p, topic, msg->partition)->offset = msg->offset;
-            rd_kafka_pause_partitions(m->rk, p);
-            rd_kafka_error_t *e = rd_kafka_seek_partitions(m->rk, p, 0);
-            if (e)
-                rd_kafka_error_destroy(e);
-            rd_kafka_topic_partition_list_destroy(p);
-            note_paused(m->batch, topic, msg->partition);
-        }
+        brook__kafka_pause_at(m->rk, topic, msg->partition, msg->offset);
+        note_paused(m->batch, topic, msg->partition);
     }
     rd_kafka_message_destroy(msg);
 }

@@ -19,6 +19,19 @@ const char *brook_err2str(int err) {
     }
 }
 
+void brook__kafka_pause_at(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t offset) {
+    rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(p, topic, partition)->offset = offset;
+    rd_kafka_pause_partitions(rk, p);
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(rk, p, 0);
+    if (e) {
+        brook_log(BROOK_LOG_ERROR, "listener", "seek %s [%d] to %lld: %s", topic, (int)partition,
+                  (long long)offset, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(p);
+}
+
 void brook__kafka_record(const rd_kafka_message_t *m, brook_record_t *r) {
     rd_kafka_timestamp_type_t tstype;
     r->topic = rd_kafka_topic_name(m->rkt);

@@ -28,6 +28,10 @@ void brook__kafka_record(const rd_kafka_message_t *m, brook_record_t *r);
 void brook__kafka_record_headers(const rd_kafka_message_t *m, brook_record_t *r,
                                  brook_header_t **headers, size_t *cap);
 
+/* Pauses a partition of a consumer and seeks it back to `offset`: librdkafka drops what it
+ * fetched past it, and fetches from it again when the partition is resumed. */
+void brook__kafka_pause_at(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t offset);
+
 /* librdkafka's log callback: a line through brook_log (component "rdkafka"). */
 void brook__kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "kafka/kafka.h"
 #include "recover/headers.h"
 #include "recover/ordered.h"
 #include "recover/recover.h"
@@ -158,24 +159,10 @@ static held_t *held_find(brook__recover_t *s, const char *topic, int32_t partiti
     return NULL;
 }
 
-static void pause_or_resume(brook__recover_t *m, const char *topic, int32_t partition,
-                            int64_t seek_to, bool pause) {
+static void resume(brook__recover_t *s, const char *topic, int32_t partition) {
     rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(p, topic, partition);
-    if (pause) {
-        rd_kafka_pause_partitions(m->rk, p);
-        /* Seeking makes librdkafka drop what it already fetched past the record, and
-         * fetch from the record again on resume. */
-        tp->offset = seek_to;
-        rd_kafka_error_t *e = rd_kafka_seek_partitions(m->rk, p, 0);
-        if (e) {
-            brook_log(BROOK_LOG_ERROR, "retry", "seek %s [%d] to %lld: %s", topic, (int)partition,
-                      (long long)seek_to, rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-        }
-    } else {
-        rd_kafka_resume_partitions(m->rk, p);
-    }
+    rd_kafka_topic_partition_list_add(p, topic, partition);
+    rd_kafka_resume_partitions(s->rk, p);
     rd_kafka_topic_partition_list_destroy(p);
 }
 
@@ -208,7 +195,7 @@ static void hold(brook__recover_t *s, const brook_record_t *r, int attempt, int6
     h->attempt = attempt;
     h->due_ms = due_ms;
     h->paused = true;
-    pause_or_resume(s, r->topic, r->partition, r->offset, true);
+    brook__kafka_pause_at(s->rk, r->topic, r->partition, r->offset);
 }
 
 void brook__recover_tick(brook__recover_t *s) {
@@ -221,7 +208,7 @@ void brook__recover_tick(brook__recover_t *s) {
         held_t *h = &s->held[i];
         if (h->paused && now >= h->due_ms) {
             h->paused = false;
-            pause_or_resume(s, h->topic, h->partition, 0, false);
+            resume(s, h->topic, h->partition);
         }
     }
 }
@@ -324,7 +311,7 @@ void brook__recover_revoked(brook__recover_t *s, rd_kafka_topic_partition_list_t
             /* Whoever gets the partition next starts from its committed offset, unpaused;
              * so does this member if it gets it back. */
             if (s->held[i].paused)
-                pause_or_resume(s, s->held[i].topic, s->held[i].partition, 0, false);
+                resume(s, s->held[i].topic, s->held[i].partition);
             held_remove(s, i);
         } else {
             i++;
