@@ -526,6 +526,54 @@ static void test_refusals_and_stop(void **state) {
     brook_app_destroy(replier);
 }
 
+/* A handler that makes a request through its own app's template "ask" (opaque: the app), and
+ * notes how it ended. */
+static atomic_int handler_request_rc = -1;
+
+static brook_result_t ask_from_handler(brook_ctx_t *ctx, const void *key, const void *value,
+                                       void *op) {
+    (void)ctx;
+    (void)key;
+    brook_error_t err = {0};
+    int rc = brook_template_request(brook_app_template(op, "ask"), "k", value, NULL, 0, NULL, &err);
+    print_message("the handler's request returned %d: %s\n", rc, err.message);
+    atomic_store(&handler_request_rc, rc);
+    return BROOK_OK;
+}
+
+/* A stop does not wait past its shutdown timeout for a handler waiting for a reply: the
+ * handler's request (its template allows 20 s) gives up at the stop's deadline, as stopped. */
+static void test_stop_ends_handler_request(void **state) {
+    replier_reset();
+    atomic_store(&handler_request_rc, -1);
+    brook_app_t *replier = replier_app("rr-i-replier", "rr.i.req", "rr.i.default", NULL);
+    char decl[2048];
+    snprintf(decl, sizeof(decl),
+             "service = { name = \"rr-i-requester\"; shutdown_timeout_ms = 1000;\n"
+             "  kafka = { linger_ms = 0; }; };\n"
+             "topics = ( { name = \"rr.i.rep\"; partitions = 2; },\n"
+             "           { name = \"rr.i.in\"; partitions = 1; } );\n"
+             "templates = ( { name = \"ask\"; topic = \"rr.i.req\"; value = \"string\";\n"
+             "  reply = { topic = \"rr.i.rep\"; value = \"string\"; timeout_ms = 20000; }; } );\n"
+             "listeners = ( { id = \"in\"; topics = [ \"rr.i.in\" ]; value = \"string\";\n"
+             "  handler = \"ask_from_handler\"; } );\n");
+    brook_app_t *requester = it_app(decl);
+    assert_int_equal(brook_app_set_handler(requester, "in", ask_from_handler, requester), 0);
+    start_pair(replier, requester);
+    assert_true(brook_test_wait_assigned(requester, 30000));
+    atomic_store(&rep.gated, true); /* the request is read, not answered */
+    assert_int_equal(brook_test_produce(cluster, "rr.i.in", 0, "k", 1, "held", 4, NULL, 0), 0);
+    assert_true(BROOK_TEST_WAIT_UNTIL(atomic_load(&rep.waiting) == 1, 30000));
+    int rc = brook_app_stop(requester);
+    assert_true(rc == 0 || rc == BROOK_ERR_TIMEOUT); /* the record's commit may come too late */
+    assert_int_equal(atomic_load(&handler_request_rc), BROOK_ERR_STATE);
+    atomic_store(&rep.gated, false);
+    assert_true(BROOK_TEST_WAIT_UNTIL(atomic_load(&rep.handled) == 1, 30000));
+    assert_int_equal(brook_app_stop(replier), 0);
+    brook_app_destroy(requester);
+    brook_app_destroy(replier);
+}
+
 /* An exactly-once replier: the reply is in its transaction, read once that commits. */
 static void test_exactly_once_replier(void **state) {
     replier_reset();
@@ -561,6 +609,7 @@ int main(void) {
         cmocka_unit_test(test_spring_shaped_requests),
         cmocka_unit_test(test_unmatched_and_no_reply),
         cmocka_unit_test(test_refusals_and_stop),
+        cmocka_unit_test(test_stop_ends_handler_request),
         cmocka_unit_test(test_exactly_once_replier),
         cmocka_unit_test(test_concurrent_requests),
     };

@@ -437,7 +437,8 @@ void brook_template_stats(const brook_template_t *tpl, brook_template_stats_t *o
  * Returns 0; BROOK_ERR_TIMEOUT when no reply came in time (one that comes later is dropped and
  * counted as late); BROOK_ERR_DECODE when the reply cannot be decoded (err says why);
  * BROOK_ERR_INVALID_ARG for a template without a reply; BROOK_ERR_STATE before start, after
- * stop (a request waiting when the app stops returns it at once), or in a transaction (an
+ * stop (a request waiting when the app stops returns it: a handler's at the stop's deadline,
+ * shutdown_timeout_ms, if no reply came by then; another at once), or in a transaction (an
  * exactly-once handler, brook_app_execute_in_transaction: the request would be seen only once
  * the transaction commits, after the reply it waits for); or brook_template_send()'s error.
  * A request from a handler waits on the member's poll thread: keep timeouts short there. */

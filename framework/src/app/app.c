@@ -221,6 +221,7 @@ int brook_app_health(brook_app_t *app, brook_health_probe_t probe, brook_buf_t *
 /* The listeners first (their last forwards and commits need the producer), then the producer.
  * The first error is the stop's. */
 static int stop_all(brook_app_t *app, int64_t deadline, bool crash) {
+    brook__requests_stopping(app->requests, deadline);
     int rc = brook__consume_stop(app->consume, deadline, crash, app->producer);
     /* After the listeners, whose handlers may wait for replies. */
     brook__requests_stop(app->requests);

@@ -58,6 +58,9 @@ struct brook__requests_s {
     pthread_mutex_t lock;
     pending_t *buckets[BUCKETS];
     bool open; /* requests may wait (under lock): from start to stop */
+    /* The app stops: requests waiting then wait no longer than this (brook__now_ms(); under
+     * lock; INT64_MAX until then). */
+    int64_t stop_deadline;
     /* The reply consumer: librdkafka's simple consumer, partitions started on one queue (no
      * group: librdkafka 2.0's assign() wants one). */
     rd_kafka_t *rk;
@@ -88,6 +91,7 @@ brook__requests_t *brook__requests_new(const brook_decl_t *d, brook__producer_t 
         return NULL;
     r->decl = d;
     pthread_mutex_init(&r->lock, NULL);
+    r->stop_deadline = INT64_MAX;
     size_t n = 0;
     for (size_t i = 0; i < d->template_count; i++)
         n += d->templates[i].reply.declared;
@@ -307,6 +311,17 @@ int brook__requests_start(brook__requests_t *r, const char *bootstrap, bool embe
     r->open = true;
     pthread_mutex_unlock(&r->lock);
     return 0;
+}
+
+void brook__requests_stopping(brook__requests_t *r, int64_t deadline) {
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stop_deadline = deadline;
+    for (size_t b = 0; b < BUCKETS; b++)
+        for (pending_t *p = r->buckets[b]; p; p = p->next)
+            pthread_cond_signal(&p->cond); /* to wait until the new deadline */
+    pthread_mutex_unlock(&r->lock);
 }
 
 void brook__requests_stop(brook__requests_t *r) {
@@ -552,15 +567,26 @@ int brook_template_request(brook_template_t *tpl, const void *key, const void *v
     }
     int64_t wait = timeout_ms > 0 ? timeout_ms : d->timeout_ms;
     int64_t deadline = brook__add_ms(brook__now_ms(), wait);
-    struct timespec until = brook__deadline_ts(deadline);
     pthread_mutex_lock(&r->lock);
-    while (!p.done && brook__now_ms() < deadline)
+    /* Until the reply, the request's deadline, or the deadline of the app's stop (a handler's
+     * request must not hold its listener's stop past it). */
+    int64_t until_ms;
+    while (!p.done && brook__now_ms() <
+                          (until_ms = deadline < r->stop_deadline ? deadline : r->stop_deadline)) {
+        struct timespec until = brook__deadline_ts(until_ms);
         pthread_cond_timedwait(&p.cond, &r->lock, &until);
-    /* Timed out: out of the table, so that its reply, if it comes, is counted late. */
-    bool timed_out = !p.done && take(r, p.id) == &p;
+    }
+    /* Given up: out of the table, so that its reply, if it comes, is counted late. */
+    bool given_up = !p.done && take(r, p.id) == &p;
+    bool stopping = r->stop_deadline < deadline;
     pthread_mutex_unlock(&r->lock);
     pthread_cond_destroy(&p.cond);
-    if (timed_out) {
+    if (given_up && stopping) {
+        free(p.value);
+        return brook_error_set(err, BROOK_ERR_STATE,
+                               "template %s: the app stopped before the reply came", q->decl->name);
+    }
+    if (given_up) {
         atomic_fetch_add(&q->timeouts, 1);
         return brook_error_set(err, BROOK_ERR_TIMEOUT, "template %s: no reply on %s within %lld ms",
                                q->decl->name, d->topic, (long long)wait);

@@ -27,6 +27,10 @@ int brook__requests_resolve(brook__requests_t *r, const brook__types_t *types, b
  * made from now on is read. */
 int brook__requests_start(brook__requests_t *r, const char *bootstrap, bool embedded,
                           brook_error_t *err);
+/* The app begins to stop: a request waiting for its reply (a handler's, which its listener's
+ * stop waits for) waits no longer than `deadline` (brook__now_ms()), then returns
+ * BROOK_ERR_STATE; replies that come before still answer it. */
+void brook__requests_stopping(brook__requests_t *r, int64_t deadline);
 /* Requests waiting return BROOK_ERR_STATE at once, later ones too; the reply consumer stops.
  * After the listeners have stopped (their handlers may be waiting for replies). Idempotent. */
 void brook__requests_stop(brook__requests_t *r);
