@@ -11,7 +11,6 @@
 #include <cmocka.h>
 
 #include "core/core.h"
-#include "core/gate.h"
 
 #define MAGIC 0x5eed
 #define WORKERS 3

@@ -1,5 +1,6 @@
 /* What every module of the runtime uses: clocks, latency histograms (core/histogram.h), the
- * logging thread's service. (Errors, logging and buffers are public: brook/brook.h.) */
+ * gate (core/gate.h), the logging thread's service. (Errors, logging and buffers are public:
+ * brook/brook.h.) */
 #ifndef BROOK_CORE_H
 #define BROOK_CORE_H
 
@@ -7,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "core/gate.h"
 #include "core/histogram.h"
 
 /* A thread-local read on every record (the arena's spare block, the sending thread's buffers

@@ -5,7 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "core/gate.h"
+#include "core/core.h"
 #include "produce/produce.h"
 
 struct brook_template_s {
