@@ -8,6 +8,7 @@
  * names a union's record branch by its short name where Avro's JSON encoding wants the full
  * name, and fails on NaN and infinities; avro-c has no JSON reader.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,12 @@ typedef struct {
     size_t len;
 } path_t;
 
-static size_t path_push(path_t *p, const char *fmt, const char *s, size_t i) {
+__attribute__((format(printf, 2, 3))) static size_t path_push(path_t *p, const char *fmt, ...) {
     size_t was = p->len;
-    int n = s ? snprintf(p->text + p->len, sizeof(p->text) - p->len, fmt, s)
-              : snprintf(p->text + p->len, sizeof(p->text) - p->len, fmt, i);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(p->text + p->len, sizeof(p->text) - p->len, fmt, ap);
+    va_end(ap);
     if (n > 0)
         p->len = p->len + (size_t)n < sizeof(p->text) ? p->len + (size_t)n : sizeof(p->text) - 1;
     return was;
@@ -69,8 +72,8 @@ static int children_to_json(const avro_value_t *v, brook_buf_t *out, bool keyed,
             rc = brook_avro_json_string(out, key);
         if (!rc && keyed)
             rc = brook_avro_json_raw(out, ":");
-        size_t was = keyed ? path_push(path, path->len ? ".%s" : "%s", key, 0)
-                           : path_push(path, "[%zu]", NULL, i);
+        size_t was =
+            keyed ? path_push(path, path->len ? ".%s" : "%s", key) : path_push(path, "[%zu]", i);
         if (!rc)
             rc = to_json(&child, out, path, err, depth + 1);
         path_pop(path, was);
@@ -234,7 +237,7 @@ static int record_from_json(reader_t *rd, const brook_json_t *j, avro_value_t *v
     for (size_t i = 0; i < n; i++) {
         const char *name = avro_schema_record_field_name(schema, (int)i);
         const brook_json_t *f = brook_avro_json_field(j, name);
-        size_t was = path_push(&rd->path, rd->path.len ? ".%s" : "%s", name, 0);
+        size_t was = path_push(&rd->path, rd->path.len ? ".%s" : "%s", name);
         avro_value_t child;
         int rc = !f ? wrong(rd, "missing (a record's fields are all required)")
                  : avro_value_get_by_index(v, i, &child, NULL) ? expected(rd, "a field")
@@ -247,7 +250,7 @@ static int record_from_json(reader_t *rd, const brook_json_t *j, avro_value_t *v
          it = brook_avro_json_object_iter_next(j, it)) {
         const char *key = brook_avro_json_object_iter_key(it);
         if (avro_schema_record_field_get_index(schema, key) < 0) {
-            size_t was = path_push(&rd->path, rd->path.len ? ".%s" : "%s", key, 0);
+            size_t was = path_push(&rd->path, rd->path.len ? ".%s" : "%s", key);
             int rc = wrong(rd, "not a field of the record");
             path_pop(&rd->path, was);
             return rc;
@@ -278,7 +281,7 @@ static int union_from_json(reader_t *rd, const brook_json_t *j, avro_value_t *v,
             return expected(rd, "a union branch");
         if (null)
             return avro_value_set_null(&branch) ? expected(rd, "null") : 0;
-        size_t was = path_push(&rd->path, ".%s", want, 0);
+        size_t was = path_push(&rd->path, ".%s", want);
         int rc = from_json(rd, inner, &branch, depth);
         path_pop(&rd->path, was);
         return rc;
@@ -308,7 +311,7 @@ static int list_from_json(reader_t *rd, const brook_json_t *j, avro_value_t *v, 
         return expected(rd, "an array");
     for (size_t i = 0; i < n; i++) {
         avro_value_t child;
-        size_t was = path_push(&rd->path, "[%zu]", NULL, i);
+        size_t was = path_push(&rd->path, "[%zu]", i);
         int rc = avro_value_append(v, &child, NULL)
                      ? expected(rd, "an item")
                      : from_json(rd, brook_avro_json_array_get(j, i), &child, depth);
@@ -327,7 +330,7 @@ static int map_from_json(reader_t *rd, const brook_json_t *j, avro_value_t *v, i
          it = brook_avro_json_object_iter_next(j, it)) {
         const char *key = brook_avro_json_object_iter_key(it);
         avro_value_t child;
-        size_t was = path_push(&rd->path, rd->path.len ? ".%s" : "%s", key, 0);
+        size_t was = path_push(&rd->path, rd->path.len ? ".%s" : "%s", key);
         int rc = avro_value_add(v, key, &child, NULL, NULL)
                      ? expected(rd, "a map entry")
                      : from_json(rd, brook_avro_json_object_iter_value(it), &child, depth);
@@ -416,7 +419,7 @@ int brook__cli_avro_from_json(const brook__cli_schema_t *s, const brook_json_t *
     if (avro_generic_value_new(s->iface, &v))
         return brook_error_set(err, BROOK_ERR_NOMEM, "%s", avro_strerror());
     reader_t rd = {.err = err};
-    path_push(&rd.path, "%s", root, 0);
+    path_push(&rd.path, "%s", root);
     int rc = from_json(&rd, j, &v, 0);
     size_t size = 0;
     if (!rc && (avro_value_sizeof(&v, &size) || brook_buf_reserve(out, size)))
