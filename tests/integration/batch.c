@@ -5,7 +5,8 @@
  * retried and dead-lettered with the usual headers, the records after it handled again exactly
  * once; a poison pill in a batch goes to the DLT with its bytes; a batch failing as a whole is
  * retried as a whole, then dead-lettered record by record; a stop and a rebalance in the middle
- * of a batch commit only what was handled.
+ * of a batch commit only what was handled; a paused listener hands no record, not even a retry
+ * record left over from the batch before the pause.
  */
 #include "retry_it.h"
 
@@ -548,6 +549,69 @@ static void test_rewind_forgets_waiting_batch(void **state) {
     assert_int_equal(again.attempt[0], 1);
 }
 
+/* ---- pause ------------------------------------------------------------------------------------
+ */
+
+static struct {
+    brook_app_t *app;
+    _Atomic int64_t due_ms;  /* when c-a0's blocking retry is due */
+    atomic_int while_paused; /* calls made while a pause was asked for */
+} carry;
+
+/* c-a0 fails once. c-b0's call returns only after c-a0's retry is due, and c-b1 has long been
+ * fetched meanwhile: the next batch starts with c-b1, and c-a0's retry, resumed and fetched again
+ * behind it, ends that batch and is left for the batch after. c-b1's call pauses the listener. */
+static brook_result_t carry_decide(brook_batch_t *b, size_t n, const bcall_t *call) {
+    (void)call;
+    if (brook_listener_pause_requested(brook_app_listener(carry.app, "l")))
+        atomic_fetch_add(&carry.while_paused, 1);
+    int i = index_in(b, n, "c-a0");
+    if (i >= 0 && brook_batch_attempt(b, (size_t)i) == 1) {
+        atomic_store(&carry.due_ms, rt_wall_ms() + 1000);
+        return brook_batch_fail_at(b, (size_t)i, "shop.Boom", "boom c-a0");
+    }
+    if (index_in(b, n, "c-b0") >= 0)
+        BROOK_TEST_WAIT_UNTIL(rt_wall_ms() >= atomic_load(&carry.due_ms) + 300, 10000);
+    if (index_in(b, n, "c-b1") >= 0)
+        brook_listener_pause(brook_app_listener(carry.app, "l"));
+    return BROOK_OK;
+}
+
+/* A paused batch listener hands no record, not even a retry record polled before the pause and
+ * left for the next batch: it is fetched again, and handled, after the resume. */
+static void test_pause_holds_carried_retry(void **state) {
+    (void)state;
+    log_reset(carry_decide);
+    const char *topic = "bt.carry";
+    assert_int_equal(brook_test_create_topic(cluster, topic, 2), 0);
+    assert_int_equal(brook_test_produce(cluster, topic, 0, "c-a0", 4, "c-a0", 4, NULL, 0), 0);
+    atomic_store(&carry.due_ms, INT64_MAX / 2);
+    atomic_store(&carry.while_paused, 0);
+    carry.app = start_app("bt-carry", topic, 2, "bt-carry",
+                          "batch = { max_records = 10; max_wait_ms = 1500; };\n"
+                          "  retry = { attempts = 3; backoff = { delay_ms = 1000; }; };",
+                          1);
+    brook_listener_t *l = brook_app_listener(carry.app, "l");
+    assert_true(BROOK_TEST_WAIT_UNTIL(ncalls() >= 1, 30000));
+    assert_int_equal(brook_test_produce(cluster, topic, 1, "c-b0", 4, "c-b0", 4, NULL, 0), 0);
+    assert_true(BROOK_TEST_WAIT_UNTIL(seen("c-b0", 0, NULL, 0) == 1, 30000));
+    assert_int_equal(brook_test_produce(cluster, topic, 1, "c-b1", 4, "c-b1", 4, NULL, 0), 0);
+    assert_true(BROOK_TEST_WAIT_UNTIL(brook_listener_paused(l), 30000));
+    /* Nothing is handled while the listener is paused (c-a0's retry, left over from c-b1's
+     * batch, came at once). */
+    assert_false(BROOK_TEST_WAIT_UNTIL(atomic_load(&carry.while_paused) > 0, 1500));
+    assert_int_equal(brook_listener_resume(l), 0);
+    int att[4];
+    assert_true(BROOK_TEST_WAIT_UNTIL(seen("c-a0", 0, att, 4) == 2, 30000));
+    assert_int_equal(att[1], 2);
+    assert_true(BROOK_TEST_WAIT_UNTIL(
+        it_committed("bt-carry", topic, 0) == 1 && it_committed("bt-carry", topic, 1) == 2, 30000));
+    assert_int_equal(brook_app_stop(carry.app), 0);
+    assert_int_equal(seen("c-b0", 0, NULL, 0), 1);
+    assert_int_equal(seen("c-b1", 0, NULL, 0), 1);
+    brook_app_destroy(carry.app);
+}
+
 /* ---- stop and rebalance in the middle of a batch -------------------------------------------- */
 
 static brook_result_t fail_s2(brook_batch_t *b, size_t n, const bcall_t *call) {
@@ -676,6 +740,7 @@ int main(void) {
         cmocka_unit_test(test_poison_pill),
         cmocka_unit_test(test_whole_batch),
         cmocka_unit_test(test_rewind_forgets_waiting_batch),
+        cmocka_unit_test(test_pause_holds_carried_retry),
         cmocka_unit_test(test_stop_mid_batch),
         cmocka_unit_test(test_rebalance_mid_batch),
     };

@@ -527,6 +527,12 @@ bool brook__batch_step(brook__member_t *m) {
     brook__batch_t *b = m->batch;
     if (b->waiting)
         return wait_step(m);
+    if (b->carry && brook__control_paused(&m->control)) {
+        /* Polled before the listener paused: fetched again on resume, like the records
+         * librdkafka had fetched and dropped at the pause. */
+        hold_back(m, b->carry);
+        b->carry = NULL;
+    }
     collect(m);
     return b->count ? handle(m) : false;
 }
