@@ -1027,6 +1027,12 @@ static void render_type_source(gen_t *g, sb_t *out, schema_t *s) {
     char *clear_public = rec ? xprintf("brook_arena_free(&v->brook_arena_);\n"
                                        "memset(v, 0, sizeof *v);")
                              : xstrdup("memset(v, 0, sizeof *v);");
+    /* Decoding again into a value keeps its arena's block (brook__arena_reset). */
+    char *reset_public = rec ? xprintf("brook__arena_reset(&v->brook_arena_);\n"
+                                       "brook_arena_t *arena_ = v->brook_arena_;\n"
+                                       "memset(v, 0, sizeof *v);\n"
+                                       "v->brook_arena_ = arena_;")
+                             : xstrdup("memset(v, 0, sizeof *v);");
     const char *arena = rec ? "&v->brook_arena_" : "NULL";
     tmpl_render(out, "c.type",
                 (tvar_t[]){V("type", s->cname), V("fullname", s->fullname),
@@ -1034,7 +1040,8 @@ static void render_type_source(gen_t *g, sb_t *out, schema_t *s) {
                            V("init", inits), V("enc", encs), V("dec", decs), V("dec_enter", enter),
                            V("dec_leave", leave), V("json", jsons), V("from", froms),
                            V("init_public", init_public), V("clear_public", clear_public),
-                           V("arena", arena), V("strings", holds_strings(s) ? "true" : "false"),
+                           V("reset_public", reset_public), V("arena", arena),
+                           V("strings", holds_strings(s) ? "true" : "false"),
                            V("codec", codec_inline(s) ? "BROOK__AVRO_INLINE" : "static"), TEND});
     (void)g;
     free(pcf);
@@ -1051,6 +1058,7 @@ static void render_type_source(gen_t *g, sb_t *out, schema_t *s) {
     free(leave);
     free(init_public);
     free(clear_public);
+    free(reset_public);
 }
 
 /* ---- service glue ------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
  * alltypes schemas (tests/codegen/valid/alltypes), single-object/Confluent frame parsing, and
  * schema resolution (framework/src/serde/avro_resolve.c) from a fixed older writer schema
  * (fuzz_avro_resolve takes the writer schema from the input). Whatever the input, nothing may
- * crash, read out of bounds or leak; a value that decodes re-encodes, decodes again and encodes
- * to the same bytes; its JSON reads back (to_json/from_json agree).
+ * crash, read out of bounds or leak; a value that decodes re-encodes, decodes again (into a new
+ * value and over the decoded one) and encodes to the same bytes; its JSON reads back
+ * (to_json/from_json agree).
  *
  * The first byte picks the case, the rest is the input. Built by tests/fuzz/CMakeLists.txt
  * (clang -fsanitize=fuzzer,address,undefined); -DBROOK_FUZZ_STANDALONE gives a main() that
@@ -72,6 +73,12 @@ static void decode_one(const brook_type_t *t, const uint8_t *data, size_t size) 
         void *w = calloc(1, t->size);
         if (t->decode(w, b.data, b.len, &err) != 0)
             abort(); /* what we encode we must decode */
+        encode_or_die(t, w, &b2);
+        if (b.len != b2.len || memcmp(b.data, b2.data, b.len) != 0)
+            abort();
+        /* decoded again over itself, in the memory it has */
+        if (t->decode(w, b.data, b.len, &err) != 0)
+            abort();
         encode_or_die(t, w, &b2);
         if (b.len != b2.len || memcmp(b.data, b2.data, b.len) != 0)
             abort();

@@ -43,7 +43,7 @@
  *   this header, internal:
  *     brook__avro_dec_begin brook__avro_dec_fail brook__avro_dec_error brook__avro_arena_grow
  *     brook__avro_put_long brook__avro_put_int brook__avro_put_float brook__avro_put_double
- *     brook__avro_put_data brook__avro_strlen
+ *     brook__avro_put_data brook__avro_strlen brook__arena_reset
  *
  * The brook__avro_* and brook__arena_* names (those above and what they call) are the
  * generated code's runtime only, not for users: they stay as they are within one
@@ -96,10 +96,25 @@ typedef struct brook_arena_s {
     size_t pad_; /* keeps the header a multiple of 16 bytes */
 } brook_arena_t;
 
+/* The size of a value's first block: decoding a value whose Avro data is up to 3/4 of it (the
+ * strings' region) takes one block of this size. */
+#define BROOK__ARENA_FIRST 1024
+
 /* Slow path of brook_arena_alloc: adds a block. NULL when out of memory. */
 void *brook__arena_alloc_block(brook_arena_t **arena, size_t n);
 /* Frees every block and sets *arena to NULL. NULL or an empty arena is fine. */
 void brook_arena_free(brook_arena_t **arena);
+
+/* Empties *arena for a new decode into the same value: a single block of up to 64 KiB is kept
+ * (nothing of it handed out); more, or a bigger one, are freed. NULL is fine. */
+BROOK__AVRO_INLINE void brook__arena_reset(brook_arena_t **arena) {
+    if (!arena || !*arena)
+        return;
+    if ((*arena)->next || (*arena)->cap > ((size_t)64 << 10))
+        brook_arena_free(arena);
+    else
+        (*arena)->used = 0;
+}
 
 /* n bytes, 16-byte aligned, valid until brook_arena_free(arena). NULL when out of memory. */
 BROOK__AVRO_INLINE void *brook_arena_alloc(brook_arena_t **arena, size_t n) {
@@ -175,15 +190,31 @@ BROOK__AVRO_INLINE uint8_t *brook__avro_put_float(uint8_t *p, float v) {
     return p + 4;
 }
 
-BROOK__AVRO_INLINE uint8_t *brook__avro_put_double(uint8_t *p, double v) {
-    uint64_t u;
-    memcpy(&u, &v, 8);
+/* 8 bytes, little-endian: a double's bits, a single-object header's fingerprint. */
+BROOK__AVRO_INLINE void brook__avro_le64_put(uint8_t *p, uint64_t u) {
     if (BROOK__AVRO_LE) {
         memcpy(p, &u, 8);
     } else {
         for (int i = 0; i < 8; i++)
             p[i] = (uint8_t)(u >> (8 * i));
     }
+}
+
+BROOK__AVRO_INLINE uint64_t brook__avro_le64_get(const uint8_t *p) {
+    uint64_t u = 0;
+    if (BROOK__AVRO_LE) {
+        memcpy(&u, p, 8);
+    } else {
+        for (int i = 0; i < 8; i++)
+            u |= (uint64_t)p[i] << (8 * i);
+    }
+    return u;
+}
+
+BROOK__AVRO_INLINE uint8_t *brook__avro_put_double(uint8_t *p, double v) {
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    brook__avro_le64_put(p, u);
     return p + 8;
 }
 
@@ -616,8 +647,17 @@ BROOK__AVRO_INLINE const uint8_t *brook__avro_dec_begin(brook_avro_dec_t *d, con
     d->depth = 0;
     if (!data && len)
         return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
-    if (strings && len && !(d->str = brook__avro_dec_strings(arena, len)))
-        return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
+    if (strings && len) {
+        /* The strings' region: in the block the value kept (brook__arena_reset) when that leaves
+         * a quarter of a first block for the arrays and maps, as a new one would. */
+        brook_arena_t *a = *arena;
+        if (a && !a->used && len < a->cap && a->cap - len >= BROOK__ARENA_FIRST / 4 + 15) {
+            a->used = (len + 15u) & ~(size_t)15u;
+            d->str = (uint8_t *)(a + 1);
+        } else if (!(d->str = brook__avro_dec_strings(arena, len))) {
+            return brook__avro_dec_fail(d, p, BROOK_ERR_NOMEM);
+        }
+    }
     return p;
 }
 
@@ -726,13 +766,7 @@ BROOK__AVRO_INLINE const uint8_t *brook_avro_get_double(const uint8_t *p, const 
                                                         brook_avro_dec_t *d, double *out) {
     if (end - p < 8)
         return brook__avro_dec_fail(d, p, BROOK_ERR_DECODE);
-    uint64_t u = 0;
-    if (BROOK__AVRO_LE) {
-        memcpy(&u, p, 8);
-    } else {
-        for (int i = 0; i < 8; i++)
-            u |= (uint64_t)p[i] << (8 * i);
-    }
+    uint64_t u = brook__avro_le64_get(p);
     memcpy(out, &u, 8);
     return p + 8;
 }

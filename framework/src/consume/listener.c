@@ -328,8 +328,9 @@ brook_result_t brook__member_invoke(brook__member_t *m) {
             res = BROOK_FAIL;
         }
     }
-    brook__decoded_clear(&l->key, &m->key_dec);
-    brook__decoded_clear(&l->value, &m->value_dec);
+    /* What the handler was given stays in the member's scratch until the next record is
+     * decoded over it (a generated decoder empties the value and reuses its memory) or the
+     * member ends (brook__decoded_free). */
     if (res == BROOK_OK)
         atomic_fetch_add(&l->handled, 1);
     else if (res != BROOK__WAIT && res != BROOK__FILTERED)

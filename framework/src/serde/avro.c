@@ -17,7 +17,7 @@
 
 /* One spare first block per thread: decoding a value and clearing it, over and over, then
  * costs no malloc/free at all. */
-#define ARENA_FIRST 1024
+#define ARENA_FIRST BROOK__ARENA_FIRST
 static _Thread_local brook_arena_t *spare_block BROOK__TLS_FAST;
 static _Thread_local bool spare_registered BROOK__TLS_FAST;
 /* The key only makes a thread's spare block freed when the thread exits (and atexit frees
@@ -116,12 +116,17 @@ void brook_arena_free(brook_arena_t **arena) {
 /* The string region comes first in the value's first block; what is left of the block serves
  * the arrays and maps. When that leaves a quarter of a first block or more, the block is a
  * first block (the spare one, if the thread has it); otherwise it is the region's size plus
- * ARENA_FIRST. */
+ * ARENA_FIRST. A block the value kept from its previous decode (brook__arena_reset) serves
+ * when it is big enough by the same measure (brook__avro_dec_begin); else it is replaced. */
 uint8_t *brook__avro_dec_strings(brook_arena_t **arena, size_t len) {
     if (len > SIZE_MAX / 2)
         return NULL;
     size_t n = (len + 15u) & ~(size_t)15u;
-    brook_arena_t *a = NULL;
+    brook_arena_t *a = *arena;
+    if (a && !a->used) { /* too small (brook__avro_dec_begin took it otherwise) */
+        brook_arena_free(arena);
+        a = NULL;
+    }
     bool small = !*arena && n + ARENA_FIRST / 4 <= ARENA_FIRST;
     if (small)
         a = spare_take(n);
@@ -411,10 +416,14 @@ int brook_avro_schema_fingerprint(const char *schema_json, uint64_t *out, brook_
  */
 
 int brook_avro_write_single_object_header(brook_buf_t *out, uint64_t fingerprint) {
-    uint8_t h[10] = {0xC3, 0x01};
-    for (int i = 0; i < 8; i++)
-        h[2 + i] = (uint8_t)(fingerprint >> (8 * i));
-    return brook_buf_append(out, h, sizeof h);
+    if (brook_buf_reserve(out, 10))
+        return BROOK_ERR_NOMEM;
+    uint8_t *h = out->data + out->len;
+    h[0] = 0xC3;
+    h[1] = 0x01;
+    brook__avro_le64_put(h + 2, fingerprint);
+    out->len += 10;
+    return 0;
 }
 
 int brook_avro_write_confluent_header(brook_buf_t *out, int32_t schema_id) {
@@ -434,11 +443,8 @@ int brook_avro_parse_frame(const void *data, size_t len, brook_avro_frame_t *out
         if (len < 10 || p[1] != 0x01)
             return brook_error_set(err, BROOK_ERR_DECODE,
                                    "bad Avro single-object header (%zu bytes)", len);
-        uint64_t fp = 0;
-        for (int i = 0; i < 8; i++)
-            fp |= (uint64_t)p[2 + i] << (8 * i);
         out->framing = BROOK_AVRO_FRAMING_SINGLE_OBJECT;
-        out->fingerprint = fp;
+        out->fingerprint = brook__avro_le64_get(p + 2);
         out->payload = p + 10;
         out->payload_len = len - 10;
         return 0;

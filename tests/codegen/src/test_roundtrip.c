@@ -94,7 +94,8 @@ static void roundtrip(const test_All *v, const char *what) {
             brook_buf_reset(&b);
             test_All_encode(&d, &b);
         }
-        test_All_clear(&d);
+        if (k % 2) /* else decoded over by the next one */
+            test_All_clear(&d);
         a.data[pos] = old;
     }
     brook_buf_free(&a);
@@ -170,11 +171,32 @@ static void test_decode_again(void) {
     brook_buf_reset(&b);
     CHECK(test_Node_encode(&n1, &b) == 0);
     test_Node nd = {0};
+    const brook_arena_t *first = NULL;
     for (int k = 0; k < 2; k++) {
         CHECK(test_Node_decode(&nd, b.data, b.len, &err) == 0);
         CHECK(nd.value == 1 && nd.has_next && nd.next->value == 2 && nd.children.n == 1);
+        /* decoding again empties the value's one block and decodes into it */
+        if (!k)
+            first = nd.brook_arena_;
+        CHECK(first && nd.brook_arena_ == first && !first->next);
     }
     test_Node_clear(&nd);
+
+    /* a value's block of more than 64 KiB is not kept for the next decode */
+    char *huge = big_string(100000);
+    fill(&v, 1, huge);
+    brook_buf_reset(&b);
+    CHECK(test_All_encode(&v, &b) == 0);
+    test_All_clear(&v);
+    CHECK(test_All_decode(&d, b.data, b.len, &err) == 0);
+    CHECK(d.brook_arena_ && d.brook_arena_->cap > 100000);
+    CHECK(test_All_decode(&d, a2.data, a2.len, &err) == 0);
+    CHECK(d.brook_arena_ && d.brook_arena_->cap < 100000);
+    brook_buf_reset(&b);
+    CHECK(test_All_encode(&d, &b) == 0);
+    CHECK(b.len == a2.len && !memcmp(b.data, a2.data, b.len));
+    test_All_clear(&d);
+    free(huge);
 
     brook_buf_free(&a1);
     brook_buf_free(&a2);

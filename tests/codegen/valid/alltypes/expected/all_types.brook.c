@@ -210,10 +210,13 @@ int shop_Money_encode(const shop_Money *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int shop_Money_decode(shop_Money *v, const void *data, size_t len, brook_error_t *err) {
-    shop_Money_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)
@@ -343,10 +346,10 @@ int shop_Currency_encode(const shop_Currency *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int shop_Currency_decode(shop_Currency *v, const void *data, size_t len, brook_error_t *err) {
-    shop_Currency_clear(v);
+    memset(v, 0, sizeof *v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
     if (p)
@@ -464,10 +467,10 @@ int shop_Md5_encode(const shop_Md5 *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int shop_Md5_decode(shop_Md5 *v, const void *data, size_t len, brook_error_t *err) {
-    shop_Md5_clear(v);
+    memset(v, 0, sizeof *v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
     if (p)
@@ -709,10 +712,13 @@ int test_Node_encode(const test_Node *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int test_Node_decode(test_Node *v, const void *data, size_t len, brook_error_t *err) {
-    test_Node_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)
@@ -888,10 +894,13 @@ int test_A_encode(const test_A *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int test_A_decode(test_A *v, const void *data, size_t len, brook_error_t *err) {
-    test_A_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -1053,10 +1062,13 @@ int test_B_encode(const test_B *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int test_B_decode(test_B *v, const void *data, size_t len, brook_error_t *err) {
-    test_B_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -1191,10 +1203,13 @@ int a_b_c_encode(const a_b_c *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int a_b_c_decode(a_b_c *v, const void *data, size_t len, brook_error_t *err) {
-    a_b_c_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)
@@ -1330,10 +1345,13 @@ int a_b_c_2_encode(const a_b_c_2 *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int a_b_c_2_decode(a_b_c_2 *v, const void *data, size_t len, brook_error_t *err) {
-    a_b_c_2_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -1492,10 +1510,13 @@ int x_y_Outer_encode(const x_y_Outer *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int x_y_Outer_decode(x_y_Outer *v, const void *data, size_t len, brook_error_t *err) {
-    x_y_Outer_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)
@@ -1630,10 +1651,13 @@ int x_y_Local_encode(const x_y_Local *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int x_y_Local_decode(x_y_Local *v, const void *data, size_t len, brook_error_t *err) {
-    x_y_Local_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)
@@ -1753,10 +1777,13 @@ int test_Empty_encode(const test_Empty *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int test_Empty_decode(test_Empty *v, const void *data, size_t len, brook_error_t *err) {
-    test_Empty_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)
@@ -3011,10 +3038,13 @@ int test_All_encode(const test_All *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int test_All_decode(test_All *v, const void *data, size_t len, brook_error_t *err) {
-    test_All_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -3132,10 +3162,10 @@ int test_Dec8_encode(const test_Dec8 *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int test_Dec8_decode(test_Dec8 *v, const void *data, size_t len, brook_error_t *err) {
-    test_Dec8_clear(v);
+    memset(v, 0, sizeof *v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
     if (p)

@@ -120,10 +120,13 @@ int bt_Order_encode(const bt_Order *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int bt_Order_decode(bt_Order *v, const void *data, size_t len, brook_error_t *err) {
-    bt_Order_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)

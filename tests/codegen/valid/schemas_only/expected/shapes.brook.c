@@ -185,10 +185,13 @@ int geo_struct_encode(const geo_struct *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int geo_struct_decode(geo_struct *v, const void *data, size_t len, brook_error_t *err) {
-    geo_struct_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -318,10 +321,10 @@ int geo_for_encode(const geo_for *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int geo_for_decode(geo_for *v, const void *data, size_t len, brook_error_t *err) {
-    geo_for_clear(v);
+    memset(v, 0, sizeof *v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
     if (p)
@@ -637,10 +640,13 @@ int geo_Shape_encode(const geo_Shape *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int geo_Shape_decode(geo_Shape *v, const void *data, size_t len, brook_error_t *err) {
-    geo_Shape_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -787,10 +793,13 @@ int geo_Point_encode(const geo_Point *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int geo_Point_decode(geo_Point *v, const void *data, size_t len, brook_error_t *err) {
-    geo_Point_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, false);
     if (p)

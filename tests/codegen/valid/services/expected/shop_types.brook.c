@@ -217,10 +217,13 @@ int shop_OrderPlaced_encode(const shop_OrderPlaced *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int shop_OrderPlaced_decode(shop_OrderPlaced *v, const void *data, size_t len, brook_error_t *err) {
-    shop_OrderPlaced_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -350,10 +353,10 @@ int shop_Currency_encode(const shop_Currency *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int shop_Currency_decode(shop_Currency *v, const void *data, size_t len, brook_error_t *err) {
-    shop_Currency_clear(v);
+    memset(v, 0, sizeof *v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
     if (p)
@@ -501,10 +504,13 @@ int shop_PaymentCompleted_encode(const shop_PaymentCompleted *v, brook_buf_t *ou
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int shop_PaymentCompleted_decode(shop_PaymentCompleted *v, const void *data, size_t len, brook_error_t *err) {
-    shop_PaymentCompleted_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -677,10 +683,13 @@ int shop_OrderShipped_encode(const shop_OrderShipped *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int shop_OrderShipped_decode(shop_OrderShipped *v, const void *data, size_t len, brook_error_t *err) {
-    shop_OrderShipped_clear(v);
+    brook__arena_reset(&v->brook_arena_);
+    brook_arena_t *arena_ = v->brook_arena_;
+    memset(v, 0, sizeof *v);
+    v->brook_arena_ = arena_;
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, &v->brook_arena_, true);
     if (p)
@@ -810,10 +819,10 @@ int shop_Carrier_encode(const shop_Carrier *v, brook_buf_t *out) {
     return p ? brook_avro_enc_end(&e, p) : BROOK_ERR_ENCODE;
 }
 
-/* What v still owns (a previous decode or from_json) is freed first: decoding again into the
- * same value does not leak. */
+/* v is emptied first: what it still owns (a previous decode or from_json) is freed, or its
+ * block reused, so decoding again into the same value does not leak. */
 int shop_Carrier_decode(shop_Carrier *v, const void *data, size_t len, brook_error_t *err) {
-    shop_Carrier_clear(v);
+    memset(v, 0, sizeof *v);
     brook_avro_dec_t d;
     const uint8_t *p = brook__avro_dec_begin(&d, data, len, NULL, false);
     if (p)
