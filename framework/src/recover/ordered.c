@@ -497,7 +497,13 @@ static int64_t main_offset_of(const brook__ordered_t *o, size_t topic, const bro
     return -1;
 }
 
-/* A copy of r to keep (parked), presented as the record at main_offset on its main topic. */
+/* The parking topic's own headers, which a parked record's handler does not see. */
+static bool parking_header(const char *name) {
+    return !strcmp(name, BROOK_HDR_ORDER_OFFSET) || !strcmp(name, BROOK_HDR_ORDER_BEHIND);
+}
+
+/* A copy of r to keep (parked), presented as the record at main_offset on its main topic:
+ * without the parking topic's headers when r was read from it. */
 static parked_t *parked_copy(const brook__ordered_t *o, size_t topic, const brook_record_t *r,
                              int64_t main_offset, int64_t parked_offset) {
     size_t size = r->key_len + r->value_len + 2;
@@ -526,20 +532,24 @@ static parked_t *parked_copy(const brook__ordered_t *o, size_t topic, const broo
         e->rec.value = b;
         b += r->value_len;
     }
+    size_t kept = 0;
     for (size_t i = 0; i < r->header_count; i++) {
+        if (parking_header(r->headers[i].name))
+            continue;
+        brook_header_t *h = &e->headers[kept++];
         size_t n = strlen(r->headers[i].name) + 1;
         memcpy(b, r->headers[i].name, n);
-        e->headers[i].name = (const char *)b;
+        h->name = (const char *)b;
         b += n;
-        e->headers[i].len = r->headers[i].len;
+        h->len = r->headers[i].len;
         if (r->headers[i].value) {
             memcpy(b, r->headers[i].value, r->headers[i].len);
-            e->headers[i].value = b;
+            h->value = b;
             b += r->headers[i].len;
         }
     }
     e->rec.headers = e->headers;
-    e->rec.header_count = r->header_count;
+    e->rec.header_count = kept;
     e->main_offset = main_offset;
     e->parked_offset = parked_offset;
     return e;
