@@ -1,8 +1,8 @@
 /* Controlling listeners while the app runs: pause and resume (no record handled while paused, no
  * rebalance, nothing committed meanwhile; a retry's hold survives a resume), stop and start one
  * listener while another runs (committed at the stop, out of its group, the records produced
- * meanwhile handled after the start, none twice), a stop from the listener's own handler, and
- * auto_startup = false. */
+ * meanwhile handled after the start, none twice), a stop from the listener's own handler, two
+ * listeners' handlers stopping each other, and auto_startup = false. */
 #include <time.h>
 
 #include "itest.h"
@@ -71,14 +71,13 @@ static brook_result_t on_record(brook_ctx_t *ctx, const void *key, const void *v
     return BROOK_OK;
 }
 
-static brook_app_t *make_app(const char *name, const char *extra_a, int partitions,
-                             int concurrency) {
+/* Listeners "a" and "b" (both with `handler`), stops within shutdown_ms. */
+static brook_app_t *make_app_with(const char *name, const char *extra_a, int partitions,
+                                  int concurrency, int shutdown_ms, brook_handler_fn *handler) {
     char decl[2048];
     snprintf(decl, sizeof(decl),
              "service = { name = \"%s\"; commit_interval_ms = 100;\n"
-             /* A stop in the middle of a join waits for it: on the embedded cluster a rebalance
-              * takes session.timeout.ms - 1 s, twice when the members join one after the other. */
-             "  shutdown_timeout_ms = 30000; };\n"
+             "  shutdown_timeout_ms = %d; };\n"
              "topics = ( { name = \"%s.a\"; partitions = %d; }, { name = \"%s.b\"; partitions = "
              "%d; } );\n"
              "listeners = (\n"
@@ -86,12 +85,19 @@ static brook_app_t *make_app(const char *name, const char *extra_a, int partitio
              "    handler = \"on_record\"; concurrency = %d; %s },\n"
              "  { id = \"b\"; topics = [ \"%s.b\" ]; group = \"%s-b\"; value = \"string\";\n"
              "    handler = \"on_record\"; } );\n",
-             name, name, partitions, name, partitions, name, name, concurrency,
+             name, shutdown_ms, name, partitions, name, partitions, name, name, concurrency,
              extra_a ? extra_a : "", name, name);
     brook_app_t *app = it_app(decl);
-    assert_int_equal(brook_app_set_handler(app, "a", on_record, NULL), 0);
-    assert_int_equal(brook_app_set_handler(app, "b", on_record, NULL), 0);
+    assert_int_equal(brook_app_set_handler(app, "a", handler, NULL), 0);
+    assert_int_equal(brook_app_set_handler(app, "b", handler, NULL), 0);
     return app;
+}
+
+static brook_app_t *make_app(const char *name, const char *extra_a, int partitions,
+                             int concurrency) {
+    /* A stop in the middle of a join waits for it: on the embedded cluster a rebalance takes
+     * session.timeout.ms - 1 s, twice when the members join one after the other. */
+    return make_app_with(name, extra_a, partitions, concurrency, 30000, on_record);
 }
 
 static void produce(const char *topic, const char *prefix, int first, int n) {
@@ -370,6 +376,55 @@ static void test_stop_from_own_handler(void **state) {
     assert_once(0, 10);
 }
 
+/* Handlers of "a" and "b" that, at their first record, wait until both are in a handler and
+ * then each stop the other listener. */
+static struct {
+    atomic_int entered;
+    atomic_int rc[2];
+} cross;
+
+static brook_result_t on_cross(brook_ctx_t *ctx, const void *key, const void *value, void *op) {
+    (void)key;
+    (void)op;
+    int me = which(ctx);
+    if (hl_note(ctx, value) == 0 && index_of(value) == 0) {
+        atomic_fetch_add(&cross.entered, 1);
+        BROOK_TEST_WAIT_UNTIL(atomic_load(&cross.entered) == 2, 30000);
+        atomic_store(&cross.rc[me],
+                     brook_listener_stop(brook_app_listener(brook_ctx_app(ctx), me ? "a" : "b")));
+    }
+    return BROOK_OK;
+}
+
+/* Two listeners' handlers stop each other at once: a stop from another listener's handler waits
+ * for the members only until a second past shutdown_timeout_ms, so neither waits for good. Both
+ * listeners stop, and start again. */
+static void test_stop_each_other(void **state) {
+    hl_reset();
+    atomic_store(&cross.entered, 0);
+    atomic_store(&cross.rc[0], -1);
+    atomic_store(&cross.rc[1], -1);
+    brook_app_t *app = make_app_with("control-cross", NULL, 1, 1, 2000, on_cross);
+    brook_listener_t *a = brook_app_listener(app, "a"), *b = brook_app_listener(app, "b");
+    it_start(app);
+    it_produce_in_order("control-cross.a", "x", 0, 1);
+    it_produce_in_order("control-cross.b", "x", 0, 1);
+    assert_true(BROOK_TEST_WAIT_UNTIL(
+        atomic_load(&cross.rc[0]) != -1 && atomic_load(&cross.rc[1]) != -1, 30000));
+    /* The stop that gave up first let its handler return, which let the other one finish. */
+    assert_true(atomic_load(&cross.rc[0]) == BROOK_ERR_TIMEOUT ||
+                atomic_load(&cross.rc[1]) == BROOK_ERR_TIMEOUT);
+    assert_false(brook_listener_running(a));
+    assert_false(brook_listener_running(b));
+    assert_int_equal(brook_listener_start(a, NULL), 0);
+    assert_int_equal(brook_listener_start(b, NULL), 0);
+    it_produce_in_order("control-cross.a", "x", 1, 1);
+    it_produce_in_order("control-cross.b", "x", 1, 1);
+    assert_true(BROOK_TEST_WAIT_UNTIL(hl_calls(0) >= 2 && hl_calls(1) >= 2, 30000));
+    assert_int_equal(brook_app_stop(app), 0);
+    brook_app_destroy(app);
+}
+
 /* auto_startup = false (Spring's autoStartup): the listener stays out of its group while the app
  * runs (health UP, brook_test_wait_assigned does not wait for it), until brook_listener_start. A
  * pause asked for before its start applies once it starts. */
@@ -409,6 +464,7 @@ int main(void) {
         cmocka_unit_test(test_stop_start),
         cmocka_unit_test(test_stop_while_joining),
         cmocka_unit_test(test_stop_from_own_handler),
+        cmocka_unit_test(test_stop_each_other),
         cmocka_unit_test(test_auto_startup_false),
     };
     if (getenv("IT_ONLY")) /* one test by name, when investigating */

@@ -690,7 +690,9 @@ bool brook_listener_paused(const brook_listener_t *l);
  * that and returns 0, BROOK_ERR_TIMEOUT or the commit's error; called from one of the
  * listener's own handlers it only asks (returns 0) and the stop happens once the handler
  * returns. Stopping a stopped listener returns 0. Any thread; from another listener's handler
- * it blocks that handler until done. */
+ * it blocks that handler until done, or until a second past shutdown_timeout_ms: then it
+ * returns BROOK_ERR_TIMEOUT and the listener finishes its stop on its own (the listener's own
+ * handler may be waiting for the caller's, both stopping each other, say). */
 int brook_listener_stop(brook_listener_t *l);
 /* Starts a stopped listener (or one declared auto_startup = false) while the app runs: new
  * members join the group and resume from its committed offsets. 0 (also when it runs);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "consume/batch.h"
 #include "consume/member.h"
@@ -240,12 +241,32 @@ static void member_release(brook__member_t *m) {
 
 /* The second half of a stop: waits for the members (their threads end once they closed their
  * consumers) and frees their consumers. Under lc->lock. */
-static int finish_stop(brook_listener_t *l, int64_t asked) {
+/* Joins a member's thread; `bounded`: only until a second after the stop's deadline (false if
+ * it still runs then). */
+static bool join_member(brook__member_t *m, bool bounded) {
+    if (!bounded)
+        return pthread_join(m->thread, NULL) == 0;
+    int64_t until = brook__add_ms(m->listener->control.stop_deadline, 1000);
+    struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
+    return pthread_clockjoin_np(m->thread, NULL, CLOCK_MONOTONIC, &ts) == 0;
+}
+
+/* Waits for the members to stop. `bounded` (a stop from another listener's handler): not past
+ * the stop's deadline, for that listener's member may be what this one waits for (each stopping
+ * the other, say); then BROOK_ERR_TIMEOUT, and whoever starts, stops or frees the listener next
+ * joins the members, as after a stop from their own handler. */
+static int finish_stop(brook_listener_t *l, int64_t asked, bool bounded) {
     int rc = 0;
     for (int i = 0; i < l->member_count; i++) {
         brook__member_t *m = &l->members[i];
         if (m->thread_started) {
-            pthread_join(m->thread, NULL);
+            if (!join_member(m, bounded)) {
+                brook_log(BROOK_LOG_WARN, "listener",
+                          "%s: not stopped %lld ms after it was asked from another listener's "
+                          "handler; it stops on its own",
+                          l->decl->id, (long long)(brook__now_ms() - asked));
+                return BROOK_ERR_TIMEOUT;
+            }
             m->thread_started = false;
         }
         if (!rc && m->stop_err)
@@ -307,7 +328,7 @@ int brook_listener_stop(brook_listener_t *l) {
     pthread_mutex_lock(&lc->lock);
     ask_stop(l);
     if (!lc->frozen && listener_state(l) == BROOK__LISTENER_STOPPING)
-        rc = finish_stop(l, asked);
+        rc = finish_stop(l, asked, own_listener != NULL);
     pthread_mutex_unlock(&lc->lock);
     return rc;
 }
@@ -344,13 +365,13 @@ int brook_listener_start(brook_listener_t *l, brook_error_t *err) {
                              l->decl->id);
     } else if (listener_state(l) != BROOK__LISTENER_RUNNING) {
         if (listener_state(l) == BROOK__LISTENER_STOPPING)
-            finish_stop(l, brook__now_ms()); /* asked from its own handler */
+            finish_stop(l, brook__now_ms(), false); /* asked from a handler */
         rc = launch(l, err);
         if (rc) {
             /* What started stops again (nothing was handled: nothing to commit). */
             int64_t asked = brook__now_ms();
             ask_stop(l);
-            finish_stop(l, asked);
+            finish_stop(l, asked, false);
         }
     }
     pthread_mutex_unlock(&lc->lock);
