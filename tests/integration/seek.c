@@ -204,6 +204,38 @@ static void test_seek_to_beginning(void **state) {
     assert_int_equal(it_committed("seek-begin", topic, 0), 10);
 }
 
+/* To the beginning of every partition of a three-partition topic at once (their watermarks
+ * asked together), from the handler of a record produced after the others were handled: every
+ * record, of every partition, is handled exactly once more; all committed at their ends. */
+static void produce_at(const char *topic, int partition, int i) {
+    char v[16];
+    snprintf(v, sizeof(v), "a-%d", i);
+    assert_int_equal(
+        brook_test_produce(cluster, topic, partition, v, strlen(v), v, strlen(v), NULL, 0), 0);
+}
+
+static void test_seek_all_to_beginning(void **state) {
+    const char *topic = "seek.all";
+    hl_reset();
+    plan_set(topic, 15, TO_BEGINNING, 0);
+    assert_int_equal(brook_test_create_topic(cluster, topic, 3), 0);
+    for (int i = 0; i < 15; i++)
+        produce_at(topic, i % 3, i);
+    brook_app_t *app = start_app("seek-all", topic, 3, NULL);
+    WAIT_OR_DUMP(hl_calls() == 15, 30000);
+    produce_at(topic, 0, 15); /* its handler seeks */
+    WAIT_OR_DUMP(hl_calls() >= 32, 30000);
+    WAIT_OR_DUMP(it_committed("seek-all", topic, 0) == 6 &&
+                     it_committed("seek-all", topic, 1) == 5 &&
+                     it_committed("seek-all", topic, 2) == 5,
+                 10000);
+    stop_app(app);
+    assert_int_equal(atomic_load(&plan.rc), 0);
+    assert_int_equal(hl_calls(), 32);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(hl_seen(i), 2);
+}
+
 /* To the end from the fourth record: the six the consumer had fetched behind it are dropped, not
  * handled, and the end is committed although no record was handled there; the listener goes on
  * with what is produced after. */
@@ -409,13 +441,10 @@ static void test_seek_exactly_once_refused(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seek_to_beginning),
-        cmocka_unit_test(test_seek_to_end),
-        cmocka_unit_test(test_seek_to_offset),
-        cmocka_unit_test(test_seek_to_timestamp),
-        cmocka_unit_test(test_seek_over_retry),
-        cmocka_unit_test(test_seek_on_assignment),
-        cmocka_unit_test(test_seek_exactly_once_refused),
+        cmocka_unit_test(test_seek_to_beginning),  cmocka_unit_test(test_seek_all_to_beginning),
+        cmocka_unit_test(test_seek_to_end),        cmocka_unit_test(test_seek_to_offset),
+        cmocka_unit_test(test_seek_to_timestamp),  cmocka_unit_test(test_seek_over_retry),
+        cmocka_unit_test(test_seek_on_assignment), cmocka_unit_test(test_seek_exactly_once_refused),
     };
     if (getenv("IT_ONLY")) /* one test by name, when investigating */
         cmocka_set_test_filter(getenv("IT_ONLY"));

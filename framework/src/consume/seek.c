@@ -122,29 +122,57 @@ static int64_t embedded_offset_for_time(const char *bootstrap, const char *topic
     return found;
 }
 
+/* The partitions' low (`which` RD_KAFKA_OFFSET_BEGINNING) or high (RD_KAFKA_OFFSET_END)
+ * watermarks into out[], in the order of `parts`: one ListOffsets request per leader for all of
+ * them. 0 or librdkafka's error. */
+static rd_kafka_resp_err_t watermarks(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts,
+                                      int64_t which, int64_t *out) {
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(parts);
+    for (int i = 0; i < q->cnt; i++)
+        q->elems[i].offset = which;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, q, SEEK_TIMEOUT_MS);
+    for (int i = 0; i < parts->cnt && !err; i++) {
+        const rd_kafka_topic_partition_t *p =
+            rd_kafka_topic_partition_list_find(q, parts->elems[i].topic, parts->elems[i].partition);
+        err = !p ? RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION : p->err;
+        if (!err)
+            out[i] = p->offset;
+    }
+    rd_kafka_topic_partition_list_destroy(q);
+    return err;
+}
+
 /* Sets each offset of `parts` to where the seek goes: an absolute offset within the partition's
- * watermarks. 0 or librdkafka's error. */
+ * watermarks. 0, librdkafka's error or BROOK_ERR_NOMEM. */
 static int resolve(brook__member_t *m, rd_kafka_topic_partition_list_t *parts, seek_kind_t kind,
                    int64_t arg) {
     rd_kafka_t *rk = m->rk;
     const brook__consume_env_t *env = &m->listener->consume->env;
+    int64_t *lows = calloc((size_t)parts->cnt * 2, sizeof(*lows));
+    if (!lows)
+        return BROOK_ERR_NOMEM;
+    int64_t *highs = lows + parts->cnt;
+    rd_kafka_resp_err_t err = watermarks(rk, parts, RD_KAFKA_OFFSET_BEGINNING, lows);
+    if (!err)
+        err = watermarks(rk, parts, RD_KAFKA_OFFSET_END, highs);
+    if (err) {
+        free(lows);
+        return err;
+    }
     if (kind == TO_TIMESTAMP) {
         for (int i = 0; i < parts->cnt; i++)
             parts->elems[i].offset = arg;
-        rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, parts, SEEK_TIMEOUT_MS);
-        if (err)
+        err = rd_kafka_offsets_for_times(rk, parts, SEEK_TIMEOUT_MS);
+        for (int i = 0; i < parts->cnt && !err; i++)
+            err = parts->elems[i].err;
+        if (err) {
+            free(lows);
             return err;
-        for (int i = 0; i < parts->cnt; i++)
-            if (parts->elems[i].err)
-                return parts->elems[i].err;
+        }
     }
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *p = &parts->elems[i];
-        int64_t lo, hi;
-        rd_kafka_resp_err_t err =
-            rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, SEEK_TIMEOUT_MS);
-        if (err)
-            return err;
+        int64_t lo = lows[i], hi = highs[i];
         if (kind == TO_TIMESTAMP && p->offset < 0 && env->embedded)
             p->offset =
                 embedded_offset_for_time(env->bootstrap, p->topic, p->partition, arg, lo, hi);
@@ -162,6 +190,7 @@ static int resolve(brook__member_t *m, rd_kafka_topic_partition_list_t *parts, s
                   (long long)lo, (long long)hi);
         p->offset = to;
     }
+    free(lows);
     return 0;
 }
 
