@@ -81,11 +81,11 @@ struct geo_Point {
  * or T_from_json allocated: one arena per top-level value; what you point a value at yourself
  * is never freed) and zeroes it; clearing twice is fine. T_encode appends Avro binary (no
  * framing). T_decode is bounds-checked and never reads past len. T_decode and T_from_json
- * clear the value first, so decoding again into the same value frees what the previous
- * decode allocated instead of leaking it: the value must therefore be initialized (T_init,
- * T_clear, all zero, or filled by an earlier T_decode or T_from_json), never uninitialized
- * memory. On failure the value is still clearable. Those returning int return 0 or a
- * negative BROOK_ERR_*. */
+ * empty the value first, so decoding again into the same value frees (or, T_decode, reuses)
+ * what the previous decode allocated instead of leaking it: the value must therefore be
+ * initialized (T_init, T_clear, all zero, or filled by an earlier T_decode or T_from_json),
+ * never uninitialized memory. On failure the value is still clearable. Those returning int
+ * return 0 or a negative BROOK_ERR_*. */
 
 #ifndef BROOK_TYPE_geo_struct_7bba3e5e9b4b0b72
 void geo_struct_init(geo_struct *v);
