@@ -239,22 +239,21 @@ static void member_release(brook__member_t *m) {
     brook__seek_clear(&m->control);
 }
 
-/* The second half of a stop: waits for the members (their threads end once they closed their
- * consumers) and frees their consumers. Under lc->lock. */
 /* Joins a member's thread; `bounded`: only until a second after the stop's deadline (false if
  * it still runs then). */
 static bool join_member(brook__member_t *m, bool bounded) {
     if (!bounded)
         return pthread_join(m->thread, NULL) == 0;
-    int64_t until = brook__add_ms(m->listener->control.stop_deadline, 1000);
-    struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
-    return pthread_clockjoin_np(m->thread, NULL, CLOCK_MONOTONIC, &ts) == 0;
+    struct timespec until =
+        brook__deadline_ts(brook__add_ms(m->listener->control.stop_deadline, 1000));
+    return pthread_clockjoin_np(m->thread, NULL, CLOCK_MONOTONIC, &until) == 0;
 }
 
-/* Waits for the members to stop. `bounded` (a stop from another listener's handler): not past
- * the stop's deadline, for that listener's member may be what this one waits for (each stopping
- * the other, say); then BROOK_ERR_TIMEOUT, and whoever starts, stops or frees the listener next
- * joins the members, as after a stop from their own handler. */
+/* The second half of a stop: waits for the members (their threads end once they closed their
+ * consumers) and frees their consumers. Under lc->lock. `bounded` (a stop from another
+ * listener's handler): not past the stop's deadline, for that listener's member may be what this
+ * one waits for (each stopping the other, say); then BROOK_ERR_TIMEOUT, and whoever starts,
+ * stops or frees the listener next joins the members, as after a stop from their own handler. */
 static int finish_stop(brook_listener_t *l, int64_t asked, bool bounded) {
     int rc = 0;
     for (int i = 0; i < l->member_count; i++) {

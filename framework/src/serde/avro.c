@@ -17,7 +17,6 @@
 
 /* One spare first block per thread: decoding a value and clearing it, over and over, then
  * costs no malloc/free at all. */
-#define ARENA_FIRST BROOK__ARENA_FIRST
 static _Thread_local brook_arena_t *spare_block BROOK__TLS_FAST;
 static _Thread_local bool spare_registered BROOK__TLS_FAST;
 /* The key only makes a thread's spare block freed when the thread exits (and atexit frees
@@ -67,14 +66,14 @@ static brook_arena_t *spare_take(size_t n) {
 
 void *brook__arena_alloc_block(brook_arena_t **arena, size_t n) {
     brook_arena_t *head = *arena;
-    if (!head && n <= ARENA_FIRST) {
+    if (!head && n <= BROOK__ARENA_FIRST) {
         brook_arena_t *a = spare_take(n);
         if (a) {
             *arena = a;
             return a + 1;
         }
     }
-    size_t cap = head ? head->cap * 2 : ARENA_FIRST;
+    size_t cap = head ? head->cap * 2 : BROOK__ARENA_FIRST;
     if (cap > ((size_t)1 << 24))
         cap = (size_t)1 << 24;
     if (cap < n)
@@ -104,7 +103,7 @@ void brook_arena_free(brook_arena_t **arena) {
     brook_arena_t *a = *arena;
     while (a) {
         brook_arena_t *next = a->next;
-        if (a->cap == ARENA_FIRST && !spare_block && spare_register())
+        if (a->cap == BROOK__ARENA_FIRST && !spare_block && spare_register())
             spare_block = a;
         else
             free(a);
@@ -115,8 +114,8 @@ void brook_arena_free(brook_arena_t **arena) {
 
 /* The string region comes first in the value's first block; what is left of the block serves
  * the arrays and maps. When that leaves a quarter of a first block or more, the block is a
- * first block (the spare one, if the thread has it); otherwise it is the region's size plus
- * ARENA_FIRST. A block the value kept from its previous decode (brook__arena_reset) serves
+ * first block (the spare one, if the thread has it); otherwise it is the region's size plus a
+ * first block's. A block the value kept from its previous decode (brook__arena_reset) serves
  * when it is big enough by the same measure (brook__avro_dec_begin); else it is replaced. */
 uint8_t *brook__avro_dec_strings(brook_arena_t **arena, size_t len) {
     if (len > SIZE_MAX / 2)
@@ -127,11 +126,11 @@ uint8_t *brook__avro_dec_strings(brook_arena_t **arena, size_t len) {
         brook_arena_free(arena);
         a = NULL;
     }
-    bool small = !*arena && n + ARENA_FIRST / 4 <= ARENA_FIRST;
+    bool small = !*arena && n + BROOK__ARENA_FIRST / 4 <= BROOK__ARENA_FIRST;
     if (small)
         a = spare_take(n);
     if (!a) {
-        size_t cap = small ? ARENA_FIRST : n + (*arena ? 0 : ARENA_FIRST);
+        size_t cap = small ? BROOK__ARENA_FIRST : n + (*arena ? 0 : BROOK__ARENA_FIRST);
         a = malloc(sizeof(brook_arena_t) + cap);
         if (!a)
             return NULL;
