@@ -39,8 +39,10 @@ static int msg_encode(const void *v, brook_buf_t *out) {
     return 0;
 }
 
-/* Bounds-checked: never reads past len, rejects a length longer than what is left. */
+/* Bounds-checked: never reads past len, rejects a length longer than what is left. Frees what
+ * an earlier decode into v allocated (brook_type_t.decode). */
 static int msg_decode(void *v, const void *data, size_t len, brook_error_t *err) {
+    msg_clear(v);
     const uint8_t *p = data, *end = p + len;
     uint64_t z = 0;
     int shift = 0;

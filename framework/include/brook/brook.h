@@ -110,6 +110,9 @@ typedef struct brook_type_s {
     void (*init)(void *v);
     void (*clear)(void *v);
     int (*encode)(const void *v, brook_buf_t *out);
+    /* Fills v, which is zeroed, cleared or filled by an earlier decode: what that decode
+     * allocated, it frees or reuses, as the generated T_decode does (a listener decodes record
+     * after record into one value and clears it only at its end). */
     int (*decode)(void *v, const void *data, size_t len, brook_error_t *err);
     int (*to_json)(const void *v, brook_buf_t *out);
     int (*from_json)(void *v, const char *json, size_t len, brook_error_t *err);
