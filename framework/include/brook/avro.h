@@ -627,8 +627,8 @@ BROOK__AVRO_INLINE const uint8_t *brook__avro_dec_fail(brook_avro_dec_t *d, cons
     d->rc = rc;
     return NULL;
 }
-/* The string region of brook__avro_dec_begin: the first block of *arena. NULL when out of
- * memory. */
+/* The string region of brook__avro_dec_begin: the first block of *arena, which is empty
+ * (NULL, or emptied by brook__arena_reset) and replaced. NULL when out of memory. */
 uint8_t *brook__avro_dec_strings(brook_arena_t **arena, size_t len);
 
 /* Starts decoding data[0, len): the first position, or NULL (d says why). `strings`: whether

@@ -115,33 +115,23 @@ void brook_arena_free(brook_arena_t **arena) {
 /* The string region comes first in the value's first block; what is left of the block serves
  * the arrays and maps. When that leaves a quarter of a first block or more, the block is a
  * first block (the spare one, if the thread has it); otherwise it is the region's size plus a
- * first block's. A block the value kept from its previous decode (brook__arena_reset) serves
- * when it is big enough by the same measure (brook__avro_dec_begin); else it is replaced. */
+ * first block's. *arena is empty: NULL, or the one block the value kept from its previous decode
+ * (brook__arena_reset), here too small (brook__avro_dec_begin took it otherwise) and replaced. */
 uint8_t *brook__avro_dec_strings(brook_arena_t **arena, size_t len) {
     if (len > SIZE_MAX / 2)
         return NULL;
     size_t n = (len + 15u) & ~(size_t)15u;
-    brook_arena_t *a = *arena;
-    if (a && !a->used) { /* too small (brook__avro_dec_begin took it otherwise) */
-        brook_arena_free(arena);
-        a = NULL;
-    }
-    bool small = !*arena && n + BROOK__ARENA_FIRST / 4 <= BROOK__ARENA_FIRST;
-    if (small)
-        a = spare_take(n);
+    brook_arena_free(arena);
+    bool small = n + BROOK__ARENA_FIRST / 4 <= BROOK__ARENA_FIRST;
+    brook_arena_t *a = small ? spare_take(n) : NULL;
     if (!a) {
-        size_t cap = small ? BROOK__ARENA_FIRST : n + (*arena ? 0 : BROOK__ARENA_FIRST);
+        size_t cap = small ? BROOK__ARENA_FIRST : n + BROOK__ARENA_FIRST;
         a = malloc(sizeof(brook_arena_t) + cap);
         if (!a)
             return NULL;
         a->cap = cap;
         a->used = n;
         a->pad_ = 0;
-        if (*arena) { /* behind the current block, which keeps its free space */
-            a->next = (*arena)->next;
-            (*arena)->next = a;
-            return (uint8_t *)(a + 1);
-        }
         a->next = NULL;
     }
     *arena = a;
