@@ -11,6 +11,8 @@
 
 static it_tracker_t tracked;
 static const char *fail_value; /* the handler sends its output, then fails, for this value */
+static bool abort_fault;       /* and the abort that follows fails for good (embedded only) */
+static atomic_int fault_rc;
 
 static brook_result_t relay(brook_ctx_t *ctx, const void *key, const void *value, void *op) {
     it_track(&tracked, ctx, value);
@@ -21,6 +23,14 @@ static brook_result_t relay(brook_ctx_t *ctx, const void *key, const void *value
          * that a read_uncommitted reader can see. */
         if (brook_template_flush(op, 10000))
             return BROOK_RETRY;
+        if (abort_fault) {
+            /* The broker refuses the EndTxn of the abort: librdkafka's error is fatal (as when
+             * the abort races the AddPartitionsToTxn of the handler's send on a real broker). */
+            int rc = brook_test_push_request_errors(cluster, 26 /* EndTxn */, 1,
+                                                    48 /* INVALID_TXN_STATE */);
+            if (rc)
+                atomic_store(&fault_rc, rc);
+        }
         return brook_ctx_fail(ctx, "it.Rejected", "rejected %s", (const char *)value);
     }
     return BROOK_OK;
@@ -40,8 +50,23 @@ static void count_values(const brook_test_record_t *recs, size_t n, int *seen, i
     }
 }
 
+/* A read_committed reader of `topic` sees the outputs of the n inputs, each once. */
+static void assert_each_output_once(const char *topic, int n) {
+    brook_test_record_t *recs;
+    size_t got = brook_test_consume(cluster, topic, (size_t)n + 1, 5000, &recs);
+    assert_int_equal(got, n);
+    int *seen = calloc(n, sizeof(int));
+    count_values(recs, got, seen, n);
+    for (int k = 0; k < n; k++)
+        assert_int_equal(seen[k], 1);
+    free(seen);
+    brook_test_records_free(recs, got);
+}
+
 static char decl[2048];
 
+/* An exactly-once relay from <name>.in to <name>.out; `extra` goes into the listener (with
+ * a transaction clause of its own, or 50 records / 200 ms). */
 static brook_app_t *relay_app(const char *name, const char *extra) {
     snprintf(decl, sizeof(decl),
              "service = { name = \"%s\"; };\n"
@@ -50,8 +75,11 @@ static brook_app_t *relay_app(const char *name, const char *extra) {
              "templates = ( { name = \"out\"; topic = \"%s.out\"; value = \"string\"; } );\n"
              "listeners = ( { id = \"relay\"; group = \"%s\"; topics = [ \"%s.in\" ];\n"
              "  value = \"string\"; handler = \"relay\"; exactly_once = true;\n"
-             "  transaction = { max_records = 50; max_ms = 200; }; %s } );\n",
-             name, name, name, name, name, name, extra);
+             "  %s %s } );\n",
+             name, name, name, name, name, name,
+             strstr(extra, "transaction =") ? ""
+                                            : "transaction = { max_records = 50; max_ms = 200; };",
+             extra);
     brook_app_t *app = it_app(decl);
     brook_app_set_handler(app, "relay", relay, brook_app_template(app, "out"));
     return app;
@@ -69,15 +97,7 @@ static void test_relay_exactly_once(void **state) {
     assert_int_equal(brook_app_stop(app), 0);
     brook_app_destroy(app);
 
-    brook_test_record_t *recs;
-    size_t got = brook_test_consume(cluster, "eo1.out", n + 1, 5000, &recs);
-    assert_int_equal(got, n);
-    int *seen = calloc(n, sizeof(int));
-    count_values(recs, got, seen, n);
-    for (int k = 0; k < n; k++)
-        assert_int_equal(seen[k], 1);
-    free(seen);
-    brook_test_records_free(recs, got);
+    assert_each_output_once("eo1.out", n);
     it_tracker_free(&tracked);
 }
 
@@ -145,6 +165,187 @@ static void test_failure_aborts(void **state) {
     assert_true(got >= (size_t)n + 1);
     free(seen);
     brook_test_records_free(recs, got);
+    it_tracker_free(&tracked);
+}
+
+/* The abort after a handler's failure fails for good, each time: the transactional producer is
+ * replaced, and the inputs of the aborted transaction are handled again through the new one,
+ * so none is lost. The failing record's first failure aborts the records before it in its
+ * transaction; its second, its own transaction alone. */
+static void failed_abort_loses_nothing(const char *name, const char *transaction) {
+    it_require_embedded("a broker that refuses an EndTxn");
+    const int n = 200;
+    it_tracker_init(&tracked, n);
+    fail_value = "v-120";
+    abort_fault = true;
+    atomic_store(&fault_rc, 0);
+    char extra[256];
+    snprintf(extra, sizeof(extra),
+             "transaction = { %s }; retry = { attempts = 2; backoff = { delay_ms = 10; }; }; "
+             "dlt = { enabled = true; };",
+             transaction);
+    brook_app_t *app = relay_app(name, extra);
+    char topic[64], out[64], dlt[64];
+    snprintf(topic, sizeof(topic), "%s.in", name);
+    snprintf(out, sizeof(out), "%s.out", name);
+    snprintf(dlt, sizeof(dlt), "%s.in-dlt", name);
+    it_start(app);
+    assert_int_equal(brook_test_produce_n(cluster, topic, "v", 0, n), 0);
+    assert_true(BROOK_TEST_WAIT_UNTIL(all_done(name, topic, n), 30000));
+    abort_fault = false;
+    assert_int_equal(atomic_load(&fault_rc), 0);
+    brook_listener_stats_t st;
+    assert_true(BROOK_TEST_WAIT_UNTIL(
+        (brook_listener_stats(brook_app_listener(app, "relay"), &st), st.dead_lettered == 1),
+        10000));
+    assert_int_equal(brook_app_stop(app), 0);
+    brook_app_destroy(app);
+    assert_int_equal(tracked.seen[120], 2);
+
+    /* Every other input's output is there (aborted ones too: the embedded cluster does not
+     * mark them), and the failing one is in the DLT once. */
+    brook_test_record_t *recs;
+    size_t got = brook_test_consume(cluster, out, (size_t)n * 3, 5000, &recs);
+    int *seen = calloc(n, sizeof(int));
+    count_values(recs, got, seen, n);
+    for (int k = 0; k < n; k++)
+        assert_true(seen[k] >= 1);
+    free(seen);
+    brook_test_records_free(recs, got);
+    size_t dn = brook_test_consume(cluster, dlt, 2, 5000, &recs);
+    assert_int_equal(dn, 1);
+    assert_string_equal(recs[0].value, "v-120");
+    brook_test_records_free(recs, dn);
+    it_tracker_free(&tracked);
+}
+
+/* The records before the failing one in its transaction are handled again through the new
+ * producer. */
+static void test_failed_abort_loses_nothing(void **state) {
+    failed_abort_loses_nothing("eo5", "max_records = 50; max_ms = 200;");
+}
+
+/* The failing record is alone in its transaction: its failure goes on to the retry policy in
+ * a transaction of the new producer. */
+static void test_failed_abort_alone_loses_nothing(void **state) {
+    failed_abort_loses_nothing("eo8", "max_records = 1;");
+}
+
+/* Relays; values ending in 3 fail their first attempt, right after the send. */
+static brook_result_t relay_fail_first(brook_ctx_t *ctx, const void *key, const void *value,
+                                       void *op) {
+    it_track(&tracked, ctx, value);
+    if (brook_template_send(op, key, value, NULL))
+        return BROOK_RETRY;
+    if (atoi(strrchr(value, '-') + 1) % 10 == 3 && brook_ctx_attempt(ctx) == 1)
+        return brook_ctx_fail(ctx, "it.Flaky", "fails its first attempt");
+    return BROOK_OK;
+}
+
+static atomic_int replaced_producers;
+
+static void count_replacements(brook_log_level_t level, const char *component, const char *message,
+                               void *opaque) {
+    if (!strcmp(component, "transaction") && strstr(message, "replacing its producer"))
+        atomic_fetch_add(&replaced_producers, 1);
+    fprintf(stderr, "%s: %s\n", component, message);
+}
+
+/* Handlers that fail right after their send, each in a transaction that follows a commit at
+ * once (one record per transaction): every abort goes through, none costs the producer (on
+ * real brokers, an abort sent while the broker still refuses to add the send's partition to
+ * the transaction, the previous commit completing, would be refused as INVALID_TXN_STATE,
+ * an error fatal to the producer), and a read_committed reader sees each output once. */
+static void test_aborts_keep_the_producer(void **state) {
+    const int n = 300;
+    it_tracker_init(&tracked, n);
+    atomic_store(&replaced_producers, 0);
+    brook_app_t *app = relay_app("eo7", "transaction = { max_records = 1; }; retry = { attempts = "
+                                        "2; backoff = { delay_ms = 10; }; };");
+    brook_app_set_handler(app, "relay", relay_fail_first, brook_app_template(app, "out"));
+    brook_log_set_sink(count_replacements, NULL);
+    it_start(app);
+    assert_int_equal(brook_test_produce_n(cluster, "eo7.in", "v", 0, n), 0);
+    assert_true(BROOK_TEST_WAIT_UNTIL(all_done("eo7", "eo7.in", n), 60000));
+    assert_int_equal(brook_app_stop(app), 0);
+    brook_log_set_sink(NULL, NULL);
+    brook_listener_stats_t st;
+    brook_listener_stats(brook_app_listener(app, "relay"), &st);
+    brook_app_destroy(app);
+    assert_int_equal(atomic_load(&replaced_producers), 0);
+    assert_true(st.aborted_transactions >= (uint64_t)n / 10);
+    for (int k = 0; k < n; k++)
+        assert_true(tracked.seen[k] >= (k % 10 == 3 ? 2 : 1));
+    if (!brook_test_is_embedded(cluster))
+        assert_each_output_once("eo7.out", n);
+    it_tracker_free(&tracked);
+}
+
+static brook_listener_t *pausing; /* paused by relay_pause_once at its failure */
+static atomic_bool pause_once;
+
+/* Relays; v-40 (once) pauses the listener and fails, so that the records before it in its
+ * transaction wait to be handled again while the member is paused. */
+static brook_result_t relay_pause_once(brook_ctx_t *ctx, const void *key, const void *value,
+                                       void *op) {
+    it_track(&tracked, ctx, value);
+    if (brook_template_send(op, key, value, NULL))
+        return BROOK_RETRY;
+    if (!strcmp(value, "v-40") && atomic_exchange(&pause_once, false)) {
+        brook_listener_pause(pausing);
+        return brook_ctx_fail(ctx, "it.Rejected", "rejected once");
+    }
+    return BROOK_OK;
+}
+
+/* A paused member gives up its partitions while records of them wait to be handled again (its
+ * transaction was aborted): their next owners handle them from the committed offsets, and
+ * the paused member, resumed, does not handle them a second time. An eager assignor, so that
+ * the rebalance revokes every partition. */
+static void test_revoke_drops_what_waits_to_be_replayed(void **state) {
+    const int n = 80;
+    it_tracker_init(&tracked, n);
+    atomic_store(&pause_once, true);
+    const char *d =
+        "service = { name = \"eo6\";\n"
+        "  kafka = { partition_assignment_strategy = \"range\"; }; };\n"
+        "topics = ( { name = \"eo6.in\"; partitions = 2; },\n"
+        "           { name = \"eo6.out\"; partitions = 2; } );\n"
+        "templates = ( { name = \"out\"; topic = \"eo6.out\"; value = \"string\"; } );\n"
+        "listeners = ( { id = \"relay\"; group = \"eo6\"; topics = [ \"eo6.in\" ];\n"
+        "  value = \"string\"; handler = \"relay\"; exactly_once = true;\n"
+        "  transaction = { max_records = 100; max_ms = 10000; }; } );\n";
+    brook_app_t *app[2];
+    for (int i = 0; i < 2; i++) {
+        setenv("BROOK_INSTANCE_ID", i ? "eo6-second" : "eo6-first", 1);
+        app[i] = it_app(d);
+        brook_app_set_handler(app[i], "relay", relay_pause_once, brook_app_template(app[i], "out"));
+        if (i == 0) {
+            pausing = brook_app_listener(app[0], "relay");
+            it_start(app[0]);
+            assert_int_equal(brook_test_produce_n(cluster, "eo6.in", "v", 0, n), 0);
+            /* v-40 aborted the records before it and paused the listener. */
+            assert_true(BROOK_TEST_WAIT_UNTIL(brook_listener_paused(pausing), 30000));
+        }
+    }
+    /* A second member joins: the first gives up both partitions, then gets one back. */
+    it_start(app[1]);
+    assert_true(
+        BROOK_TEST_WAIT_UNTIL(brook_listener_assigned(brook_app_listener(app[1], "relay")), 30000));
+    assert_int_equal(brook_listener_resume(pausing), 0);
+    assert_true(BROOK_TEST_WAIT_UNTIL(all_done("eo6", "eo6.in", n), 30000));
+    for (int i = 1; i >= 0; i--) {
+        assert_int_equal(brook_app_stop(app[i]), 0);
+        brook_app_destroy(app[i]);
+    }
+    unsetenv("BROOK_INSTANCE_ID");
+    /* Each record handled once, or twice when its first handling was aborted. */
+    int again = 0;
+    for (int k = 0; k < n; k++) {
+        assert_true(tracked.seen[k] >= 1 && tracked.seen[k] <= 2);
+        again += tracked.seen[k] == 2;
+    }
+    assert_true(again >= 2);
     it_tracker_free(&tracked);
 }
 
@@ -254,6 +455,10 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_relay_exactly_once),
         cmocka_unit_test(test_failure_aborts),
+        cmocka_unit_test(test_failed_abort_loses_nothing),
+        cmocka_unit_test(test_failed_abort_alone_loses_nothing),
+        cmocka_unit_test(test_revoke_drops_what_waits_to_be_replayed),
+        cmocka_unit_test(test_aborts_keep_the_producer),
         cmocka_unit_test(test_execute_in_transaction),
         cmocka_unit_test(test_second_instance_fences_the_first),
     };

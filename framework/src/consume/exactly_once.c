@@ -141,12 +141,17 @@ static bool replay_kept(brook__eos_t *e) {
     return true;
 }
 
-/* Forgets the records waiting to be replayed that follow msg in its partition. */
-static void drop_replay_after(brook__eos_t *e, const rd_kafka_message_t *msg) {
+/* Forgets the records waiting to be replayed of msg's partition (those that follow msg, the
+ * record handled last), or without msg, of the partitions in `parts` (NULL: all). */
+static void drop_replay(brook__eos_t *e, const rd_kafka_message_t *msg,
+                        const rd_kafka_topic_partition_list_t *parts) {
     size_t w = e->replay_next;
     for (size_t i = e->replay_next; i < e->replay_count; i++) {
         rd_kafka_message_t *r = e->replay[i];
-        if (r->rkt == msg->rkt && r->partition == msg->partition)
+        bool drop = msg ? r->rkt == msg->rkt && r->partition == msg->partition
+                        : !parts || rd_kafka_topic_partition_list_find(
+                                        parts, rd_kafka_topic_name(r->rkt), r->partition);
+        if (drop)
             rd_kafka_message_destroy(r);
         else
             e->replay[w++] = r;
@@ -314,15 +319,20 @@ static void defer(brook__eos_t *e, const brook_ctx_t *ctx, brook_result_t res) {
     snprintf(e->deferred.message, sizeof(e->deferred.message), "%s", ctx->failure_message);
 }
 
+/* No transaction can begin for msg: it is fetched again (with what waits to be replayed) once
+ * one can. */
+static void fetch_again(brook__member_t *m, rd_kafka_message_t *msg) {
+    track_start(m->eos, msg);
+    rd_kafka_message_destroy(msg);
+    rewind_open(m, AGAIN_SEEK);
+}
+
 void brook__eos_handle(brook__member_t *m, rd_kafka_message_t *msg) {
     brook__eos_t *e = m->eos;
     brook_listener_t *l = m->listener;
     brook_ctx_t *ctx = &m->ctx;
     if (!begin(m)) {
-        /* Fetched again (with what waits to be replayed) once a transaction can begin. */
-        track_start(e, msg);
-        rd_kafka_message_destroy(msg);
-        rewind_open(m, AGAIN_SEEK);
+        fetch_again(m, msg);
         return;
     }
     brook__ctx_reset(ctx, msg);
@@ -352,7 +362,7 @@ void brook__eos_handle(brook__member_t *m, rd_kafka_message_t *msg) {
     if (res == BROOK__WAIT) {
         /* Not handled (no sends to undo): its partition waits, sought back to it. */
         brook__recover_wait(m->recover, &ctx->record, ctx->attempt, ctx->failure_message);
-        drop_replay_after(e, msg);
+        drop_replay(e, msg, NULL);
         rd_kafka_message_destroy(msg);
         brook__eos_tick(m);
         return;
@@ -367,8 +377,11 @@ void brook__eos_handle(brook__member_t *m, rd_kafka_message_t *msg) {
             abort_open(m, AGAIN_REPLAY);
             return;
         }
-        if (abort_open(m, AGAIN_NONE) || !begin(m)) {
-            rd_kafka_message_destroy(msg);
+        /* Aborted, by a new producer when the abort failed for good: the failure goes on to
+         * the retry policy in a transaction of its own. */
+        abort_open(m, AGAIN_NONE);
+        if (e->fenced || !begin(m)) {
+            fetch_again(m, msg);
             return;
         }
     }
@@ -383,7 +396,7 @@ void brook__eos_handle(brook__member_t *m, rd_kafka_message_t *msg) {
         /* fall through */
     case BROOK__RECOVER_FORWARD_FAILED:
         /* Its partition was sought back to it: what follows it there comes again after it. */
-        drop_replay_after(e, msg);
+        drop_replay(e, msg, NULL);
         rd_kafka_message_destroy(msg);
         break;
     case BROOK__RECOVER_RETRIED:
@@ -423,12 +436,12 @@ int brook__eos_wait_ms(const brook__member_t *m, int wait_ms) {
     return left <= 0 ? 0 : left < wait_ms ? (int)left : wait_ms;
 }
 
-int brook__eos_finish(brook__member_t *m, bool lost) {
+int brook__eos_finish(brook__member_t *m, bool lost,
+                      const rd_kafka_topic_partition_list_t *revoked) {
     brook__eos_t *e = m->eos;
     if (e->fenced) {
         /* What it polled is given up (the consumer waits for its records at close). */
-        destroy_msgs(e->replay, e->replay_next, e->replay_count);
-        e->replay_count = e->replay_next = 0;
+        drop_replay(e, NULL, NULL);
         clear_open(e);
         return BROOK_ERR_FENCED;
     }
@@ -437,5 +450,9 @@ int brook__eos_finish(brook__member_t *m, bool lost) {
     /* An aborted transaction's partitions go back to where it started: those being revoked
      * are gone a moment later anyway, but one a cooperative rebalance leaves here must not
      * move on past inputs whose outputs were just aborted. */
-    return lost ? abort_open(m, AGAIN_SEEK) : commit_open(m, AGAIN_SEEK);
+    int rc = lost ? abort_open(m, AGAIN_SEEK) : commit_open(m, AGAIN_SEEK);
+    /* What waits to be replayed of the revoked partitions is their next owner's to handle,
+     * from the offsets committed: handled here too, it would be handled twice. */
+    drop_replay(e, NULL, revoked);
+    return rc;
 }

@@ -253,9 +253,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     brook__batch_revoked(m, parts);
     if (m->eos) {
         /* Committed in the member's transaction, or aborted when they were lost. */
-        brook__eos_finish(m, atomic_load(&l->consume->crashing) ||
-                                 err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS ||
-                                 rd_kafka_assignment_lost(rk));
+        brook__eos_finish(m,
+                          atomic_load(&l->consume->crashing) ||
+                              err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS ||
+                              rd_kafka_assignment_lost(rk),
+                          parts);
     } else if (atomic_load(&l->consume->crashing)) {
         drop_pending(m);
     } else {
@@ -546,7 +548,7 @@ static void member_run(brook__member_t *m) {
     /* Not in the middle of a join: its LeaveGroup would wait behind it (control.c). */
     brook__control_settle(m, brook__control_stop_deadline(m));
     if (m->eos) {
-        int rc = brook__eos_finish(m, false);
+        int rc = brook__eos_finish(m, false, NULL);
         if (rc)
             m->stop_err = rc;
     } else {

@@ -157,8 +157,10 @@ rd_kafka_message_t *brook__eos_next_replay(brook__member_t *m);
 /* How long the member may wait in poll: wait_ms, or less when its transaction is due. */
 int brook__eos_wait_ms(const brook__member_t *m, int wait_ms);
 /* Commits the open transaction (revoke, stop): 0, or why it was aborted (BROOK_ERR_FENCED:
- * this member is done). `lost`: the partitions are gone, abort. */
-int brook__eos_finish(brook__member_t *m, bool lost);
+ * this member is done). `lost`: the partitions are gone, abort. The records of `revoked`
+ * (NULL: all) waiting to be handled again are dropped. */
+int brook__eos_finish(brook__member_t *m, bool lost,
+                      const rd_kafka_topic_partition_list_t *revoked);
 /* A newer producer with the member's transactional id took over: the member must stop. */
 bool brook__eos_fenced(const brook__member_t *m);
 

@@ -166,6 +166,13 @@ int brook__txn_begin(brook__txn_t *t, brook_error_t *err) {
 int brook__txn_abort(brook__txn_t *t, brook_error_t *err) {
     if (!t->open)
         return 0;
+    /* The transaction's records are written first, so that each of their partitions is in it.
+     * librdkafka 2.0.2 sends the abort's EndTxn even when the only registration of a partition
+     * was refused with CONCURRENT_TRANSACTIONS (the previous commit still completing); the
+     * broker answers that with INVALID_TXN_STATE, an error fatal to the producer. Once
+     * written, the records are undone by the abort like any others. */
+    if (rd_kafka_outq_len(t->rk) > 0)
+        rd_kafka_flush(t->rk, TXN_TIMEOUT_MS);
     for (int i = 0;; i++) {
         rd_kafka_error_t *e = rd_kafka_abort_transaction(t->rk, TXN_TIMEOUT_MS);
         if (!e) {
