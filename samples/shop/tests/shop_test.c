@@ -19,11 +19,64 @@ static int order_index(const char *id) {
     return atoi(id + strlen(TAG) + 1);
 }
 
+/* After a failed run: the saga's topics that hold each order that reached neither terminal
+ * topic, with partition and offset ("uncommitted": seen by a read_uncommitted reader only),
+ * so that a failure says at which hop an order stopped. */
+static void print_open_orders(brook_test_cluster_t *c) {
+    static const char *const saga[] = {
+        "shop.orders.placed",      "shop.inventory.reserved",
+        "shop.inventory.rejected", "shop.inventory.reserved-retry-200",
+        "shop.payments.completed", "shop.payments.failed",
+        "shop.inventory.released", "shop.orders.shipped",
+        "shop.orders.completed",   "shop.orders.cancelled",
+    };
+    enum { SAGA = sizeof(saga) / sizeof(saga[0]) };
+    brook_test_record_t *recs[SAGA][2];
+    size_t n[SAGA][2];
+    for (int t = 0; t < SAGA; t++) {
+        int64_t end = brook_test_end_offsets(c, saga[t]);
+        size_t want = end > 0 ? (size_t)end : 1;
+        n[t][0] = brook_test_consume(c, saga[t], want, 3000, &recs[t][0]);
+        n[t][1] = brook_test_consume_uncommitted(c, saga[t], want, 3000, &recs[t][1]);
+    }
+    for (int k = 0; k < ORDERS; k++) {
+        shop_order_spec_t spec;
+        shop_order_spec(TAG, k, &spec);
+        const char *id = spec.id;
+        bool closed = false;
+        for (int t = SAGA - 2; t < SAGA; t++)
+            for (size_t i = 0; i < n[t][0]; i++)
+                closed |= !strcmp(recs[t][0][i].key, id);
+        if (closed)
+            continue;
+        fprintf(stderr, "  order %s:", id);
+        for (int t = 0; t < SAGA; t++)
+            for (size_t i = 0; i < n[t][1]; i++) {
+                const brook_test_record_t *r = &recs[t][1][i];
+                if (strcmp(r->key, id))
+                    continue;
+                bool committed = false;
+                for (size_t j = 0; j < n[t][0]; j++)
+                    committed |= recs[t][0][j].partition == r->partition &&
+                                 recs[t][0][j].offset == r->offset;
+                fprintf(stderr, " %s [%d] @%lld%s", saga[t], (int)r->partition,
+                        (long long)r->offset, committed ? "" : " (uncommitted)");
+            }
+        fprintf(stderr, "\n");
+    }
+    for (int t = 0; t < SAGA; t++)
+        for (int u = 0; u < 2; u++)
+            brook_test_records_free(recs[t][u], n[t][u]);
+}
+
 static void test_shop_in_one_process(void **state) {
     brook_test_cluster_t *c = brook_test_cluster_new(1);
     assert_non_null(c);
     shop_options_t o = {.orders = ORDERS, .rate = 400, .tag = TAG, .timeout_s = 90, .quiet = true};
-    assert_int_equal(shop_run(&o), 0);
+    int rc = shop_run(&o);
+    if (rc)
+        print_open_orders(c);
+    assert_int_equal(rc, 0);
 
     /* Every order closed exactly once: its id appears once across the two terminal topics,
      * and in the one its fate says. */
