@@ -217,7 +217,7 @@ static int provision_admin(rd_kafka_t *rk, topic_set_t *s, const report_t *r, br
                     rc = brook_error_set(err, e, "creating topic %s: %s",
                                          rd_kafka_topic_result_name(res[i]),
                                          rd_kafka_topic_result_error_string(res[i]));
-                else
+                else if (!e) /* else another client created it since the metadata read */
                     brook_log(BROOK_LOG_INFO, "app", "created topic %s",
                               rd_kafka_topic_result_name(res[i]));
                 for (size_t k = 0; !rc && k < s->count; k++)
