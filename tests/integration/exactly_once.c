@@ -281,6 +281,37 @@ static void test_aborts_keep_the_producer(void **state) {
     it_tracker_free(&tracked);
 }
 
+/* A second member (another instance) joins mid-stream while records fail their first attempt
+ * and come back through a retry topic: partitions move with transactions open and records
+ * waiting in the retry topic. Every input is handled, and a read_committed reader sees each
+ * output once. */
+static void test_rebalance_with_retry_topics(void **state) {
+    const int n = 400;
+    it_tracker_init(&tracked, n);
+    brook_app_t *app[2];
+    for (int i = 0; i < 2; i++) {
+        setenv("BROOK_INSTANCE_ID", i ? "eo9-second" : "eo9-first", 1);
+        app[i] = relay_app("eo9", "retry = { attempts = 3; mode = \"topics\";\n"
+                                  "  backoff = { delay_ms = 100; }; };");
+        brook_app_set_handler(app[i], "relay", relay_fail_first, brook_app_template(app[i], "out"));
+        it_start(app[i]);
+        assert_int_equal(brook_test_produce_n(cluster, "eo9.in", "v", i * n / 2, n / 2), 0);
+        if (i == 0)
+            assert_true(BROOK_TEST_WAIT_UNTIL(it_distinct(&tracked) >= n / 4, 30000));
+    }
+    assert_true(BROOK_TEST_WAIT_UNTIL(all_done("eo9", "eo9.in", n), 60000));
+    for (int i = 1; i >= 0; i--) {
+        assert_int_equal(brook_app_stop(app[i]), 0);
+        brook_app_destroy(app[i]);
+    }
+    unsetenv("BROOK_INSTANCE_ID");
+    for (int k = 0; k < n; k++)
+        assert_true(tracked.seen[k] >= (k % 10 == 3 ? 2 : 1));
+    if (!brook_test_is_embedded(cluster))
+        assert_each_output_once("eo9.out", n);
+    it_tracker_free(&tracked);
+}
+
 static brook_listener_t *pausing; /* paused by relay_pause_once at its failure */
 static atomic_bool pause_once;
 
@@ -459,6 +490,7 @@ int main(void) {
         cmocka_unit_test(test_failed_abort_alone_loses_nothing),
         cmocka_unit_test(test_revoke_drops_what_waits_to_be_replayed),
         cmocka_unit_test(test_aborts_keep_the_producer),
+        cmocka_unit_test(test_rebalance_with_retry_topics),
         cmocka_unit_test(test_execute_in_transaction),
         cmocka_unit_test(test_second_instance_fences_the_first),
     };
