@@ -16,7 +16,10 @@ a record or broke per-key order.
 Scenario (g) runs the relays exactly-once: there the read_committed reader must see no
 duplicate, and a second, read_uncommitted reader must see some (the aborted transactions).
 The input producer resends what it could not deliver (also after librdkafka's fatal
-idempotence error, by a new producer), so "lost" counts only what the service lost.
+idempotence error, by a new producer), and "lost" counts only records that are in the input
+topic and never reached the output: what the service lost. A record acknowledged to the input
+producer but absent from the input topic (seen once in CI, with a partition leader SIGKILLed)
+was lost before any service could read it; it is reported as inputs_missing and logged.
 """
 import argparse
 import json
@@ -338,7 +341,14 @@ def produce(cluster, topic, n, out, sent):
         log("the input producer could not deliver %d records" % left)
 
 
-def check(reader, n, fault_at):
+def expected_records(n):
+    """The (key, seq) pairs of the n input records."""
+    return {("k%d" % (i % KEYS), i // KEYS) for i in range(n)}
+
+
+def check(reader, n, fault_at, inputs=None):
+    """inputs: the (key, seq) pairs a reader found in the input topic; records missing there
+    were lost before the service could read them and count in inputs_missing, not in lost."""
     with reader.lock:
         recs = list(reader.records)
     first = {}
@@ -351,13 +361,16 @@ def check(reader, n, fault_at):
         if s < maxseq.get(k, -1):
             violations += 1
         maxseq[k] = max(maxseq.get(k, -1), s)
-    expected = {("k%d" % (i % KEYS), i // KEYS) for i in range(n)}
-    lost = len(expected - set(first))
+    expected = expected_records(n)
+    missing = expected - set(first)
+    inputs_missing = len(expected - inputs) if inputs is not None else 0
+    lost = len(missing & inputs) if inputs is not None else len(missing)
     dups = len(recs) - len(first)
     # Longest time without output after the fault began, while output was still due.
     times = [t for t, _, _ in recs if t >= fault_at]
     gaps = [b - a for a, b in zip([fault_at] + times, times)]
-    return {"lost": lost, "order_violations": violations, "duplicates": dups,
+    return {"lost": lost, "inputs_missing": inputs_missing, "order_violations": violations,
+            "duplicates": dups,
             "recover_s": round(max(gaps) if gaps else -1, 2), "records": n,
             "output_records": len(recs)}
 
@@ -416,7 +429,13 @@ def run_scenario(name, title, binary, cluster, n, logdir, fault, eos=False):
     inputs_read.done.set()
     inputs_read.join()
     relays.stop_all()
-    r = check(reader, n, fault_at)
+    r = check(reader, n, fault_at, set(inputs_read.where))
+    if r["inputs_missing"]:
+        # Acknowledged to the input producer (idempotent, acks=all) yet not in the input topic:
+        # lost by the brokers or the producer's client, before any Brook service saw them.
+        log("%s: %d input record(s) acknowledged to the input producer are not in %s: %s" % (
+            name, r["inputs_missing"], src, ", ".join(
+                "%s:%d" % kq for kq in sorted(expected_records(n) - set(inputs_read.where))[:20])))
     if uncommitted:
         uncommitted.done.set()
         uncommitted.join()
