@@ -441,7 +441,8 @@ int brook__eos_finish(brook__member_t *m, bool lost,
     brook__eos_t *e = m->eos;
     if (e->fenced) {
         /* What it polled is given up (the consumer waits for its records at close). */
-        drop_replay(e, NULL, NULL);
+        destroy_msgs(e->replay, e->replay_next, e->replay_count);
+        e->replay_count = e->replay_next = 0;
         clear_open(e);
         return BROOK_ERR_FENCED;
     }
